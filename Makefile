@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MPIRUN := $(VENV)/bin/mpirun
+STAMP  := $(VENV)/.installed
+NP     ?= 4
+LOGS   ?= sample_logs
+
+# Open MPI refuses to start as root unless told it is fine (CI and containers run as root).
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml utils/mpi_defaults.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	sh utils/mpi_defaults.sh $(VENV)
+	touch $(STAMP)
+
+run: install
+	$(MPIRUN) -np $(NP) $(PY) distributed_log_analyser.py $(LOGS)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) utils/benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,10 @@
+#!/usr/bin/env python3
+"""Sequential log analyser: python3 base_log_analyser.py DIR [--json]."""
+
+import sys
+
+from loganalyser.cli import run
+from loganalyser.sequential import PROG, main
+
+if __name__ == "__main__":
+    sys.exit(run(PROG, main))

@@ -1,0 +1,58 @@
+"""Command-line plumbing shared by the three programs.
+
+Each program is a function `main(argv) -> exit code`; `run` calls it and turns
+an `AnalyserError` into one line on stderr and its exit code, and any other
+exception into one "internal error" line (set LOGANALYSER_DEBUG=1 for the
+traceback). Nothing the user types produces a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from .errors import AnalyserError, ExitCode, UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message):  # noqa: D401 - argparse's name
+        raise UsageError(f"{message} (see --help)")
+
+
+def base_parser(prog: str, description: str) -> OneLineParser:
+    """Options every program takes: inputs and how to report."""
+    parser = OneLineParser(prog=prog, description=description)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders to analyse")
+    parser.add_argument("--glob", default="*.log", metavar="PATTERN", help="file names to take from folders (default: *.log)")
+    parser.add_argument("--recursive", action="store_true", help="scan folders recursively")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    parser.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE (atomically)")
+    parser.add_argument("--quiet", action="store_true", help="print only the result")
+    return parser
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def run(prog: str, main, argv=None) -> int:
+    """Calls `main(argv)` and maps every failure to a message and an exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return int(main(argv) or 0)
+    except AnalyserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
+        if os.environ.get("LOGANALYSER_DEBUG"):
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return int(ExitCode.INTERNAL)

@@ -1,0 +1,39 @@
+"""Exit codes and the one error type that becomes a one-line message.
+
+Every program of the project exits with one of these codes; the README lists
+them. Anything the user can cause (a bad path, a bad option) raises
+`AnalyserError` with a message that names what and where; the front end prints
+it as one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1  # a bug: an unexpected exception
+    USAGE = 2  # bad command line (argparse uses 2 as well)
+    INPUT = 3  # missing, unreadable or empty input
+    INTERRUPTED = 4  # stopped by a signal; a rerun resumes from the checkpoint
+    TOO_FEW_RANKS = 5  # every worker was lost and the master cannot go on
+
+
+class AnalyserError(Exception):
+    """An error the user can fix; carries its exit code."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str, exit_code: ExitCode | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(AnalyserError):
+    exit_code = ExitCode.USAGE
+
+
+class InputError(AnalyserError):
+    exit_code = ExitCode.INPUT

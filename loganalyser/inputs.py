@@ -1,0 +1,89 @@
+"""Turns the user's paths into the list of log files to analyse.
+
+A folder is scanned for names matching a glob (`*.log` by default), at its top
+level or, with `recursive`, below it (symbolic links to folders are not
+followed, so a link loop cannot trap the scan). A file named on the command
+line is always taken. Anything that is not a regular file (FIFO, device,
+socket) is skipped with a warning: opening a FIFO would block the job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One input file and the identity that tells if it changed."""
+
+    path: str  # as found (relative paths stay relative)
+    size: int  # bytes at scan time; later growth is not counted
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @property
+    def identity(self) -> str:
+        """Changes whenever the file is replaced or rewritten."""
+        return f"{self.device}:{self.inode}:{self.size}:{self.mtime_ns}"
+
+
+def find_log_files(paths, pattern: str = "*.log", recursive: bool = False, warn=None) -> list[LogFile]:
+    """The log files under `paths`, sorted by path; raises InputError if none."""
+    if not paths:
+        raise InputError("no input path given")
+    found: dict[str, LogFile] = {}
+    for path in paths:
+        if not os.path.lexists(path):
+            raise InputError(f"no such file or directory: {path}")
+        if os.path.isdir(path):
+            candidates = _scan_folder(path, pattern, recursive)
+        else:
+            candidates = [path]
+        for candidate in candidates:
+            log_file = _stat_file(candidate, warn)
+            if log_file is not None:
+                found.setdefault(os.path.normpath(candidate), log_file)
+    if not found:
+        where = ", ".join(paths)
+        raise InputError(f"no files matching {pattern!r} in {where}")
+    return [found[key] for key in sorted(found)]
+
+
+def _scan_folder(folder: str, pattern: str, recursive: bool) -> list[str]:
+    try:
+        if not recursive:
+            with os.scandir(folder) as entries:
+                return [entry.path for entry in entries if fnmatch.fnmatchcase(entry.name, pattern)]
+        matches = []
+        for root, dirs, files in os.walk(folder, onerror=_raise):
+            dirs.sort()
+            matches.extend(os.path.join(root, name) for name in files if fnmatch.fnmatchcase(name, pattern))
+        return matches
+    except OSError as exc:
+        raise InputError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def _stat_file(path: str, warn) -> LogFile | None:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            return None  # a folder whose name matches the glob
+        if warn:
+            warn(f"skipping {path}: not a regular file")
+        return None
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read {path}: permission denied")
+    return LogFile(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)

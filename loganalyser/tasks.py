@@ -1,0 +1,96 @@
+"""The work model: an input set becomes pieces and tasks. Pure, no I/O.
+
+A `Piece` is a byte range of one file; it owns the lines that start inside it
+(see reader.py), so pieces that tile a file count each line once. A `Task` is
+the unit a worker runs: one piece of a large file, or a batch of whole small
+files (100,000 tiny files must not cost 100,000 round trips). Task ids hash
+the pieces and the files' identities, so a resumed or taken-over job names the
+same work the same way, and a changed file gets new ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from .inputs import LogFile
+
+CHUNK_BYTES = 32 << 20  # a large file is cut into pieces of about this size
+BATCH_BYTES = 8 << 20  # small files are grouped up to this many bytes ...
+BATCH_FILES = 512  # ... or this many files, whichever comes first
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Lines of `path` starting in [offset, offset + length)."""
+
+    path: str
+    offset: int
+    length: int
+    identity: str  # LogFile.identity at planning time
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work: its id and the pieces it covers."""
+
+    task_id: str
+    pieces: tuple[Piece, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(piece.length for piece in self.pieces)
+
+
+def make_task(pieces) -> Task:
+    """A task whose id is derived from its pieces alone."""
+    pieces = tuple(pieces)
+    digest = hashlib.blake2b(digest_size=8)
+    for p in pieces:
+        digest.update(f"{p.path}\0{p.offset}\0{p.length}\0{p.identity}\n".encode("utf-8", "surrogateescape"))
+    return Task(digest.hexdigest(), pieces)
+
+
+def plan_tasks(files: list[LogFile], chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES, batch_files: int = BATCH_FILES) -> list[Task]:
+    """Tasks covering `files`, largest first (so the last tasks are small)."""
+    tasks = []
+    batch: list[Piece] = []
+    batch_size = 0
+    for f in files:
+        if f.size > chunk_bytes:
+            tasks.extend(make_task([piece]) for piece in split_file(f, chunk_bytes))
+            continue
+        if batch and (batch_size + f.size > batch_bytes or len(batch) >= batch_files):
+            tasks.append(make_task(batch))
+            batch, batch_size = [], 0
+        batch.append(Piece(f.path, 0, f.size, f.identity))
+        batch_size += f.size
+    if batch:
+        tasks.append(make_task(batch))
+    tasks.sort(key=lambda t: (-t.size, t.task_id))
+    return tasks
+
+
+def split_file(f: LogFile, chunk_bytes: int) -> list[Piece]:
+    """Equal byte ranges of at most `chunk_bytes` tiling the file."""
+    count = max(1, -(-f.size // chunk_bytes))
+    bounds = [f.size * i // count for i in range(count + 1)]
+    return [Piece(f.path, a, b - a, f.identity) for a, b in zip(bounds, bounds[1:])]
+
+
+def partition_by_bytes(files: list[LogFile], parts: int) -> list[list[Piece]]:
+    """Static partition: share r gets bytes [r*T/parts, (r+1)*T/parts) of the concatenated files."""
+    total = sum(f.size for f in files)
+    bounds = [total * r // parts for r in range(parts + 1)]
+    shares: list[list[Piece]] = [[] for _ in range(parts)]
+    start = 0  # offset of the current file in the concatenation
+    for f in files:
+        end = start + f.size
+        for r in range(parts):
+            lo, hi = max(bounds[r], start), min(bounds[r + 1], end)
+            empty_here = f.size == 0 and bounds[r] <= start < bounds[r + 1]
+            empty_last = f.size == 0 and start == total and r == parts - 1
+            if lo < hi or empty_here or empty_last:
+                shares[r].append(Piece(f.path, lo - start if lo < hi else 0, max(hi - lo, 0), f.identity))
+        start = end
+    return shares

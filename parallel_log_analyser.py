@@ -1,0 +1,10 @@
+#!/usr/bin/env python3
+"""Static-partition MPI analyser: mpirun -np N python3 parallel_log_analyser.py DIR."""
+
+import sys
+
+from loganalyser.cli import run
+from loganalyser.static_parallel import PROG, main
+
+if __name__ == "__main__":
+    sys.exit(run(PROG, main))
