@@ -16,17 +16,24 @@ from .result import PartialResult
 CHUNK_SIZE = 4 << 20  # the kernel's sweet spot: fits in cache-friendly passes
 
 
-def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE) -> PartialResult:
-    """Statistics of the lines of `path` that start in [offset, offset+length)."""
+def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE, on_chunk=None) -> PartialResult:
+    """Statistics of the lines of `path` that start in [offset, offset+length).
+
+    `on_chunk()` is called after each chunk, so a long task can send heartbeats.
+    """
     stop = float("inf") if length is None else offset + length
     try:
         with open(path, "rb", buffering=0) as f:
-            return _scan(f, offset, stop, chunk_size)
+            return _scan(f, offset, stop, chunk_size, on_chunk or _nothing)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _scan(f, offset: int, stop: float, chunk_size: int) -> PartialResult:
+def _nothing() -> None:
+    pass
+
+
+def _scan(f, offset: int, stop: float, chunk_size: int, on_chunk) -> PartialResult:
     result = PartialResult()
     pos = offset  # file offset of the next unread byte
     if offset > 0:
@@ -53,9 +60,10 @@ def _scan(f, offset: int, stop: float, chunk_size: int) -> PartialResult:
         cut = chunk.rfind(b"\n") + 1
         if cut:
             result.add(count_lines(memoryview(chunk)[:cut]))
+        on_chunk()
         pending = chunk[cut:]
         if len(pending) >= chunk_size:  # a line longer than a chunk: stream it
-            result.add(_stream_long_line(f, pending, chunk_size))
+            result.add(_stream_long_line(f, pending, chunk_size, on_chunk))
             pos = f.tell()
             pending = b""
     return result
@@ -75,7 +83,7 @@ def _skip_line(f, chunk_size: int) -> int:
         skipped += len(data)
 
 
-def _stream_long_line(f, start: bytes, chunk_size: int) -> PartialResult:
+def _stream_long_line(f, start: bytes, chunk_size: int, on_chunk) -> PartialResult:
     """Counts one line that begins with `start` and goes on in `f`."""
     # Only the first byte and the 19 bytes after the first "]" decide a line
     # (see kernel.classify_line): keep those, let the rest stream past.
@@ -97,6 +105,7 @@ def _stream_long_line(f, start: bytes, chunk_size: int) -> PartialResult:
             size += nl + 1
             break
         size += len(data)
+        on_chunk()
         data = f.read(chunk_size)
     level = classify_line(first + b"]" + after_close) if after_close is not None and first == b"[" else None
     result = PartialResult(lines=1, bytes=size)
@@ -107,11 +116,11 @@ def _stream_long_line(f, start: bytes, chunk_size: int) -> PartialResult:
     return result
 
 
-def analyse_pieces(pieces) -> PartialResult:
+def analyse_pieces(pieces, on_chunk=None) -> PartialResult:
     """Statistics of a sequence of pieces; a piece at offset 0 counts its file."""
     total = PartialResult()
     for piece in pieces:
-        part = analyse_range(piece.path, piece.offset, piece.length)
+        part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk)
         part.files = 1 if piece.offset == 0 else 0
         total.add(part)
     return total

@@ -28,6 +28,10 @@ class Piece:
     offset: int
     length: int
     identity: str  # LogFile.identity at planning time
+    whole: bool = True  # covers the whole file (not a chunk of it)
+
+    def describe(self) -> str:
+        return self.path if self.whole else f"{self.path}[{self.offset}:{self.offset + self.length}]"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,12 @@ class Task:
     @property
     def size(self) -> int:
         return sum(piece.length for piece in self.pieces)
+
+    def describe(self) -> str:
+        """How the console names the task: a file, a byte range, or a batch."""
+        if len(self.pieces) == 1:
+            return self.pieces[0].describe()
+        return f"{len(self.pieces)} files ({self.pieces[0].path} ... {self.pieces[-1].path})"
 
 
 def make_task(pieces) -> Task:
@@ -75,7 +85,7 @@ def split_file(f: LogFile, chunk_bytes: int) -> list[Piece]:
     """Equal byte ranges of at most `chunk_bytes` tiling the file."""
     count = max(1, -(-f.size // chunk_bytes))
     bounds = [f.size * i // count for i in range(count + 1)]
-    return [Piece(f.path, a, b - a, f.identity) for a, b in zip(bounds, bounds[1:])]
+    return [Piece(f.path, a, b - a, f.identity, count == 1) for a, b in zip(bounds, bounds[1:])]
 
 
 def partition_by_bytes(files: list[LogFile], parts: int) -> list[list[Piece]]:
@@ -91,6 +101,7 @@ def partition_by_bytes(files: list[LogFile], parts: int) -> list[list[Piece]]:
             empty_here = f.size == 0 and bounds[r] <= start < bounds[r + 1]
             empty_last = f.size == 0 and start == total and r == parts - 1
             if lo < hi or empty_here or empty_last:
-                shares[r].append(Piece(f.path, lo - start if lo < hi else 0, max(hi - lo, 0), f.identity))
+                offset, length = (lo - start, hi - lo) if lo < hi else (0, 0)
+                shares[r].append(Piece(f.path, offset, length, f.identity, length == f.size))
         start = end
     return shares

@@ -1,0 +1,142 @@
+"""The fault-tolerant distributed analyser (the seed's Stage 2): the front end.
+
+Rank 0 scans the input, plans the tasks and becomes the master; every other
+rank is a worker. Exactly one result is printed, by the master.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+
+from .cli import base_parser, warn
+from .errors import AnalyserError, ExitCode, UsageError
+from .faults import FaultInjector, parse_fault
+from .inputs import find_log_files
+from .master import Master
+from .report import emit, result_document
+from .scheduler import Timing
+from .tasks import CHUNK_BYTES, plan_tasks
+from .transport import MpiTransport, Tracer, fault_tolerance_enabled
+from .worker import Worker
+
+PROG = "distributed_log_analyser.py"
+MASTER = 0
+
+
+def build_parser():
+    parser = base_parser(PROG, "Count log lines per level with a fault-tolerant master/worker job over MPI.")
+    parser.add_argument("--worker-timeout", type=float, default=10.0, metavar="S",
+                        help="declare a silent worker failed after S seconds (default 10)")
+    parser.add_argument("--heartbeat-interval", type=float, default=0.5, metavar="S",
+                        help="workers speak at least every S seconds (default 0.5)")
+    parser.add_argument("--chunk-size", type=_size, default=CHUNK_BYTES, metavar="BYTES",
+                        help="cut files larger than this into tasks of about this size (default 32M)")
+    parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
+                        help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
+    parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().rstrip("B")
+    try:
+        value = int(float(text[:-1]) * units[text[-1]]) if text and text[-1] in units else int(text)
+    except ValueError:
+        raise UsageError(f"bad size {text!r}") from None
+    if value <= 0:
+        raise UsageError(f"size must be positive: {text!r}")
+    return value
+
+
+def main(argv) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        timing = Timing(args.heartbeat_interval, args.worker_timeout)
+    except ValueError as exc:
+        raise UsageError(f"--heartbeat-interval/--worker-timeout: {exc}") from None
+    from mpi4py import MPI  # here, so --help and usage errors need no MPI
+
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    say = (lambda text: None) if (args.quiet or args.json) else (lambda text: print(text, flush=True))
+    transport = MpiTransport(comm, Tracer(rank, args.trace))
+    injector = FaultInjector(args.inject, rank, say)
+    if rank != MASTER:
+        comm.bcast(None, root=MASTER)  # wait for the master's verdict on the input
+        return _as_worker(lambda: Worker(transport, MASTER, timing, injector, say).run())
+    return _as_master(args, comm, transport, timing, injector, say)
+
+
+def _as_master(args, comm, transport, timing, injector, say) -> int:
+    start = time.perf_counter()
+    try:
+        files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+    except AnalyserError:
+        comm.bcast("stop", root=MASTER)
+        raise
+    comm.bcast("go", root=MASTER)
+    size = transport.size
+    if size == 1:
+        warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")
+    elif not fault_tolerance_enabled():
+        warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
+    tasks = plan_tasks(files, chunk_bytes=args.chunk_size)
+    say(f"Found {len(files)} log file(s) to analyse ({len(tasks)} task(s))")
+    say(f"Starting distributed analysis on {size} rank(s)...")
+    bar = _progress_bar(args, sum(t.size for t in tasks))
+    master = Master(transport, tasks, timing, say, injector, bar)
+    try:
+        state = master.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    sched = master.scheduler
+    doc = result_document(state.total(), time.perf_counter() - start, program="distributed", ranks=size,
+                          workers=size - 1, tasks=len(tasks), failed_workers=sorted(sched.failed_workers),
+                          reassigned_tasks=sched.reassigned, master_rank=MASTER, epoch=master.epoch)
+    emit(doc, args.json, args.output, extra_lines=[
+        f"Files processed: {doc['files']}",
+        f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
+        f"Tasks: {len(tasks)} (reassigned: {sched.reassigned})",
+    ])
+    return int(ExitCode.OK)
+
+
+def _as_worker(run) -> int:
+    """Runs a worker; a crash becomes a process failure the others survive."""
+    # mpi4py finalises MPI at exit, which waits for every rank, and a non-zero
+    # exit status makes mpirun end the whole job: a worker that fails must
+    # instead vanish like a killed process, which ULFM lets the master handle.
+    try:
+        return run()
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            raise
+        _die(f"exit({exc.code})")
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    except BaseException as exc:  # noqa: BLE001 - any crash must end as a process failure
+        if os.environ.get("LOGANALYSER_DEBUG"):
+            traceback.print_exc()
+        _die(f"{type(exc).__name__}: {exc}")
+    return int(ExitCode.INTERNAL)
+
+
+def _die(why: str) -> None:
+    print(f"{PROG}: worker crashed ({why}); ending this rank so the others carry on", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _progress_bar(args, total_bytes: int):
+    if args.no_progress or args.quiet or args.json or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, desc="analysed", file=sys.stderr, leave=False)

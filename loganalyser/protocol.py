@@ -1,0 +1,92 @@
+"""The vocabulary ranks speak: one tag per message kind, one dataclass each.
+
+Every message carries the sender's `epoch` (the coordinator term it believes
+in), so a rank can ignore or redirect a message from an older term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .tasks import Task
+
+
+class Tag(IntEnum):
+    # Task protocol (master <-> workers).
+    WORK_REQUEST = 1
+    ASSIGN = 2
+    RESULT = 3
+    ACK = 4
+    HEARTBEAT = 5
+    STOP = 6
+    # Bully election (seeds 000 and 001).
+    ELECTION = 20
+    OK = 21
+    COORDINATOR = 22
+    PROBE = 23
+    PROBE_OK = 24
+    # Replication of the job state.
+    STATE_SYNC = 30
+    STATE_HANDOVER = 31
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """A worker is ready and can hold `capacity` tasks at once."""
+
+    TAG = Tag.WORK_REQUEST
+    epoch: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Tasks for the receiving worker; `progress` is the job's done fraction."""
+
+    TAG = Tag.ASSIGN
+    epoch: int
+    tasks: tuple[Task, ...]
+    progress: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """The statistics of one finished task (PartialResult.to_dict()), or why it failed."""
+
+    TAG = Tag.RESULT
+    epoch: int
+    task_id: str
+    result: dict
+    error: str | None = None  # an input error (unreadable file): the job cannot be exact
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The master holds these results durably; the worker may forget them."""
+
+    TAG = Tag.ACK
+    epoch: int
+    task_ids: tuple[str, ...]
+    progress: float
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """I am alive; `busy_with` is the task in progress, if any."""
+
+    TAG = Tag.HEARTBEAT
+    epoch: int
+    busy_with: str | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The job is over (or aborted with `exit_code`): finish and exit."""
+
+    TAG = Tag.STOP
+    epoch: int
+    exit_code: int
+
+
+MESSAGE_TYPES = {cls.TAG: cls for cls in (WorkRequest, Assign, Result, Ack, Heartbeat, Stop)}
