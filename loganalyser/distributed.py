@@ -37,6 +37,8 @@ def build_parser():
                         help="cut files larger than this into tasks of about this size (default 32M)")
     parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
                         help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
+    parser.add_argument("--task-delay", type=float, default=0.0, metavar="S",
+                        help="workers wait S seconds per task, heartbeating (simulates slow workers for demos and tests)")
     parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -69,7 +71,7 @@ def main(argv) -> int:
     injector = FaultInjector(args.inject, rank, say)
     if rank != MASTER:
         comm.bcast(None, root=MASTER)  # wait for the master's verdict on the input
-        return _as_worker(lambda: Worker(transport, MASTER, timing, injector, say).run())
+        return _as_worker(lambda: Worker(transport, MASTER, timing, injector, say, task_delay=args.task_delay).run())
     return _as_master(args, comm, transport, timing, injector, say)
 
 
@@ -86,7 +88,7 @@ def _as_master(args, comm, transport, timing, injector, say) -> int:
         warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")
     elif not fault_tolerance_enabled():
         warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
-    tasks = plan_tasks(files, chunk_bytes=args.chunk_size)
+    tasks = plan_tasks(files, chunk_bytes=args.chunk_size, workers=size - 1)
     say(f"Found {len(files)} log file(s) to analyse ({len(tasks)} task(s))")
     say(f"Starting distributed analysis on {size} rank(s)...")
     bar = _progress_bar(args, sum(t.size for t in tasks))

@@ -18,6 +18,8 @@ from .inputs import LogFile
 CHUNK_BYTES = 32 << 20  # a large file is cut into pieces of about this size
 BATCH_BYTES = 8 << 20  # small files are grouped up to this many bytes ...
 BATCH_FILES = 512  # ... or this many files, whichever comes first
+TASKS_PER_WORKER = 4  # enough tasks to balance, few enough to keep round trips rare
+MIN_TASK_BYTES = 256 << 10  # below this a task costs more in messages than in counting
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,15 @@ def make_task(pieces) -> Task:
     return Task(digest.hexdigest(), pieces)
 
 
-def plan_tasks(files: list[LogFile], chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES, batch_files: int = BATCH_FILES) -> list[Task]:
-    """Tasks covering `files`, largest first (so the last tasks are small)."""
+def plan_tasks(files: list[LogFile], chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES, batch_files: int = BATCH_FILES, workers: int = 1) -> list[Task]:
+    """Tasks covering `files`, largest first (so the last tasks are small).
+
+    With several `workers`, tasks shrink (down to MIN_TASK_BYTES) until there
+    are about TASKS_PER_WORKER per worker, so a small input still spreads.
+    """
+    share = sum(f.size for f in files) // max(1, workers * TASKS_PER_WORKER)
+    target = max(MIN_TASK_BYTES, share)
+    chunk_bytes, batch_bytes = min(chunk_bytes, target), min(batch_bytes, target)
     tasks = []
     batch: list[Piece] = []
     batch_size = 0

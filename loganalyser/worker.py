@@ -39,7 +39,7 @@ class IdleBackoff:
 class Worker:
     """One worker's loop; `run` returns when the master says stop."""
 
-    def __init__(self, transport, master: int, timing: Timing, injector, say, epoch: int = 1):
+    def __init__(self, transport, master: int, timing: Timing, injector, say, epoch: int = 1, task_delay: float = 0.0):
         self.transport = transport
         self.master = master
         self.timing = timing
@@ -49,6 +49,7 @@ class Worker:
         self.queue: deque[Task] = deque()  # assigned, not started
         self.unacked: dict[str, dict] = {}  # results the master has not confirmed
         self.last_spoke = 0.0  # monotonic time of our last message to the master
+        self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
 
     def run(self) -> int:
         self._send(WorkRequest(self.epoch, 1 + PREFETCH))
@@ -84,6 +85,7 @@ class Worker:
 
     def _run_task(self, task: Task) -> None:
         self.say(f"[Worker {self.transport.rank}] Processing {task.describe()}")
+        self._pause(self.task_delay, task.task_id)
         try:
             result = analyse_pieces(task.pieces, on_chunk=lambda: self._heartbeat_if_due(task.task_id)).to_dict()
             error = None
@@ -91,6 +93,13 @@ class Worker:
             result, error = {}, str(exc)
         self.unacked[task.task_id] = result
         self._send(Result(self.epoch, task.task_id, result, error))
+
+    def _pause(self, seconds: float, busy_with) -> None:
+        """Sleeps `seconds` while still sending heartbeats."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, self.timing.heartbeat_interval / 2))
+            self._heartbeat_if_due(busy_with)
 
     def _heartbeat_if_due(self, busy_with) -> None:
         if time.monotonic() - self.last_spoke >= self.timing.heartbeat_interval:
