@@ -20,7 +20,6 @@ from .master import Master
 from .report import emit, result_document
 from .scheduler import Timing
 from .tasks import CHUNK_BYTES, plan_tasks
-from .transport import MpiTransport, Tracer, fault_tolerance_enabled
 from .worker import Worker
 
 PROG = "distributed_log_analyser.py"
@@ -64,6 +63,8 @@ def main(argv) -> int:
         raise UsageError(f"--heartbeat-interval/--worker-timeout: {exc}") from None
     from mpi4py import MPI  # here, so --help and usage errors need no MPI
 
+    from .transport import MpiTransport, Tracer
+
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     say = (lambda text: None) if (args.quiet or args.json) else (lambda text: print(text, flush=True))
@@ -83,6 +84,8 @@ def _as_master(args, comm, transport, timing, injector, say) -> int:
         comm.bcast("stop", root=MASTER)
         raise
     comm.bcast("go", root=MASTER)
+    from .transport import fault_tolerance_enabled
+
     size = transport.size
     if size == 1:
         warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")

@@ -1,22 +1,29 @@
 #!/bin/sh
-# Makes fault tolerance (ULFM) and oversubscription the defaults of the
-# virtual environment's own mpirun, so a plain `.venv/bin/mpirun -np N ...`
-# survives a killed rank and may start more ranks than there are cores.
-# Idempotent: each block is written once, behind a marker line.
+# Makes the virtual environment's own mpirun fit this project by default:
+# - fault tolerance (ULFM): a killed rank is an error the survivors handle;
+# - oversubscription: more ranks than cores may start;
+# - the ob1 messaging layer without the libfabric (ofi) components, whose
+#   probing costs about a second at every MPI start-up on a single machine
+#   (shared memory and TCP are still there, so several hosts still work).
+# Idempotent: the block between the markers is replaced on every run.
 set -eu
 venv=${1:-.venv}
-marker="# loganalyser defaults"
+begin="# loganalyser defaults begin"
+end="# loganalyser defaults end"
 
-add_block() {
+write_block() {
     file=$1; shift
     [ -f "$file" ] || return 0
-    grep -q "^$marker" "$file" && return 0
-    { echo "$marker"; for line in "$@"; do echo "$line"; done; } >> "$file"
+    sed -i "/^$begin\$/,/^$end\$/d" "$file"
+    { echo "$begin"; for line in "$@"; do echo "$line"; done; echo "$end"; } >> "$file"
 }
 
-add_block "$venv/etc/prte-mca-params.conf" \
+write_block "$venv/etc/prte-mca-params.conf" \
     "state_base_recoverable = 1" \
     "state_base_notify_errors = 1" \
     "rmaps_default_mapping_policy = :oversubscribe"
-add_block "$venv/etc/openmpi-mca-params.conf" \
-    "mpi_ft_enable = 1"
+write_block "$venv/etc/openmpi-mca-params.conf" \
+    "mpi_ft_enable = 1" \
+    "pml = ob1" \
+    "btl = ^ofi" \
+    "mtl = ^ofi"
