@@ -42,30 +42,35 @@ def _scan(f, offset: int, stop: float, chunk_size: int, on_chunk) -> PartialResu
             pos = offset + _skip_line(f, chunk_size)
     else:
         f.seek(0)
-    pending = b""  # start of a line whose end has not been read yet
-    while pos - len(pending) < stop:
-        data = f.read(chunk_size)
-        if not data:
-            if pending:
-                result.add(count_lines(pending))
+    # One buffer for the whole scan: the unfinished last line of a chunk is
+    # moved to its front and the next chunk read in behind it (no copies).
+    buf = bytearray(2 * chunk_size)
+    view = memoryview(buf)
+    carry = 0  # bytes at the front of buf: a line whose end is not read yet
+    while pos - carry < stop:
+        got = f.readinto(view[carry : carry + chunk_size])
+        if not got:
+            if carry:
+                result.add(count_lines(view[:carry]))
             return result
-        pos += len(data)
-        chunk = pending + data if pending else data
-        base = pos - len(chunk)  # file offset of chunk[0]
+        pos += got
+        filled = carry + got
+        base = pos - filled  # file offset of buf[0]
         if pos >= stop:  # the last line we own ends at the first "\n" at or after stop - 1
-            end = chunk.find(b"\n", max(int(stop) - 1 - base, 0))
+            end = buf.find(b"\n", max(int(stop) - 1 - base, 0), filled)
             if end >= 0:
-                result.add(count_lines(memoryview(chunk)[: end + 1]))
+                result.add(count_lines(view[: end + 1]))
                 return result
-        cut = chunk.rfind(b"\n") + 1
+        cut = buf.rfind(b"\n", 0, filled) + 1
         if cut:
-            result.add(count_lines(memoryview(chunk)[:cut]))
+            result.add(count_lines(view[:cut]))
         on_chunk()
-        pending = chunk[cut:]
-        if len(pending) >= chunk_size:  # a line longer than a chunk: stream it
-            result.add(_stream_long_line(f, pending, chunk_size, on_chunk))
+        carry = filled - cut
+        buf[:carry] = bytes(view[cut:filled])  # a copy: the ranges may overlap
+        if carry >= chunk_size:  # a line longer than a chunk: stream it
+            result.add(_stream_long_line(f, bytes(view[:carry]), chunk_size, on_chunk))
             pos = f.tell()
-            pending = b""
+            carry = 0
     return result
 
 
