@@ -48,6 +48,9 @@ def run(prog: str, main, argv=None) -> int:
     except AnalyserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
         return int(exc.exit_code)
+    except BrokenPipeError:  # e.g. piped into `head`: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         return int(ExitCode.INTERRUPTED)
