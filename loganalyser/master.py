@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from .errors import InputError
+from .errors import AnalyserError, ExitCode, InputError
 from .jobstate import JobState
 from .protocol import Ack, Assign, Stop
 from .reader import analyse_pieces
@@ -20,23 +20,34 @@ from .worker import IdleBackoff
 TICK_EVERY = 0.05  # seconds between timeout checks
 
 
+class Interrupted(AnalyserError):
+    exit_code = ExitCode.INTERRUPTED
+
+
 class Master:
     """Runs the job to the end and returns the JobState."""
 
-    def __init__(self, transport, tasks, timing: Timing, say, injector, progress=None, epoch: int = 1):
+    def __init__(self, transport, tasks, timing: Timing, say, injector, progress=None, epoch: int = 1,
+                 state: JobState | None = None, checkpointer=None):
         self.transport = transport
         self.epoch = epoch
         self.say = say
         self.injector = injector
         self.progress = progress  # a tqdm bar over bytes, or None
+        self.checkpointer = checkpointer  # a Checkpointer, or None when checkpoints are off
+        self.interrupted: int | None = None  # the signal that asked us to stop, set by a handler
         self.workers = [r for r in range(transport.size) if r != transport.rank]
-        self.scheduler = Scheduler(tasks, self.workers, timing, time.monotonic(), JobState())
+        self.scheduler = Scheduler(tasks, self.workers, timing, time.monotonic(), state or JobState())
+        if progress is not None:
+            progress.update(self.scheduler.done_bytes)
 
     def run(self) -> JobState:
         sched = self.scheduler
         idle = IdleBackoff()
         next_tick = 0.0
         while not sched.finished:
+            if self.interrupted is not None:
+                self._stop_interrupted()
             now = time.monotonic()
             actions = []
             for rank in self.transport.take_failures():
@@ -48,14 +59,41 @@ class Master:
                 actions += sched.tick(now)
                 next_tick = now + TICK_EVERY
             self._carry_out(actions)
+            self._checkpoint_if_due(now)
             if got is not None or actions:
                 idle.reset()
             elif not sched.live_workers():
                 self._run_one_locally()
             else:
                 idle.sleep()
+        self._checkpoint()
         self._stop_workers(0)
         return sched.state
+
+    def _checkpoint_if_due(self, now: float) -> None:
+        if self.checkpointer is None:
+            return
+        for task_id in self.scheduler.drain_accepted():
+            self.checkpointer.task_done(task_id)
+        if self.checkpointer.due(now):
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        if self.checkpointer is None:
+            return
+        for task_id in self.scheduler.drain_accepted():
+            self.checkpointer.task_done(task_id)
+        if not self.checkpointer.dirty:
+            return
+        folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
+        self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
+
+    def _stop_interrupted(self) -> None:
+        """Saves a last checkpoint, stops the workers, and ends the job resumably."""
+        self._checkpoint()
+        self._stop_workers(int(ExitCode.INTERRUPTED))
+        where = f"checkpoint saved in {self.checkpointer.last_folder}" if self.checkpointer else "checkpoints are off"
+        raise Interrupted(f"interrupted by signal {self.interrupted}; {where}; run the same command again to resume")
 
     def _carry_out(self, actions) -> None:
         before = self.scheduler.done_bytes
@@ -85,6 +123,7 @@ class Master:
         before = self.scheduler.done_bytes
         self.scheduler.accept_local(task.task_id, analyse_pieces(task.pieces))
         self._advance(before)
+        self._checkpoint_if_due(time.monotonic())
 
     def _advance(self, before: int) -> None:
         if self.progress is not None and self.scheduler.done_bytes > before:

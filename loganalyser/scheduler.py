@@ -94,6 +94,7 @@ class Scheduler:
         self.was_lost: set[str] = set()  # tasks taken back from a lost worker
         self.reassigned = 0  # assignments of such tasks
         self.done_bytes = sum(self.tasks[t].size for t in self.tasks if t not in self.remaining)
+        self._accepted: list[str] = []  # accepted since the last drain_accepted()
 
     # ------------------------------------------------------------------ queries
     @property
@@ -103,6 +104,11 @@ class Scheduler:
     @property
     def progress(self) -> float:
         return self.done_bytes / self.total_bytes if self.total_bytes else 1.0
+
+    def drain_accepted(self) -> list[str]:
+        """Task ids accepted since the last call (for checkpoints and replication)."""
+        accepted, self._accepted = self._accepted, []
+        return accepted
 
     def live_workers(self) -> list[int]:
         return [w for w in self.held if w not in self.lost]
@@ -166,6 +172,7 @@ class Scheduler:
 
     def _record(self, task_id: str, result: PartialResult) -> None:
         if self.state.accept(task_id, result):
+            self._accepted.append(task_id)
             self.remaining.discard(task_id)
             self.done_bytes += self.tasks[task_id].size if task_id in self.tasks else 0
 

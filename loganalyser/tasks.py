@@ -63,15 +63,25 @@ def make_task(pieces) -> Task:
     return Task(digest.hexdigest(), pieces)
 
 
-def plan_tasks(files: list[LogFile], chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES, batch_files: int = BATCH_FILES, workers: int = 1) -> list[Task]:
-    """Tasks covering `files`, largest first (so the last tasks are small).
+def task_sizes(files: list[LogFile], workers: int, chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES) -> tuple[int, int]:
+    """Chunk and batch sizes giving about TASKS_PER_WORKER tasks per worker.
 
-    With several `workers`, tasks shrink (down to MIN_TASK_BYTES) until there
-    are about TASKS_PER_WORKER per worker, so a small input still spreads.
+    Never above the given sizes (memory, latency), never below MIN_TASK_BYTES
+    (message overhead): a small input still spreads over every worker.
     """
     share = sum(f.size for f in files) // max(1, workers * TASKS_PER_WORKER)
     target = max(MIN_TASK_BYTES, share)
-    chunk_bytes, batch_bytes = min(chunk_bytes, target), min(batch_bytes, target)
+    return min(chunk_bytes, target), min(batch_bytes, target)
+
+
+def plan_tasks(files: list[LogFile], chunk_bytes: int = CHUNK_BYTES, batch_bytes: int = BATCH_BYTES, batch_files: int = BATCH_FILES, workers: int | None = None) -> list[Task]:
+    """Tasks covering `files`, largest first (so the last tasks are small).
+
+    With `workers`, sizes shrink first (see task_sizes). The same files and
+    sizes always give the same tasks and ids.
+    """
+    if workers is not None:
+        chunk_bytes, batch_bytes = task_sizes(files, workers, chunk_bytes, batch_bytes)
     tasks = []
     batch: list[Piece] = []
     batch_size = 0

@@ -1,0 +1,217 @@
+"""Checkpoints on disk: atomic, validated, cheap, newest valid one wins.
+
+Layout under the checkpoint folder (default `checkpoints/`):
+
+    000007/checkpoint.json   one folder per checkpoint, zero-padded sequence
+    000007/files -> ../files the processed files (a link to the shared store)
+    files/<key>-<name>       each processed file stored once, as a hard link
+                             (a copy only where a link is impossible)
+
+A checkpoint is written to a temporary folder, fsynced, and renamed into
+place, so a kill at any instant leaves the previous checkpoint valid; a
+checksum inside the document catches a torn or edited file. Writing one costs
+the JSON of the results plus a link per *newly* processed file: nothing is
+copied or rewritten because earlier checkpoints exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+
+from .atomic import fsync_folder
+from .errors import InputError
+
+SCHEMA = 1
+_SEQUENCE = re.compile(r"^\d{6,}$")
+STORE = "files"  # the shared store's folder name
+FILE_MODES = ("link", "copy", "none")
+
+
+class StaleEpoch(Exception):
+    """A newer master has written a checkpoint: this one must not write."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read back from disk."""
+
+    sequence: int
+    folder: str
+    doc: dict
+
+
+def checksum(doc: dict) -> str:
+    """SHA-256 of the document without its checksum field, canonically encoded."""
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def input_fingerprint(paths, pattern: str, recursive: bool) -> str:
+    """Names the input set: a checkpoint of another set is never applied."""
+    spec = {"paths": sorted(os.path.abspath(p) for p in paths), "glob": pattern, "recursive": recursive}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stored_name(path: str, identity: str) -> str:
+    """A collision-free, traversal-free name in the store for one input file."""
+    key = hashlib.sha256(f"{os.path.abspath(path)}\0{identity}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(path))[:80] or "file"
+    return f"{key}-{base}"
+
+
+class CheckpointStore:
+    """Reads and writes the checkpoints under `root`."""
+
+    def __init__(self, root: str, keep: int = 3, file_mode: str = "link", warn=None):
+        self.root = root
+        self.keep = keep
+        self.file_mode = file_mode
+        self.warn = warn or (lambda text: None)
+        self._stored: set[str] = set()  # names known to be in the store
+        self._last_written: int | None = None
+
+    # ------------------------------------------------------------------ reading
+    def sequences(self) -> list[int]:
+        """Sequence numbers of the checkpoint folders, oldest first."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise InputError(f"cannot read checkpoint folder {self.root}: {exc.strerror or exc}") from None
+        return sorted(int(n) for n in names if _SEQUENCE.match(n))
+
+    def load_latest(self, fingerprint: str) -> Checkpoint | None:
+        """The newest valid checkpoint of this input set; corrupt ones are skipped with a warning."""
+        for sequence in reversed(self.sequences()):
+            checkpoint = self._read(sequence)
+            if checkpoint is None:
+                continue
+            if checkpoint.doc.get("fingerprint") != fingerprint:
+                self.warn(f"checkpoint {checkpoint.folder} is of another input set; not used")
+                return None
+            return checkpoint
+        return None
+
+    def _read(self, sequence: int) -> Checkpoint | None:
+        folder = os.path.join(self.root, f"{sequence:06d}")
+        path = os.path.join(folder, "checkpoint.json")
+        try:
+            with open(path, "rb") as f:
+                doc = json.loads(f.read())
+            problem = _problem(doc)
+        except (OSError, ValueError) as exc:
+            problem = str(getattr(exc, "strerror", None) or exc)
+        if problem:
+            self.warn(f"skipping checkpoint {folder}: {problem}; trying an older one")
+            return None
+        return Checkpoint(sequence, folder, doc)
+
+    # ------------------------------------------------------------------ writing
+    def save(self, doc: dict, processed) -> str:
+        """Writes `doc` as the next checkpoint with the `processed` LogFiles; returns its folder."""
+        self._check_epoch(doc["epoch"])
+        sequence = max(self.sequences(), default=0) + 1
+        doc = dict(doc, sequence=sequence, timestamp=datetime.now().isoformat(timespec="seconds"))
+        doc["stored_files"] = self._store(processed) if self.file_mode != "none" else {}
+        doc["checksum"] = checksum(doc)
+        final = os.path.join(self.root, f"{sequence:06d}")
+        tmp = os.path.join(self.root, f".tmp-{sequence:06d}-{os.getpid()}")
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "checkpoint.json"), "wb") as f:
+            f.write(json.dumps(doc, indent=1).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        if self.file_mode != "none":
+            os.symlink(os.path.join("..", STORE), os.path.join(tmp, STORE))
+        fsync_folder(tmp)
+        os.rename(tmp, final)
+        fsync_folder(self.root)
+        self._last_written = sequence
+        self._prune()
+        return final
+
+    def _check_epoch(self, epoch: int) -> None:
+        newest = max(self.sequences(), default=None)
+        if newest is None or newest == self._last_written:
+            return  # nobody else wrote since our last checkpoint
+        checkpoint = self._read(newest)
+        if checkpoint is not None and checkpoint.doc.get("epoch", 0) > epoch:
+            raise StaleEpoch(f"checkpoint {checkpoint.folder} has epoch {checkpoint.doc['epoch']} > {epoch}")
+
+    def _store(self, processed) -> dict[str, str]:
+        """Links each processed file into the store once; returns path -> stored name."""
+        store = os.path.join(self.root, STORE)
+        os.makedirs(store, exist_ok=True)
+        names = {}
+        for log_file in processed:
+            name = stored_name(log_file.path, log_file.identity)
+            names[log_file.path] = name
+            if name in self._stored:
+                continue
+            target = os.path.join(store, name)
+            if not os.path.exists(target):
+                _link_or_copy(log_file.path, target, self.file_mode)
+            self._stored.add(name)
+        return names
+
+    def _prune(self) -> None:
+        """Keeps the newest `keep` checkpoints; clears leftovers of killed writes."""
+        for sequence in self.sequences()[: -self.keep]:
+            shutil.rmtree(os.path.join(self.root, f"{sequence:06d}"), ignore_errors=True)
+        for name in os.listdir(self.root):
+            if name.startswith(".tmp-") and not name.endswith(f"-{os.getpid()}"):
+                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+
+    def collect_garbage(self) -> None:
+        """Removes stored files no kept checkpoint refers to (changed or removed inputs)."""
+        store = os.path.join(self.root, STORE)
+        if not os.path.isdir(store):
+            return
+        wanted = set()
+        for sequence in self.sequences():
+            checkpoint = self._read(sequence)
+            if checkpoint is None:
+                return  # cannot tell what it needs: keep everything
+            wanted.update(checkpoint.doc.get("stored_files", {}).values())
+        for name in os.listdir(store):
+            if name not in wanted:
+                os.unlink(os.path.join(store, name))
+                self._stored.discard(name)
+
+
+def _link_or_copy(source: str, target: str, mode: str) -> None:
+    tmp = target + ".tmp"
+    if mode == "link":
+        try:
+            os.link(source, tmp)
+        except OSError:  # another file system, or links not allowed: copy
+            shutil.copyfile(source, tmp)
+    else:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+_REQUIRED = ("schema", "fingerprint", "epoch", "tasks", "counts", "processed_files", "pending_files", "checksum")
+
+
+def _problem(doc) -> str | None:
+    """Why a loaded document cannot be trusted, or None."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    missing = [key for key in _REQUIRED if key not in doc]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if doc["schema"] != SCHEMA:
+        return f"schema {doc['schema']} (this program reads {SCHEMA})"
+    if doc["checksum"] != checksum(doc):
+        return "checksum mismatch (torn or edited)"
+    if not isinstance(doc["tasks"], dict):
+        return "tasks is not an object"
+    return None

@@ -1,0 +1,130 @@
+"""What goes into a checkpoint and when: the master's side of checkpoints.
+
+`FileTracker` knows which input files are fully counted (every task touching
+them accepted). `Checkpointer` decides when to write (every N files, every T
+seconds, at the end, on a signal) and builds the document: the seed's fields
+(timestamp, counts, processed_files, pending_files, failed_workers) plus what
+exact resumption needs (schema, input fingerprint, task sizes, per-file
+identity, per-task results, epoch). `restore` turns a loaded checkpoint back
+into accepted results for the tasks of the current input.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .checkpoint import SCHEMA, Checkpoint, CheckpointStore
+from .jobstate import JobState
+from .result import PartialResult
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    every_files: int = 5  # write after this many more files are fully counted
+    interval_s: float = 30.0  # ... or after this many seconds with new results
+
+
+class FileTracker:
+    """Which files are fully counted, from which tasks are accepted."""
+
+    def __init__(self, files, tasks, done=()):
+        self.files = {f.path: f for f in files}
+        self.open_tasks = defaultdict(set)  # path -> ids of its tasks not yet accepted
+        self.task_paths = {}  # task id -> paths it touches
+        for task in tasks:
+            paths = {piece.path for piece in task.pieces}
+            self.task_paths[task.task_id] = paths
+            for path in paths:
+                self.open_tasks[path].add(task.task_id)
+        self.processed: list[str] = []  # fully counted files, in order of completion
+        for task_id in done:
+            self.task_done(task_id)
+
+    def task_done(self, task_id: str) -> int:
+        """Marks a task accepted; returns how many files that completed."""
+        completed = 0
+        for path in self.task_paths.get(task_id, ()):
+            waiting = self.open_tasks[path]
+            if task_id in waiting:
+                waiting.discard(task_id)
+                if not waiting:
+                    self.processed.append(path)
+                    completed += 1
+        return completed
+
+    def pending(self) -> list[str]:
+        return [p for p in self.files if self.open_tasks[p]]
+
+
+class Checkpointer:
+    """Writes checkpoints of the master's state when the policy says so."""
+
+    def __init__(self, store: CheckpointStore, policy: CheckpointPolicy, tracker: FileTracker, meta: dict, now: float):
+        self.store = store
+        self.policy = policy
+        self.tracker = tracker
+        self.meta = meta  # fingerprint and task sizes: fixed for the job
+        self.files_since = 0  # files completed since the last checkpoint
+        self.results_since = 0  # results accepted since the last checkpoint
+        self.last_time = now
+        self.written = 0
+        self.last_folder: str | None = None
+
+    def task_done(self, task_id: str) -> None:
+        self.files_since += self.tracker.task_done(task_id)
+        self.results_since += 1
+
+    @property
+    def dirty(self) -> bool:
+        """True if results arrived since the last checkpoint (or none was written)."""
+        return self.results_since > 0 or self.written == 0
+
+    def due(self, now: float) -> bool:
+        if self.files_since >= self.policy.every_files:
+            return True
+        return self.results_since > 0 and now - self.last_time >= self.policy.interval_s
+
+    def save(self, state: JobState, epoch: int, failed_workers, now: float) -> str:
+        doc = dict(self.meta)
+        doc.update(state.total().to_dict())
+        doc.update(
+            schema=SCHEMA,
+            epoch=epoch,
+            processed_files=list(self.tracker.processed),
+            pending_files=self.tracker.pending(),
+            failed_workers=sorted(failed_workers),
+            identities={path: f.identity for path, f in self.tracker.files.items()},
+            tasks={task_id: result.to_dict() for task_id, result in state.items()},
+        )
+        processed = [self.tracker.files[p] for p in self.tracker.processed]
+        self.last_folder = self.store.save(doc, processed)
+        self.files_since = self.results_since = 0
+        self.last_time = now
+        self.written += 1
+        return self.last_folder
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a resume takes from a checkpoint."""
+
+    state: JobState  # accepted results of current tasks
+    files: int  # current files fully counted already
+    changed: list[str]  # files whose identity differs: counted again
+    removed: list[str]  # files in the checkpoint, gone now
+
+
+def restore(checkpoint: Checkpoint, files, tasks) -> Restored:
+    """Accepted results of the current tasks that the checkpoint holds."""
+    saved = checkpoint.doc["tasks"]
+    state = JobState()
+    for task in tasks:
+        if task.task_id in saved:
+            state.accept(task.task_id, PartialResult.from_dict(saved[task.task_id]))
+    identities = checkpoint.doc.get("identities", {})
+    current = {f.path: f.identity for f in files}
+    changed = sorted(p for p, ident in identities.items() if p in current and current[p] != ident)
+    removed = sorted(p for p in identities if p not in current)
+    tracker = FileTracker(files, tasks, done=[task_id for task_id, _ in state.items()])
+    return Restored(state, len(tracker.processed), changed, removed)
