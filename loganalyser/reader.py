@@ -104,6 +104,7 @@ def _stream_long_line(f, start: bytes, chunk_size: int, on_chunk) -> PartialResu
     first = start[:1]
     after_close = None  # bytes after the first "]", once one is seen
     size = 0
+    ended = False  # the line's "\n" was seen (not just the end of the file)
     data = start
     while data:
         nl = data.find(b"\n")
@@ -117,12 +118,16 @@ def _stream_long_line(f, start: bytes, chunk_size: int, on_chunk) -> PartialResu
         if nl >= 0:
             f.seek(nl + 1 - len(data), 1)
             size += nl + 1
+            ended = True
             break
         size += len(data)
         on_chunk()
         data = f.read(chunk_size)
-    level = classify_line(first + b"]" + after_close) if after_close is not None and first == b"[" else None
     result = PartialResult(lines=1, bytes=size)
+    if size - ended == 1 and first == b"\r":  # only with a chunk of 1 byte: a blank CRLF line
+        result.blank = 1
+        return result
+    level = classify_line(first + b"]" + after_close) if after_close is not None and first == b"[" else None
     if level:
         result.counts[level] = 1
     else:
