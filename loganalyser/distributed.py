@@ -1,28 +1,33 @@
 """The fault-tolerant distributed analyser (the seed's Stage 2): the front end.
 
-Rank 0 scans the input, plans the tasks and becomes the master; every other
-rank is a worker. Exactly one result is printed, by the master.
+Rank 0 scans the input, plans the tasks and broadcasts the plan; it starts as
+master, every other rank as a worker, and every rank can become master after
+an election (node.py). Exactly one result is printed, by the final master.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sys
 import time
 import traceback
 
+from election.bully import BullyNode, ElectionTiming
+
+from .checkpoint import FILE_MODES, StaleEpoch
 from .cli import base_parser, warn
 from .errors import AnalyserError, ExitCode, UsageError
 from .faults import FaultInjector, parse_fault
 from .inputs import find_log_files
-from .master import Master
+from .jobsetup import latest_checkpoint_state, make_checkpointer, plan_job
+from .master import MasterDuty
+from .node import RankNode
 from .report import emit, result_document
 from .scheduler import Timing
-from .checkpoint import FILE_MODES, CheckpointStore, StaleEpoch, input_fingerprint
-from .checkpointing import CheckpointPolicy, Checkpointer, FileTracker, restore
-from .tasks import BATCH_BYTES, BATCH_FILES, CHUNK_BYTES, plan_tasks, task_sizes
-from .worker import Worker
+from .tasks import CHUNK_BYTES
+from .worker import WorkerDuty
 
 PROG = "distributed_log_analyser.py"
 MASTER = 0
@@ -45,6 +50,8 @@ def build_parser():
                        help="keep processed files in the checkpoint store as hard links (default), copies, or not at all")
     group.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
     group.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start afresh")
+    parser.add_argument("--backups", type=_positive_int, default=1, metavar="K",
+                        help="ranks that receive a copy of every accepted result (default 1)")
     parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
                         help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
     parser.add_argument("--task-delay", type=float, default=0.0, metavar="S",
@@ -94,129 +101,94 @@ def main(argv) -> int:
         raise UsageError(f"--heartbeat-interval/--worker-timeout: {exc}") from None
     from mpi4py import MPI  # here, so --help and usage errors need no MPI
 
-    from .transport import MpiTransport, Tracer
+    from .transport import MpiTransport, Tracer, fault_tolerance_enabled
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     say = (lambda text: None) if (args.quiet or args.json) else (lambda text: print(text, flush=True))
+    start = time.perf_counter()
+    job = _agree_on_job(comm, args, say)  # every rank holds the plan: any may become master
+    if rank == 0:
+        if size == 1:
+            warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")
+        elif not fault_tolerance_enabled():
+            warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
+        say(f"Starting distributed analysis on {size} rank(s)...")
+    plan, resumed_state, extra = job
     transport = MpiTransport(comm, Tracer(rank, args.trace))
     injector = FaultInjector(args.inject, rank, say)
-    if rank != MASTER:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when the job stops
-        comm.bcast(None, root=MASTER)  # wait for the master's verdict on the input
-        return _as_worker(lambda: Worker(transport, MASTER, timing, injector, say, task_delay=args.task_delay).run())
-    return _as_master(args, comm, transport, timing, injector, say)
+    bar = _progress_bar(args, plan.total_bytes) if rank == 0 else None
 
+    def make_master(epoch, state):
+        if epoch == 1:
+            state.merge(resumed_state)
+        else:  # a new master also takes what the last checkpoint holds
+            state.merge(latest_checkpoint_state(args, plan))
+        workers = [r for r in range(size) if r != rank]
+        master = MasterDuty(rank, workers, plan, timing, epoch, state, transport.send, say,
+                            backups=args.backups, checkpointer=make_checkpointer(args, plan, state),
+                            progress=bar, injector=injector)
+        for dead in transport.known_failed():
+            master.on_failure(dead, time.monotonic())
+        return master
 
-def _as_master(args, comm, transport, timing, injector, say) -> int:
-    start = time.perf_counter()
-    try:
-        files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
-    except AnalyserError:
-        comm.bcast("stop", root=MASTER)
-        raise
-    comm.bcast("go", root=MASTER)
-    from .transport import fault_tolerance_enabled
-
-    size = transport.size
-    if size == 1:
-        warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")
-    elif not fault_tolerance_enabled():
-        warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
-    plan, checkpointer, extra = _plan_and_resume(args, files, size, say)
-    tasks, state = plan
-    say(f"Starting distributed analysis on {size} rank(s)...")
-    bar = _progress_bar(args, sum(t.size for t in tasks))
-    master = Master(transport, tasks, timing, say, injector, bar, state=state, checkpointer=checkpointer)
-    _on_signals(master)
-    try:
-        state = master.run()
-    except StaleEpoch as exc:
-        raise AnalyserError(f"a newer master exists ({exc}); this one stops") from None
-    finally:
-        if bar is not None:
-            bar.close()
-    sched = master.scheduler
+    worker = WorkerDuty(rank, timing, transport.send, say, injector, args.task_delay)
+    election = None
+    if size > 1:
+        election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
+    node = RankNode(transport, election, worker, make_master, say)
+    _on_signals(node, rank)
+    code = _run_rank(node)
+    if bar is not None:
+        bar.close()
+    if node.master is None or code != ExitCode.OK:
+        return code
+    sched = node.master.scheduler
+    state = sched.state
     doc = result_document(state.total(), time.perf_counter() - start, program="distributed", ranks=size,
-                          workers=size - 1, tasks=len(tasks), failed_workers=sorted(sched.failed_workers),
-                          reassigned_tasks=sched.reassigned, master_rank=MASTER, epoch=master.epoch,
-                          checkpoints_saved=checkpointer.written if checkpointer else 0, **extra)
+                          workers=size - 1, tasks=len(plan.tasks), failed_workers=sorted(sched.failed_workers),
+                          reassigned_tasks=sched.reassigned, master_rank=rank, epoch=node.master.epoch,
+                          elections=node.elections,
+                          checkpoints_saved=node.master.checkpointer.written if node.master.checkpointer else 0,
+                          **extra)
     emit(doc, args.json, args.output, extra_lines=[
         f"Files processed: {doc['files']}",
         f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
-        f"Tasks: {len(tasks)} (reassigned: {sched.reassigned})",
+        f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",
         f"Checkpoints saved: {doc['checkpoints_saved']}",
+        f"Master: rank {rank} (epoch {node.master.epoch})",
     ])
     return int(ExitCode.OK)
 
 
-def _plan_and_resume(args, files, size, say):
-    """Tasks, the results already held by a checkpoint, and the checkpointer."""
-    fingerprint = input_fingerprint(args.paths, args.glob, args.recursive)
-    store = CheckpointStore(args.checkpoint_dir, args.keep_checkpoints, args.checkpoint_files, warn=warn)
-    _check_checkpoint_dir(args)
-    checkpoint = None
-    if not (args.no_resume or args.no_checkpoint):
-        if store.sequences():
-            say("Loading checkpoint from previous run...")
-        checkpoint = store.load_latest(fingerprint)
-    if checkpoint is not None:
-        sizes = checkpoint.doc["plan"]  # the same sizes give the same task ids
-    else:
-        chunk, batch = task_sizes(files, max(1, size - 1), args.chunk_size, BATCH_BYTES)
-        sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
-    tasks = plan_tasks(files, **sizes)
-    extra = {}
-    state = None
-    if checkpoint is not None:
-        restored = restore(checkpoint, files, tasks)
-        state = restored.state
-        say(f"Resuming from checkpoint: {restored.files} files already processed")
-        for path in restored.changed:
-            warn(f"{path} changed since the checkpoint: counted again")
-        for path in restored.removed:
-            warn(f"{path} is in the checkpoint but gone now: not counted")
-        extra = {"resumed_from": checkpoint.folder, "restored_files": restored.files,
-                 "restored_tasks": len(restored.state)}
-    remaining = len(files) - extra.get("restored_files", 0)
-    say(f"Found {len(files)} log file(s) to analyse ({remaining} remaining, {len(tasks)} task(s))")
-    if args.no_checkpoint:
-        return (tasks, state), None, extra
-    meta = {"fingerprint": fingerprint, "plan": sizes}
-    tracker = FileTracker(files, tasks, done=[t for t, _ in state.items()] if state else ())
-    policy = CheckpointPolicy(args.checkpoint_every, args.checkpoint_interval)
-    return (tasks, state), Checkpointer(store, policy, tracker, meta, time.monotonic()), extra
+def _agree_on_job(comm, args, say):
+    """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
+    job = None
+    if comm.Get_rank() == 0:
+        try:
+            files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+            job = plan_job(args, files, comm.Get_size() - 1, say)
+        except AnalyserError as exc:
+            job = exc
+    job = comm.bcast(job, root=0)
+    if isinstance(job, AnalyserError):
+        if comm.Get_rank() == 0:
+            raise job
+        sys.exit(0)  # rank 0 reports the error and sets the exit code
+    return job
 
 
-def _check_checkpoint_dir(args) -> None:
-    """A checkpoint folder that cannot be used is an input error before any work."""
-    if args.no_checkpoint:
-        return
-    path = args.checkpoint_dir
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as exc:
-        raise AnalyserError(f"cannot use checkpoint folder {path}: {exc.strerror or exc}", ExitCode.INPUT) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise AnalyserError(f"cannot write to checkpoint folder {path}", ExitCode.INPUT)
-
-
-def _on_signals(master) -> None:
-    """SIGINT and SIGTERM ask the master for a last checkpoint and a resumable stop."""
-    def handler(signum, _frame):
-        master.interrupted = signum
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _as_worker(run) -> int:
-    """Runs a worker; a crash becomes a process failure the others survive."""
+def _run_rank(node) -> int:
+    """Runs the rank; a crashed worker becomes a process failure the others survive."""
     # mpi4py finalises MPI at exit, which waits for every rank, and a non-zero
     # exit status makes mpirun end the whole job: a worker that fails must
     # instead vanish like a killed process, which ULFM lets the master handle.
     try:
-        return run()
+        return node.run()
+    except StaleEpoch as exc:
+        raise AnalyserError(f"a newer master exists ({exc}); this one stops") from None
+    except AnalyserError:
+        raise
     except SystemExit as exc:
         if exc.code in (None, 0):
             raise
@@ -231,9 +203,22 @@ def _as_worker(run) -> int:
 
 
 def _die(why: str) -> None:
-    print(f"{PROG}: worker crashed ({why}); ending this rank so the others carry on", file=sys.stderr, flush=True)
+    print(f"{PROG}: rank crashed ({why}); ending this rank so the others carry on", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _on_signals(node, rank: int) -> None:
+    """SIGINT and SIGTERM ask the master for a last checkpoint and a resumable stop."""
+    if rank != 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when the job stops
+
+    def handler(signum, _frame):
+        node.interrupted = signum
+
+    signal.signal(signal.SIGTERM, handler)
+    if rank == 0:
+        signal.signal(signal.SIGINT, handler)
 
 
 def _progress_bar(args, total_bytes: int):

@@ -41,6 +41,10 @@ class JobState:
     def items(self):
         return self._results.items()
 
+    def items_of(self, task_ids) -> list:
+        """(task id, result) pairs for the given ids that are known."""
+        return [(t, self._results[t]) for t in task_ids if t in self._results]
+
     def total(self) -> PartialResult:
         """The sum of all accepted results (a copy)."""
         return PartialResult() + self._total

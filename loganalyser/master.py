@@ -1,9 +1,10 @@
-"""The master role: the shell around the Scheduler.
+"""The master's duties: the shell around the Scheduler, driven by the rank's loop.
 
-One loop: take failure notices from the transport, take at most one message,
-tick the clock, carry out the scheduler's actions. When nothing arrives it
-sleeps with a short backoff (so it leaves the cores to the workers); when no
-worker is left alive it runs the next task itself, so the job always ends.
+The loop (node.py) hands it messages, failure notices and clock ticks; it
+carries out the scheduler's actions: assignments, acknowledgements, log lines,
+replication of accepted results to the backups (before the acknowledgement
+goes out, so the next master already holds what a worker was told is safe),
+and checkpoints when the policy says so.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import time
 
 from .errors import AnalyserError, ExitCode, InputError
 from .jobstate import JobState
-from .protocol import Ack, Assign, Stop
+from .protocol import Ack, Assign, StateSync, Stop
 from .reader import analyse_pieces
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
-from .worker import IdleBackoff
 
 TICK_EVERY = 0.05  # seconds between timeout checks
 
@@ -24,97 +24,54 @@ class Interrupted(AnalyserError):
     exit_code = ExitCode.INTERRUPTED
 
 
-class Master:
-    """Runs the job to the end and returns the JobState."""
+class MasterDuty:
+    """What the current master does; one per term (epoch) of mastership."""
 
-    def __init__(self, transport, tasks, timing: Timing, say, injector, progress=None, epoch: int = 1,
-                 state: JobState | None = None, checkpointer=None):
-        self.transport = transport
+    def __init__(self, rank: int, workers, plan, timing: Timing, epoch: int, state: JobState, send, say,
+                 backups: int = 1, checkpointer=None, progress=None, injector=None):
+        self.rank = rank
         self.epoch = epoch
+        self.send = send  # send(dest, message)
         self.say = say
-        self.injector = injector
-        self.progress = progress  # a tqdm bar over bytes, or None
         self.checkpointer = checkpointer  # a Checkpointer, or None when checkpoints are off
-        self.interrupted: int | None = None  # the signal that asked us to stop, set by a handler
-        self.workers = [r for r in range(transport.size) if r != transport.rank]
-        self.scheduler = Scheduler(tasks, self.workers, timing, time.monotonic(), state or JobState())
+        self.progress = progress  # a tqdm bar over bytes, or None
+        self.injector = injector
+        self.backups = backups  # how many ranks receive every accepted result
+        self.workers = list(workers)
+        self.scheduler = Scheduler(list(plan.tasks), self.workers, timing, time.monotonic(), state)
+        self.next_tick = 0.0
         if progress is not None:
             progress.update(self.scheduler.done_bytes)
 
-    def run(self) -> JobState:
-        sched = self.scheduler
-        idle = IdleBackoff()
-        next_tick = 0.0
-        while not sched.finished:
-            if self.interrupted is not None:
-                self._stop_interrupted()
-            now = time.monotonic()
-            actions = []
-            for rank in self.transport.take_failures():
-                actions += sched.process_failed(rank, now)
-            got = self.transport.poll()
-            if got is not None:
-                actions += sched.step(got[0], got[1], now)
-            if now >= next_tick:
-                actions += sched.tick(now)
-                next_tick = now + TICK_EVERY
-            self._carry_out(actions)
-            self._checkpoint_if_due(now)
-            if got is not None or actions:
-                idle.reset()
-            elif not sched.live_workers():
-                self._run_one_locally()
-            else:
-                idle.sleep()
-        self._checkpoint()
-        self._stop_workers(0)
-        return sched.state
+    @property
+    def finished(self) -> bool:
+        return self.scheduler.finished
 
-    def _checkpoint_if_due(self, now: float) -> None:
-        if self.checkpointer is None:
-            return
-        for task_id in self.scheduler.drain_accepted():
-            self.checkpointer.task_done(task_id)
-        if self.checkpointer.due(now):
-            self._checkpoint()
+    # ------------------------------------------------------------------ events
+    def on_message(self, source: int, message, now: float) -> None:
+        self._carry_out(self.scheduler.step(source, message, now))
 
-    def _checkpoint(self) -> None:
-        if self.checkpointer is None:
-            return
-        for task_id in self.scheduler.drain_accepted():
-            self.checkpointer.task_done(task_id)
-        if not self.checkpointer.dirty:
-            return
-        folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
-        self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
+    def on_failure(self, rank: int, now: float) -> None:
+        self._carry_out(self.scheduler.process_failed(rank, now))
 
-    def _stop_interrupted(self) -> None:
-        """Saves a last checkpoint, stops the workers, and ends the job resumably."""
-        self._checkpoint()
-        self._stop_workers(int(ExitCode.INTERRUPTED))
-        where = f"checkpoint saved in {self.checkpointer.last_folder}" if self.checkpointer else "checkpoints are off"
-        raise Interrupted(f"interrupted by signal {self.interrupted}; {where}; run the same command again to resume")
+    def tick(self, now: float) -> None:
+        if now >= self.next_tick:
+            self.next_tick = now + TICK_EVERY
+            self._carry_out(self.scheduler.tick(now))
+        self._checkpoint_if_due(now)
 
-    def _carry_out(self, actions) -> None:
+    def merge(self, results) -> None:
+        """Results handed over by an old master or resent by workers (union, once per id)."""
         before = self.scheduler.done_bytes
-        for action in actions:
-            if isinstance(action, AssignTasks):
-                for task, again in zip(action.tasks, action.reassigned):
-                    self.say(f"[Master] {'Reassigning' if again else 'Assigning'} {task.describe()} to worker {action.worker}")
-                self.transport.send(action.worker, Assign(self.epoch, action.tasks, self.scheduler.progress))
-            elif isinstance(action, AckResults):
-                self.transport.send(action.worker, Ack(self.epoch, action.task_ids, self.scheduler.progress))
-            elif isinstance(action, WorkerLost):
-                what = "timeout detected" if action.reason == "timeout" else "process died"
-                self.say(f"[Master] Worker {action.worker} {what} - marking as failed ({len(action.requeued)} task(s) back in the queue)")
-            elif isinstance(action, WorkerBack):
-                self.say(f"[Master] Worker {action.worker} is back")
-            elif isinstance(action, InputFailed):
-                self._stop_workers(int(InputError.exit_code))
-                raise InputError(action.error)
-        self._advance(before)
+        for task_id, result in results:
+            self.scheduler.accept_local(task_id, result)
+        self._after_accept(before)
 
-    def _run_one_locally(self) -> None:
+    def needs_local_work(self) -> bool:
+        return not self.scheduler.finished and not self.scheduler.live_workers()
+
+    def run_one_locally(self) -> None:
+        """With no live worker left the master counts the next task itself."""
         task = self.scheduler.claim_local()
         if task is None:
             time.sleep(0.01)  # tasks are held by silent workers: wait for their timeout
@@ -122,16 +79,78 @@ class Master:
         self.say(f"[Master] No live worker: processing {task.describe()} itself")
         before = self.scheduler.done_bytes
         self.scheduler.accept_local(task.task_id, analyse_pieces(task.pieces))
-        self._advance(before)
-        self._checkpoint_if_due(time.monotonic())
+        self._after_accept(before)
 
-    def _advance(self, before: int) -> None:
-        if self.progress is not None and self.scheduler.done_bytes > before:
-            self.progress.update(self.scheduler.done_bytes - before)
-        self.injector.check(self.scheduler.progress)
-
-    def _stop_workers(self, exit_code: int) -> None:
+    def stop_workers(self, exit_code: int) -> None:
         for w in self.workers:
             if w not in self.scheduler.dead:
-                self.transport.send(w, Stop(self.epoch, exit_code))
-        self.transport.flush(timeout=1.0)
+                self.send(w, Stop(self.epoch, exit_code))
+
+    def checkpoint(self) -> None:
+        """Writes a checkpoint now if anything changed since the last one."""
+        if self.checkpointer is None:
+            return
+        self._replicate()
+        if not self.checkpointer.dirty:
+            return
+        folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
+        self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
+
+    def interrupt(self, signum: int) -> None:
+        """Saves a last checkpoint, stops the workers, and ends the job resumably."""
+        self.checkpoint()
+        self.stop_workers(int(ExitCode.INTERRUPTED))
+        where = f"checkpoint saved in {self.checkpointer.last_folder}" if self.checkpointer else "checkpoints are off"
+        raise Interrupted(f"interrupted by signal {signum}; {where}; run the same command again to resume")
+
+    # ----------------------------------------------------------------- helpers
+    def _carry_out(self, actions) -> None:
+        before = self.scheduler.done_bytes
+        self._replicate()
+        for action in actions:
+            if isinstance(action, AssignTasks):
+                for task, again in zip(action.tasks, action.reassigned):
+                    self.say(f"[Master] {'Reassigning' if again else 'Assigning'} {task.describe()} to worker {action.worker}")
+                self.send(action.worker, Assign(self.epoch, action.tasks, self.scheduler.progress))
+            elif isinstance(action, AckResults):
+                self.send(action.worker, Ack(self.epoch, action.task_ids, self.scheduler.progress))
+            elif isinstance(action, WorkerLost):
+                what = "timeout detected" if action.reason == "timeout" else "process died"
+                self.say(f"[Master] Worker {action.worker} {what} - marking as failed ({len(action.requeued)} task(s) back in the queue)")
+            elif isinstance(action, WorkerBack):
+                self.say(f"[Master] Worker {action.worker} is back")
+            elif isinstance(action, InputFailed):
+                self.stop_workers(int(InputError.exit_code))
+                raise InputError(action.error)
+        self._after_accept(before)
+
+    def _replicate(self) -> None:
+        """Sends newly accepted results to the backups, ahead of any acknowledgement."""
+        fresh = self.scheduler.drain_accepted()
+        if not fresh:
+            return
+        if self.checkpointer is not None:
+            for task_id in fresh:
+                self.checkpointer.task_done(task_id)
+        results = self.scheduler.state.items_of(fresh)
+        for backup in self._backup_ranks():
+            self.send(backup, StateSync(self.epoch, tuple(results)))
+
+    def _backup_ranks(self) -> list[int]:
+        """The live ranks next in line for mastership (lowest ranks first)."""
+        return sorted(self.scheduler.live_workers())[: self.backups]
+
+    def _checkpoint_if_due(self, now: float) -> None:
+        if self.checkpointer is None:
+            return
+        self._replicate()
+        if self.checkpointer.due(now):
+            self.checkpoint()
+
+    def _after_accept(self, before: int) -> None:
+        self._replicate()
+        done = self.scheduler.done_bytes
+        if self.progress is not None and done > before:
+            self.progress.update(done - before)
+        if self.injector is not None:
+            self.injector.check(self.scheduler.progress)

@@ -89,4 +89,19 @@ class Stop:
     exit_code: int
 
 
-MESSAGE_TYPES = {cls.TAG: cls for cls in (WorkRequest, Assign, Result, Ack, Heartbeat, Stop)}
+@dataclass(frozen=True)
+class StateSync:
+    """Master -> backups: results just accepted, (task id, PartialResult) pairs."""
+
+    TAG = Tag.STATE_SYNC
+    epoch: int
+    results: tuple
+
+
+@dataclass(frozen=True)
+class StateHandover:
+    """An old master -> the new one: every result it holds."""
+
+    TAG = Tag.STATE_HANDOVER
+    epoch: int
+    results: tuple

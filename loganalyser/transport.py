@@ -87,6 +87,10 @@ class MpiTransport:
         self.trace("recv", sender, message)
         return sender, message
 
+    def known_failed(self) -> set[int]:
+        """Every rank found dead so far."""
+        return set(self._failed)
+
     def take_failures(self) -> list[int]:
         """Ranks found dead since the last call."""
         new, self._new_failures = self._new_failures, []

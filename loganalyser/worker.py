@@ -1,10 +1,12 @@
-"""The worker role: pull tasks, count them, send results, stay audibly alive.
+"""The worker's duties: pull tasks, count them, send results, stay audibly alive.
 
 A worker asks for as many tasks as it can hold (the one it runs plus a
 prefetched one, so it never waits on a round trip), sends each result as soon
-as it is done, and keeps every result until the master acknowledges it (a
-completed send to a dead master proves nothing). While it counts, it sends a
-heartbeat between chunks, so a long task never looks like a dead worker.
+as it is done, and keeps every result it computed until the job ends: a
+completed send to a dead master proves nothing, and when a new master takes
+over, the worker sends it everything again (the master counts each task id
+once). While it counts, it sends a heartbeat between chunks, so a long task
+never looks like a dead worker.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from .errors import AnalyserError, ExitCode
-from .protocol import Ack, Assign, Heartbeat, Result, Stop, WorkRequest
+from .errors import AnalyserError
+from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .reader import analyse_pieces
+from .result import PartialResult
 from .scheduler import Timing
 from .tasks import Task
 
@@ -36,75 +39,79 @@ class IdleBackoff:
         self.delay = min(self.delay * 2, self.ceiling)
 
 
-class Worker:
-    """One worker's loop; `run` returns when the master says stop."""
+class WorkerDuty:
+    """What a rank does while another rank is master."""
 
-    def __init__(self, transport, master: int, timing: Timing, injector, say, epoch: int = 1, task_delay: float = 0.0):
-        self.transport = transport
-        self.master = master
+    def __init__(self, rank: int, timing: Timing, send, say, injector=None, task_delay: float = 0.0):
+        self.rank = rank
         self.timing = timing
-        self.injector = injector
+        self.send_to = send  # send(dest, message)
         self.say = say
-        self.epoch = epoch
-        self.queue: deque[Task] = deque()  # assigned, not started
-        self.unacked: dict[str, dict] = {}  # results the master has not confirmed
-        self.last_spoke = 0.0  # monotonic time of our last message to the master
+        self.injector = injector
         self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
+        self.master: int | None = None  # the rank we work for
+        self.epoch = 0  # its term
+        self.queue: deque[Task] = deque()  # assigned, not started
+        self.results: dict[str, dict] = {}  # every result we computed (resent to a new master)
+        self.unacked: set[str] = set()  # results the master has not confirmed
+        self.last_spoke = 0.0  # monotonic time of our last message to the master
 
-    def run(self) -> int:
-        self._send(WorkRequest(self.epoch, 1 + PREFETCH))
-        idle = IdleBackoff()
-        while True:
-            stop = self._drain()
-            if stop is not None:
-                return stop
-            if self.master in self.transport.take_failures():
-                self.say(f"[Worker {self.transport.rank}] Master {self.master} failed; stopping")
-                return int(ExitCode.INTERNAL)
-            if self.queue:
-                self._run_task(self.queue.popleft())
-                idle.reset()
-            else:
-                self._heartbeat_if_due(None)
-                idle.sleep()
+    def follow(self, master: int, epoch: int) -> None:
+        """Works for `master` from now on: drops old assignments, resends every result."""
+        self.master, self.epoch = master, epoch
+        self.queue.clear()  # the new master re-plans whatever is not done
+        for task_id, result in self.results.items():
+            self._send(Result(epoch, task_id, result))
+        self.unacked = set(self.results)
+        self._send(WorkRequest(epoch, 1 + PREFETCH))
 
-    def _drain(self):
-        """Handles every waiting message; returns an exit code on Stop."""
-        while (got := self.transport.poll(self.master)) is not None:
-            _, message = got
-            if isinstance(message, Assign):
-                self.queue.extend(message.tasks)
-                self.injector.check(message.progress)
-            elif isinstance(message, Ack):
-                for task_id in message.task_ids:
-                    self.unacked.pop(task_id, None)
-                self.injector.check(message.progress)
-            elif isinstance(message, Stop):
-                return 0
-        return None
+    def on_message(self, source: int, message) -> None:
+        """An Assign or Ack from our master (older terms are ignored)."""
+        if source != self.master or message.epoch < self.epoch:
+            return
+        if isinstance(message, Assign):
+            self.queue.extend(message.tasks)
+        elif isinstance(message, Ack):
+            self.unacked.difference_update(message.task_ids)
+        if self.injector is not None:
+            self.injector.check(message.progress)
 
-    def _run_task(self, task: Task) -> None:
-        self.say(f"[Worker {self.transport.rank}] Processing {task.describe()}")
-        self._pause(self.task_delay, task.task_id)
+    @property
+    def has_work(self) -> bool:
+        return bool(self.queue)
+
+    def run_next(self, service) -> tuple[str, PartialResult | None, str | None]:
+        """Counts the next queued task; `service()` runs between chunks (heartbeats, messages)."""
+        task = self.queue.popleft()
+        self.say(f"[Worker {self.rank}] Processing {task.describe()}")
+        self._pause(self.task_delay, task.task_id, service)
         try:
-            result = analyse_pieces(task.pieces, on_chunk=lambda: self._heartbeat_if_due(task.task_id)).to_dict()
-            error = None
+            result = analyse_pieces(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(task.task_id), service()))
         except AnalyserError as exc:
-            result, error = {}, str(exc)
-        self.unacked[task.task_id] = result
-        self._send(Result(self.epoch, task.task_id, result, error))
+            return task.task_id, None, str(exc)
+        return task.task_id, result, None
 
-    def _pause(self, seconds: float, busy_with) -> None:
-        """Sleeps `seconds` while still sending heartbeats."""
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, self.timing.heartbeat_interval / 2))
-            self._heartbeat_if_due(busy_with)
+    def deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:
+        """Sends a result to the master and keeps it until the job ends."""
+        if result is not None:
+            self.results[task_id] = result.to_dict()
+            self.unacked.add(task_id)
+        self._send(Result(self.epoch, task_id, self.results.get(task_id, {}), error))
 
-    def _heartbeat_if_due(self, busy_with) -> None:
-        if time.monotonic() - self.last_spoke >= self.timing.heartbeat_interval:
+    def heartbeat_if_due(self, busy_with=None) -> None:
+        if self.master is not None and time.monotonic() - self.last_spoke >= self.timing.heartbeat_interval:
             self._send(Heartbeat(self.epoch, busy_with))
 
+    def _pause(self, seconds: float, busy_with, service) -> None:
+        """Sleeps `seconds` while still sending heartbeats and serving messages."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, self.timing.heartbeat_interval / 4, 0.05))
+            self.heartbeat_if_due(busy_with)
+            service()
+
     def _send(self, message) -> None:
-        self.transport.send(self.master, message)
+        if self.master is None:
+            return
+        self.send_to(self.master, message)
         self.last_spoke = time.monotonic()

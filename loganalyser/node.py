@@ -1,0 +1,193 @@
+"""One rank's loop: poll, dispatch, tick; the master's and the worker's duties.
+
+Every rank runs this loop. The election state machine (election/) says who
+the master is; the rank that is master carries the MasterDuty, every other
+rank the WorkerDuty (backups are workers too: no rank sits idle). Leadership
+can move: a rank that wins an election builds the master's state from its
+replica, the newest checkpoint and what the workers resend; an old master that
+learns of a newer term hands its state over and becomes a worker.
+
+Nothing here waits without a deadline: messages are polled, and an empty
+poll sleeps for at most a millisecond.
+"""
+
+from __future__ import annotations
+
+import time
+
+from election.actions import BecomeLeader, NewLeader, Send, StepDown
+
+from .errors import ExitCode
+from .jobstate import JobState
+from .master import MasterDuty
+from .protocol import Ack, Assign, Heartbeat, Result, StateHandover, StateSync, Stop, Tag, WorkRequest
+from .result import PartialResult
+from .worker import IdleBackoff, WorkerDuty
+
+_ELECTION_TAGS = {Tag.ELECTION, Tag.OK, Tag.COORDINATOR, Tag.PROBE, Tag.PROBE_OK}
+_BURST = 64  # messages handled per loop turn before ticking the clocks
+
+
+class RankNode:
+    """Runs one rank until the job ends; returns the exit code and, on the final master, the result."""
+
+    def __init__(self, transport, election, worker: WorkerDuty, make_master, say):
+        self.transport = transport
+        self.rank = transport.rank
+        self.election = election  # BullyNode, or None with a single rank
+        self.worker = worker
+        self.make_master = make_master  # make_master(epoch, state) -> MasterDuty
+        self.say = say
+        self.master: MasterDuty | None = None
+        self.replica = JobState()  # results the master replicated to us
+        self.exit_code: int | None = None  # set when the job ends for this rank
+        self.interrupted: int | None = None  # a signal asked us to stop (set by a handler)
+        self.elections = 0  # terms started while this rank ran
+        self._in_service = False
+
+    # -------------------------------------------------------------------- loop
+    def run(self) -> int:
+        """Runs until the job ends; flushes outgoing messages however it ends."""
+        try:
+            return self._loop()
+        finally:
+            self.transport.flush(timeout=1.0)
+
+    def _loop(self) -> int:
+        idle = IdleBackoff()
+        if self.election is None or self.election.is_leader:
+            self._become_master(self.election.epoch if self.election else 1)
+        else:
+            self.worker.follow(self.election.leader, self.election.epoch)
+        while self.exit_code is None:
+            busy = self._service()
+            if self.exit_code is not None:
+                break
+            if self.interrupted is not None:
+                if self.master is None:  # a worker told to stop ends like a failed process
+                    raise SystemExit(1)
+                self.master.interrupt(self.interrupted)
+            if self.master is not None:
+                if self.master.finished:
+                    self.master.checkpoint()
+                    self.master.stop_workers(int(ExitCode.OK))
+                    self.exit_code = int(ExitCode.OK)
+                    break
+                if self.master.needs_local_work():
+                    self.master.run_one_locally()
+                    continue
+            elif self.worker.has_work:
+                self._deliver(*self.worker.run_next(self._service))
+                idle.reset()
+                continue
+            else:
+                self.worker.heartbeat_if_due()
+            if busy:
+                idle.reset()
+            else:
+                idle.sleep()
+        return self.exit_code
+
+    def _service(self) -> bool:
+        """Handles failure notices, waiting messages and clock ticks; True if anything came."""
+        if self._in_service:  # called again from inside a task's chunk callback
+            return False
+        self._in_service = True
+        try:
+            now = time.monotonic()
+            busy = False
+            for rank in self.transport.take_failures():
+                busy = True
+                self._on_failure(rank, now)
+            for _ in range(_BURST):
+                got = self.transport.poll()
+                if got is None:
+                    break
+                busy = True
+                self._dispatch(got[0], got[1], now)
+                if self.exit_code is not None:
+                    return True
+            if self.election is not None:
+                self._apply(self.election.tick(now), now)
+            if self.master is not None:
+                self.master.tick(now)
+            return busy
+        finally:
+            self._in_service = False
+
+    # ---------------------------------------------------------------- dispatch
+    def _dispatch(self, source: int, message, now: float) -> None:
+        tag = message.TAG
+        if tag in _ELECTION_TAGS:
+            if self.election is not None:
+                self._apply(self.election.step(source, message, now), now)
+        elif isinstance(message, (WorkRequest, Result, Heartbeat)):
+            if self.master is not None:
+                self.master.on_message(source, message, now)
+        elif isinstance(message, (Assign, Ack)):
+            self.worker.on_message(source, message)
+        elif isinstance(message, Stop):
+            if source == self.worker.master or message.epoch >= self._epoch():
+                self.exit_code = 0  # the final master reports; every other rank just ends
+        elif isinstance(message, StateSync):
+            if message.epoch >= self._epoch():
+                for task_id, result in message.results:
+                    self.replica.accept(task_id, result)
+        elif isinstance(message, StateHandover):
+            if self.master is not None:
+                self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
+                self.master.merge(message.results)
+
+    def _on_failure(self, rank: int, now: float) -> None:
+        if self.master is not None:
+            self.master.on_failure(rank, now)
+        if self.election is not None:
+            self._apply(self.election.peer_failed(rank, now), now)
+
+    def _apply(self, actions, now: float) -> None:
+        """Carries out the election's decisions."""
+        for action in actions:
+            if isinstance(action, Send):
+                self.transport.send(action.dest, action.message)
+            elif isinstance(action, BecomeLeader):
+                self.elections += 1
+                self._become_master(action.epoch)
+            elif isinstance(action, StepDown):
+                self._step_down(action.new_leader, action.epoch)
+            elif isinstance(action, NewLeader):
+                self.elections += 1
+                if action.leader != self.rank:
+                    self.say(f"[Rank {self.rank}] New master: rank {action.leader} (epoch {action.epoch})")
+                    self.worker.follow(action.leader, action.epoch)
+
+    # -------------------------------------------------------------- transitions
+    def _become_master(self, epoch: int) -> None:
+        state = JobState()
+        state.merge(self.replica)
+        for task_id, result in self.worker.results.items():
+            state.accept(task_id, PartialResult.from_dict(result))
+        self.master = self.make_master(epoch, state)
+        self.worker.queue.clear()  # our own assignments came from the old master
+        if epoch > 1:
+            self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(state)} result(s) in hand")
+
+    def _step_down(self, new_leader: int, epoch: int) -> None:
+        if self.master is None:
+            return
+        results = tuple(self.master.scheduler.state.items())
+        self.say(f"[Rank {self.rank}] Stepping down for rank {new_leader} (epoch {epoch}); handing over {len(results)} result(s)")
+        self.transport.send(new_leader, StateHandover(epoch, results))
+        for task_id, result in results:
+            self.replica.accept(task_id, result)
+        self.master = None
+        self.worker.follow(new_leader, epoch)
+
+    def _deliver(self, task_id: str, result, error) -> None:
+        """A task this rank counted: to the master, or straight in if we are it now."""
+        if self.master is not None and result is not None:
+            self.master.merge([(task_id, result)])
+        else:
+            self.worker.deliver(task_id, result, error)
+
+    def _epoch(self) -> int:
+        return self.election.epoch if self.election is not None else 1
