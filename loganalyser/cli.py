@@ -16,11 +16,23 @@ import traceback
 from .errors import AnalyserError, ExitCode, UsageError
 
 
+def secondary_rank() -> bool:
+    """True in MPI ranks other than 0: they stay quiet about usage, rank 0 speaks."""
+    for name in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
+        if name in os.environ:
+            return os.environ[name] != "0"
+    return False
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
+    """argparse, but a usage error is one line and exit code 2, said once per job."""
 
     def error(self, message):  # noqa: D401 - argparse's name
         raise UsageError(f"{message} (see --help)")
+
+    def _print_message(self, message, file=None):
+        if not secondary_rank():
+            super()._print_message(message, file)
 
 
 def base_parser(prog: str, description: str) -> OneLineParser:
@@ -46,7 +58,8 @@ def run(prog: str, main, argv=None) -> int:
     try:
         return int(main(argv) or 0)
     except AnalyserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        if not (isinstance(exc, UsageError) and secondary_rank()):
+            print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
         return int(exc.exit_code)
     except BrokenPipeError:  # e.g. piped into `head`: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -37,7 +37,7 @@ def find_log_files(paths, pattern: str = "*.log", recursive: bool = False, warn=
     """The log files under `paths`, sorted by path; raises InputError if none."""
     if not paths:
         raise InputError("no input path given")
-    found: dict[str, LogFile] = {}
+    found: dict[tuple[int, int], LogFile] = {}  # (device, inode) -> file: a file named twice counts once
     for path in paths:
         if not os.path.lexists(path):
             raise InputError(f"no such file or directory: {path}")
@@ -45,14 +45,16 @@ def find_log_files(paths, pattern: str = "*.log", recursive: bool = False, warn=
             candidates = _scan_folder(path, pattern, recursive)
         else:
             candidates = [path]
+            if not os.path.isfile(path):
+                raise InputError(f"not a regular file: {path}")
         for candidate in candidates:
             log_file = _stat_file(candidate, warn)
             if log_file is not None:
-                found.setdefault(os.path.normpath(candidate), log_file)
+                found.setdefault((log_file.device, log_file.inode), log_file)
     if not found:
         where = ", ".join(paths)
         raise InputError(f"no files matching {pattern!r} in {where}")
-    return [found[key] for key in sorted(found)]
+    return sorted(found.values(), key=lambda f: f.path)
 
 
 def _scan_folder(folder: str, pattern: str, recursive: bool) -> list[str]:
@@ -76,6 +78,12 @@ def _raise(exc: OSError) -> None:
 def _stat_file(path: str, warn) -> LogFile | None:
     try:
         st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):  # a dangling link in a folder: nothing to read
+            if warn:
+                warn(f"skipping {path}: broken symbolic link")
+            return None
+        raise InputError(f"no such file or directory: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):

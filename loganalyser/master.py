@@ -56,6 +56,8 @@ class MasterDuty:
 
     def tick(self, now: float) -> None:
         if now >= self.next_tick:
+            if now - self.next_tick > self.scheduler.timing.worker_timeout / 2:
+                self.scheduler.forgive_silence(now)  # we were paused, not them
             self.next_tick = now + TICK_EVERY
             self._carry_out(self.scheduler.tick(now))
         self._checkpoint_if_due(now)

@@ -163,6 +163,8 @@ class RankNode:
     # -------------------------------------------------------------- transitions
     def _become_master(self, epoch: int) -> None:
         state = JobState()
+        if self.master is not None:  # re-elected (bully rule): keep what we hold
+            state.merge(self.master.scheduler.state)
         state.merge(self.replica)
         for task_id, result in self.worker.results.items():
             state.accept(task_id, PartialResult.from_dict(result))

@@ -140,7 +140,7 @@ def analyse_pieces(pieces, on_chunk=None) -> PartialResult:
     total = PartialResult()
     batch = _SmallFiles()
     for piece in pieces:
-        if piece.whole and piece.length <= SMALL_FILE:
+        if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE:
             if batch.add(piece):
                 continue
             total.add(batch.count())

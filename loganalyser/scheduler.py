@@ -121,6 +121,9 @@ class Scheduler:
         self.last_heard[source] = now
         actions = self._welcome_back(source)
         if isinstance(message, WorkRequest):
+            # A worker asks for work when it starts or follows a new master:
+            # it holds nothing then, so what we think it holds goes back.
+            self._release(source)
             self.capacity[source] = max(1, message.capacity)
             actions += self._fill_all()
         elif isinstance(message, Result):
@@ -133,6 +136,11 @@ class Scheduler:
             return []
         self.dead.add(worker)
         return self._lose(worker, "died")
+
+    def forgive_silence(self, now: float) -> None:
+        """The master itself was not running (paused): its workers' silence proves nothing."""
+        for w in self.live_workers():
+            self.last_heard[w] = now
 
     def tick(self, now: float) -> list:
         """Declares silent workers failed."""
@@ -186,13 +194,18 @@ class Scheduler:
         self.lost[worker] = reason
         if worker not in self.failed_workers:
             self.failed_workers.append(worker)
+        taken = self._release(worker)
+        self.was_lost.update(taken)
+        return [WorkerLost(worker, reason, tuple(self.tasks[t] for t in taken))] + self._fill_all()
+
+    def _release(self, worker: int) -> list[str]:
+        """Puts the worker's unfinished tasks first in line; returns their ids."""
         taken = [t for t in self.held[worker] if t in self.remaining]
         for task_id in self.held[worker]:
             self.holder.pop(task_id, None)
         self.held[worker] = []
-        self.was_lost.update(taken)
         self.pending.extendleft(reversed(taken))  # first in line, in their old order
-        return [WorkerLost(worker, reason, tuple(self.tasks[t] for t in taken))] + self._fill_all()
+        return taken
 
     def _fill_all(self) -> list:
         actions = []

@@ -1,0 +1,57 @@
+"""The bully protocol's messages (seeds 000 and 001): one frozen dataclass each.
+
+Every message carries the sender's `epoch`: the term of the leader it follows
+or leads. A receiver learns from it the newest term it has heard of, so a rank
+that declares itself can pick an epoch above every term in use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loganalyser.protocol import Tag
+
+
+@dataclass(frozen=True)
+class Election:
+    """A lower-priority rank runs for leader: answer Ok if you are alive."""
+
+    TAG = Tag.ELECTION
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Ok:
+    """I am alive and outrank you: leave the election to me."""
+
+    TAG = Tag.OK
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    """`leader` leads term `epoch` (a victory, or a reminder of the present term)."""
+
+    TAG = Tag.COORDINATOR
+    epoch: int
+    leader: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Are you still the leader?"""
+
+    TAG = Tag.PROBE
+    epoch: int
+
+
+@dataclass(frozen=True)
+class ProbeOk:
+    """The answer to a Probe: `leader` leads term `epoch`, as far as I know."""
+
+    TAG = Tag.PROBE_OK
+    epoch: int
+    leader: int
+
+
+ELECTION_MESSAGES = {cls.TAG: cls for cls in (Election, Ok, Coordinator, Probe, ProbeOk)}

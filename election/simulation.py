@@ -1,0 +1,302 @@
+"""An in-memory network of BullyNodes for seeded random schedules (no MPI, no clock).
+
+One generator, passed in by the caller (`random.Random(seed)`), decides
+everything: which in-flight message is delivered next, when the fake clock
+moves, which rank crashes, pauses or recovers, which message is dropped or
+delayed. The same seed therefore replays the same schedule, and `log` (a
+callable taking one line) receives a transcript of it.
+
+    sim = random_schedule(random.Random(seed))   # faults, then 30 quiet seconds
+    assert not sim.problems, sim.problems
+
+What the network does: one queue of in-flight messages per destination rank;
+a message to a crashed rank is lost; a paused rank receives and ignores. A
+crash may come with ULFM notices to the others (`peer_failed`), and a leader
+may crash in the middle of announcing its victory. `problems` collects every
+broken property: two leaders for one epoch, an epoch going back, and, after
+`settle`, anything but one live leader, the lowest live rank, followed by
+every live rank at its epoch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .actions import BecomeLeader, Send
+from .bully import BullyNode, ElectionTiming, Role
+
+ELECTING = (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
+MAX_SETTLE_EVENTS = 100_000  # deliveries and ticks per settle: more means the protocol never quiets
+
+
+@dataclass
+class Envelope:
+    source: int
+    dest: int
+    message: object
+    ready_at: float  # a delayed message cannot be delivered before this
+
+
+class Simulation:
+    """Ranks 0..size-1 on a fake network with a fake clock; faults on demand."""
+
+    def __init__(self, size: int, rng, timing: ElectionTiming = ElectionTiming(), log=None,
+                 notify_failures: bool = True):
+        self.size = size
+        self.rng = rng
+        self.timing = timing
+        self.log = log  # callable(str) for the transcript, or None
+        self.notify_failures = notify_failures  # crashes come with ULFM notices
+        self.now = 0.0
+        self.nodes = [BullyNode(r, size, timing, rng, 0.0) for r in range(size)]
+        self.queues: list[list[Envelope]] = [[] for _ in range(size)]  # in flight, per destination
+        self.crashed: set[int] = set()  # dead for good
+        self.paused: dict[int, float] = {}  # rank -> when it recovers
+        self.paused_since: dict[int, float] = {}  # rank -> when its latest pause began
+        self.isolated: dict[int, float] = {}  # rank -> when its links come back (it keeps running)
+        self.drop_rate = 0.0  # chance that a sent message is lost
+        self.max_delay = 0.0  # a sent message may wait up to this long
+        self.crash_on_declare = 0.0  # chance that a new leader dies while announcing itself
+        self.leaders_by_epoch: dict[int, set[int]] = {1: {0}}
+        self.problems: list[str] = []
+        self.seen_events: Counter = Counter()  # what this schedule covered, for the tests' coverage checks
+        self._leader_crash_epoch: int | None = None  # epoch of the last leader crashed
+        self._epochs: dict[int, int] = {}  # rank -> its epoch after its last actions
+
+    # ----------------------------------------------------------------- queries
+    def live(self) -> list[int]:
+        return [r for r in range(self.size) if r not in self.crashed]
+
+    def leaders(self) -> list[int]:
+        return [r for r in self.live() if self.nodes[r].is_leader]
+
+    def in_flight(self) -> int:
+        return sum(len(q) for q in self.queues)
+
+    def agreement_problems(self) -> list[str]:
+        """What is wrong with the present state, read as a settled one."""
+        live = self.live()
+        if not live:
+            return ["no live rank"]
+        want = min(live)
+        leaders = self.leaders()
+        if leaders != [want]:
+            return [f"leaders {leaders}, expected [{want}] (live {live})"]
+        epoch = self.nodes[want].epoch
+        return [f"rank {r} follows {self.nodes[r].leader} at epoch {self.nodes[r].epoch}, "
+                f"expected {want} at {epoch}" for r in live
+                if (self.nodes[r].leader, self.nodes[r].epoch) != (want, epoch)]
+
+    # ----------------------------------------------------------------- network
+    def feed(self, rank: int, actions: list) -> None:
+        """Carries out `rank`'s actions (the shell's job) and checks the safety properties."""
+        node = self.nodes[rank]
+        stop_at = None  # index of the action before which a declaring leader dies
+        for i, action in enumerate(actions):
+            if i == stop_at:
+                self.seen_events["leader crashed while announcing"] += 1
+                self.crash(rank)
+            if rank in self.crashed:
+                return
+            if isinstance(action, Send):
+                self.send(rank, action.dest, action.message)
+            elif isinstance(action, BecomeLeader):
+                self._record_leader(rank, action.epoch)
+                if self.crash_on_declare and self.rng.random() < self.crash_on_declare and len(self.live()) > 1:
+                    stop_at = self.rng.randint(i + 1, len(actions) - 1) if i + 1 < len(actions) else None
+            else:
+                self._say(f"{rank}: {action}")
+        if node.epoch < self._epochs.get(rank, 0) or node.seen < node.epoch:
+            self.problems.append(f"rank {rank}: epoch {node.epoch} (seen {node.seen}) went back")
+        self._epochs[rank] = node.epoch
+
+    def send(self, source: int, dest: int, message) -> None:
+        """Puts a message in flight, unless the destination is dead, a link is cut, or it is dropped."""
+        if dest in self.crashed:
+            self._say(f"{source}->{dest} {message} lost (dead)")
+            return
+        if self._cut(source) or self._cut(dest):
+            self._say(f"{source}->{dest} {message} cut (isolated)")
+            return
+        if self.drop_rate and self.rng.random() < self.drop_rate:
+            self._say(f"{source}->{dest} {message} dropped")
+            return
+        delay = self.rng.uniform(0, self.max_delay) if self.max_delay else 0.0
+        self.queues[dest].append(Envelope(source, dest, message, self.now + delay))
+
+    def deliver_random(self) -> bool:
+        """Delivers one deliverable message chosen at random; False if none is."""
+        ready = [(d, i) for d, q in enumerate(self.queues) for i, e in enumerate(q) if e.ready_at <= self.now]
+        if not ready:
+            return False
+        dest, index = ready[self.rng.randrange(len(ready))]
+        envelope = self.queues[dest].pop(index)
+        if self._cut(dest):
+            self._say(f"{envelope.source}->{dest} {envelope.message} cut (isolated)")
+            return True
+        self._say(f"{envelope.source}->{dest} {envelope.message}")
+        self.feed(dest, self.nodes[dest].step(envelope.source, envelope.message, self.now))
+        return True
+
+    def advance(self, dt: float) -> None:
+        """Moves the clock, ends pauses that are due, and ticks every live rank."""
+        self.now += dt
+        for rank, until in sorted(self.paused.items()):
+            if until <= self.now:
+                self.recover(rank)
+        for rank in self.live():
+            self.feed(rank, self.nodes[rank].tick(self.now))
+
+    # ------------------------------------------------------------------ faults
+    def crash(self, rank: int) -> None:
+        """Kills `rank` for good: it never acts again, messages to it are lost."""
+        if rank in self.crashed:
+            return
+        node = self.nodes[rank]
+        if node.is_leader:
+            self.seen_events["leader crashed"] += 1
+            if self._leader_crash_epoch is not None and node.epoch > self._leader_crash_epoch:
+                self.seen_events["second leader crashed"] += 1
+            self._leader_crash_epoch = node.epoch
+        elif node.role in ELECTING:
+            self.seen_events["candidate crashed mid-election"] += 1
+        self._say(f"crash {rank} ({node.role.value})")
+        self.crashed.add(rank)
+        self.paused.pop(rank, None)
+        self.queues[rank].clear()
+        if self.notify_failures:
+            for other in self.live():
+                self.feed(other, self.nodes[other].peer_failed(rank, self.now))
+
+    def pause(self, rank: int, duration: float) -> None:
+        """Feigned failure: `rank` ignores everything for `duration` seconds, then recovers."""
+        if rank in self.crashed or rank in self.paused:
+            return
+        self._say(f"pause {rank} ({self.nodes[rank].role.value}) for {duration:.3f}s")
+        self.nodes[rank].pause()
+        self.paused[rank] = self.now + duration
+        self.paused_since[rank] = self.now
+
+    def isolate(self, rank: int, duration: float) -> None:
+        """Cuts every link of `rank` for `duration` seconds; unlike a pause, it keeps running."""
+        if rank in self.crashed:
+            return
+        if self.nodes[rank].is_leader:
+            self.seen_events["leader isolated"] += 1
+        self._say(f"isolate {rank} ({self.nodes[rank].role.value}) for {duration:.3f}s")
+        self.isolated[rank] = self.now + duration
+
+    def recover(self, rank: int) -> None:
+        """Ends `rank`'s pause now (the node runs an election)."""
+        if rank not in self.paused:
+            return
+        del self.paused[rank]
+        if rank == 0 and self.now - self.paused_since[rank] > self.timing.probe_timeout:
+            self.seen_events["rank 0 paused past the probe timeout, recovered"] += 1
+        self._say(f"recover {rank}")
+        self.feed(rank, self.nodes[rank].recover(self.now))
+
+    # ------------------------------------------------------------------ quiet
+    def settle(self, quiet: float = 30.0) -> None:
+        """Faults stop: paused ranks recover, delays end, and `quiet` seconds pass with
+        every message delivered before the clock moves. Then checks agreement."""
+        self.drop_rate = self.max_delay = self.crash_on_declare = 0.0
+        self.isolated.clear()
+        for rank in sorted(self.paused):
+            self.recover(rank)
+        for queue in self.queues:
+            for envelope in queue:
+                envelope.ready_at = self.now
+        self._say("-- faults stop --")
+        end = self.now + quiet
+        events = 0
+        while events < MAX_SETTLE_EVENTS:
+            events += 1
+            if self.deliver_random():
+                continue
+            deadlines = [d for r in self.live() if (d := self.nodes[r].next_deadline()) is not None]
+            if not deadlines or min(deadlines) > end:
+                break
+            self.advance(max(0.0, min(deadlines) - self.now))
+        else:
+            self.problems.append(f"still busy after {MAX_SETTLE_EVENTS} events in {quiet}s of quiet")
+            return
+        self.now = end
+        self.problems += self.agreement_problems()
+
+    # ----------------------------------------------------------------- helpers
+    def _record_leader(self, rank: int, epoch: int) -> None:
+        self._say(f"{rank}: BecomeLeader(epoch={epoch})")
+        holders = self.leaders_by_epoch.setdefault(epoch, set())
+        holders.add(rank)
+        if len(holders) > 1:
+            self.problems.append(f"epoch {epoch} has leaders {sorted(holders)}")
+
+    def _cut(self, rank: int) -> bool:
+        return self.isolated.get(rank, -1.0) > self.now
+
+    def _say(self, line: str) -> None:
+        if self.log is not None:
+            self.log(f"t={self.now:8.3f}  {line}")
+
+
+def random_schedule(rng, log=None, focus: str = "mixed", steps: int | None = None) -> Simulation:
+    """Builds a cluster of 2..6 ranks, runs random faults on it, then `settle`s it.
+
+    `focus` steers the faults: "leader" (crash successive leaders), "candidate"
+    (crash ranks mid-election), "pause0" (pause rank 0, often past the probe
+    timeout; crashes spare it), "isolate" (cut a leader's links for a while, so
+    that a second leader rises beside it), or "mixed" (a little of everything).
+    """
+    size = rng.randint(2, 6)
+    sim = Simulation(size, rng, log=log, notify_failures=rng.random() < 0.5)
+    sim.drop_rate = rng.choice((0.0, 0.02, 0.1))
+    sim.max_delay = rng.choice((0.0, 0.2, 1.5))
+    sim.crash_on_declare = rng.choice((0.0, 0.2))
+    sim._say(f"size {size}, ULFM notices {sim.notify_failures}, drop {sim.drop_rate}, "
+             f"delay up to {sim.max_delay}s, crash while declaring {sim.crash_on_declare}")
+    rates = FAULT_RATES.get(focus, FAULT_RATES["mixed"])
+    for _ in range(steps if steps is not None else rng.randint(150, 400)):
+        x = rng.random()
+        for fault, rate in rates.items():
+            if x < rate:
+                _inject(sim, rng, fault, focus)
+                break
+            x -= rate
+        else:
+            if x > 0.4 or not sim.deliver_random():
+                sim.advance(rng.uniform(0.01, 0.4))
+    sim.settle()
+    return sim
+
+
+FAULT_RATES = {  # focus -> chance per step of each fault
+    "mixed": {"crash": 0.02, "pause": 0.02, "isolate": 0.01},
+    "leader": {"crash": 0.04, "pause": 0.01, "isolate": 0.005},
+    "candidate": {"crash": 0.04, "pause": 0.01, "isolate": 0.005},
+    "pause0": {"crash": 0.005, "pause": 0.04, "isolate": 0.005},
+    "isolate": {"crash": 0.005, "pause": 0.005, "isolate": 0.03},
+}
+
+
+def _inject(sim: Simulation, rng, fault: str, focus: str) -> None:
+    live = [r for r in sim.live() if r not in sim.paused]
+    leaders = [r for r in live if sim.nodes[r].is_leader]
+    electing = [r for r in live if sim.nodes[r].role in ELECTING]
+    if focus == "mixed":
+        focus = rng.choice(("leader", "candidate", "pause0", "isolate", "any"))
+    if fault == "crash":
+        if len(sim.live()) < 2:
+            return
+        targets = {"leader": leaders, "candidate": electing or leaders, "isolate": leaders,
+                   "pause0": [r for r in live if r != 0]}.get(focus)
+        if targets or live:
+            sim.crash(rng.choice(targets or live))
+    elif fault == "pause":
+        if focus == "pause0" and 0 in live and rng.random() < 0.7:
+            sim.pause(0, rng.uniform(0.5, 8.0))
+        elif live:
+            sim.pause(rng.choice(leaders if focus == "leader" and leaders else live), rng.uniform(0.2, 6.0))
+    elif live:
+        sim.isolate(rng.choice(leaders if focus != "any" and leaders else live), rng.uniform(1.0, 10.0))

@@ -1,0 +1,146 @@
+"""Bad input gives one line on stderr and the documented exit code, never a traceback.
+
+Both front ends run as the user runs them: the sequential one as a plain
+process, the parallel one under a real `mpirun -np 2`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from loganalyser.errors import ExitCode
+
+from .helpers import json_of, run_program
+
+BASE, PARALLEL = "base_log_analyser.py", "parallel_log_analyser.py"
+PROGRAMS = [pytest.param((BASE, None), id="base"), pytest.param((PARALLEL, 2), id="parallel-np2")]
+FIFO_TIMEOUT = 30  # a run that opened the FIFO would block until killed
+
+INFO = b"[2026-01-01T00:00:00] [INFO] ok\n"
+
+
+def one_error_line(proc, code: ExitCode, *mentions: str) -> str:
+    """Asserts a failed run: `code`, nothing on stdout, one line on stderr naming `mentions`."""
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == code, f"exit {proc.returncode}, stderr:\n{proc.stderr}"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].strip(), f"expected one line on stderr, got:\n{proc.stderr}"
+    for text in mentions:
+        assert text in lines[0]
+    assert proc.stdout == ""
+    return lines[0]
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Input trees: empty/, nomatch/ (no *.log), tree/ (logs at two levels)."""
+    (tmp_path / "empty").mkdir()
+    nomatch = tmp_path / "nomatch"
+    nomatch.mkdir()
+    (nomatch / "notes.txt").write_bytes(INFO)
+    (nomatch / "old.log.gz").write_bytes(b"\x1f\x8b")
+    (nomatch / "dir.log").mkdir()  # a folder whose name matches is not a file
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.log").write_bytes(INFO * 2)
+    (tree / "b.txt").write_bytes(b"[t] [WARN] w\n" * 3)
+    (tree / "sub" / "c.log").write_bytes(b"[t] [ERROR] e\n" * 5)
+    (tree / "sub" / "d.txt").write_bytes(b"[t] [DEBUG] d\n" * 7)
+    return tmp_path
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_missing_path(program, tmp_path):
+    missing = str(tmp_path / "no-such-folder")
+    line = one_error_line(run_program(program[0], missing, np=program[1]), ExitCode.INPUT, missing)
+    assert line.startswith(program[0])
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_missing_path_among_good_ones(program, folders):
+    missing = str(folders / "gone.log")
+    one_error_line(run_program(program[0], folders / "tree", missing, np=program[1]), ExitCode.INPUT, missing)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_empty_folder(program, folders):
+    empty = str(folders / "empty")
+    one_error_line(run_program(program[0], empty, np=program[1]), ExitCode.INPUT, empty)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_folder_with_no_matching_files(program, folders):
+    nomatch = str(folders / "nomatch")
+    one_error_line(run_program(program[0], nomatch, np=program[1]), ExitCode.INPUT, nomatch, "*.log")
+
+
+BAD_OPTIONS = [
+    pytest.param(["--bogus"], "--bogus", id="unknown-option"),
+    pytest.param(["--glob"], "--glob", id="option-without-value"),
+    pytest.param([], "PATH", id="no-path"),
+]
+@pytest.mark.parametrize("args, mention", BAD_OPTIONS)
+@pytest.mark.parametrize("program", [
+    pytest.param((BASE, None), id="base"),
+    pytest.param((PARALLEL, 2), id="parallel-np2"),
+])
+def test_bad_option(program, folders, args, mention):
+    paths = [] if mention == "PATH" else [str(folders / "tree")]
+    proc = run_program(program[0], *paths, *args, np=program[1])
+    one_error_line(proc, ExitCode.USAGE, mention)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_unwritable_output(program, folders):
+    output = str(folders / "no-such-folder" / "result.json")
+    proc = run_program(program[0], folders / "tree", "--json", "--output", output, np=program[1])
+    one_error_line(proc, ExitCode.INPUT, output)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_fifo_is_skipped_with_a_warning(program, folders):
+    tree = folders / "tree"
+    fifo = tree / "pipe.log"
+    os.mkfifo(fifo)
+    proc = run_program(program[0], tree, "--json", np=program[1], timeout=FIFO_TIMEOUT)
+    doc = json_of(proc)
+    assert doc["files"] == 1 and doc["counts"] == {"INFO": 2}
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and str(fifo) in lines[0], proc.stderr
+    # Named on its own, the FIFO leaves nothing to analyse: an input error, still without blocking.
+    proc = run_program(program[0], fifo, np=program[1], timeout=FIFO_TIMEOUT)
+    assert proc.returncode == ExitCode.INPUT and "Traceback" not in proc.stderr
+    assert all(str(fifo) in line for line in proc.stderr.splitlines())
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_output_file_holds_the_printed_json(program, folders, tmp_path):
+    output = tmp_path / "result.json"
+    proc = run_program(program[0], folders / "tree", "--json", "--output", output, np=program[1])
+    doc = json_of(proc)
+    assert output.read_text() == proc.stdout
+    assert json.loads(output.read_text()) == doc
+    assert doc["counts"] == {"INFO": 2} and doc["files"] == 1
+    # Without --json the table is printed and the file still holds the document.
+    output.unlink()
+    proc = run_program(program[0], folders / "tree", "--output", output, np=program[1])
+    assert proc.returncode == 0 and "ANALYSIS RESULTS" in proc.stdout
+    assert json.loads(output.read_text())["counts"] == {"INFO": 2}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]  # no temporary left behind
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("options, counts", [
+    ([], {"INFO": 2}),
+    (["--glob", "*.txt"], {"WARN": 3}),
+    (["--recursive"], {"INFO": 2, "ERROR": 5}),
+    (["--recursive", "--glob", "*.txt"], {"WARN": 3, "DEBUG": 7}),
+    (["--recursive", "--glob", "*"], {"INFO": 2, "WARN": 3, "ERROR": 5, "DEBUG": 7}),
+], ids=["default", "glob", "recursive", "recursive-glob", "recursive-star"])
+def test_glob_and_recursive(program, folders, options, counts):
+    doc = json_of(run_program(program[0], folders / "tree", "--json", *options, np=program[1]))
+    assert doc["counts"] == counts
+    assert doc["files"] == len(counts) and doc["lines"] == sum(counts.values())

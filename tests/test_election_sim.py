@@ -1,0 +1,184 @@
+"""The bully election on a simulated network: scripted scenarios, then seeded random schedules.
+
+Every schedule is checked for safety (one leader per epoch, epochs never go
+back) and, after 30 quiet seconds, for agreement: one live leader, the lowest
+live rank, followed by every live rank at its epoch. A failing schedule names
+its seed; rerun it with its transcript printed:
+
+    .venv/bin/python -c "from tests.test_election_sim import replay; replay(123, 'leader')"
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from election import bully
+from election.bully import Role
+from election.simulation import Simulation, random_schedule
+
+SCHEDULES = 250  # per focus; five focuses make 1,250 schedules a run
+
+
+def replay(seed: int, focus: str = "mixed") -> Simulation:
+    """Reruns one random schedule, printing its transcript and what went wrong."""
+    sim = random_schedule(random.Random(seed), log=print, focus=focus)
+    print(f"problems: {sim.problems or 'none'}")
+    return sim
+
+
+def run_schedules(focus: str, seeds=range(SCHEDULES)) -> Counter:
+    """Runs the seeded schedules; fails with the seeds that broke a property. Returns what they covered."""
+    covered, failures = Counter(), []
+    for seed in seeds:
+        sim = random_schedule(random.Random(seed), focus=focus)
+        covered.update(sim.seen_events)
+        if sim.problems:
+            failures.append(f"seed {seed}: {sim.problems[:3]}  -> replay({seed}, {focus!r})")
+    assert not failures, f"{len(failures)} of {len(seeds)} {focus!r} schedules failed:\n" + "\n".join(failures[:10])
+    return covered
+
+
+def quiet_sim(size: int, seed: int = 0, ulfm: bool = False, log=None) -> Simulation:
+    return Simulation(size, random.Random(seed), log=log, notify_failures=ulfm)
+
+
+def run_until(sim: Simulation, t: float, step: float = 0.05) -> None:
+    """Moves the clock in small steps, delivering every message between them."""
+    while sim.now < t:
+        sim.advance(step)
+        while sim.deliver_random():
+            pass
+
+
+def states(sim: Simulation) -> dict[int, tuple]:
+    return {r: (sim.nodes[r].leader, sim.nodes[r].epoch) for r in sim.live()}
+
+
+# --- scripted scenarios ----------------------------------------------------------------
+
+def test_quiet_cluster_keeps_rank_0_at_epoch_1():
+    sim = quiet_sim(5)
+    sim.settle(60.0)
+    assert sim.problems == [] and states(sim) == {r: (0, 1) for r in range(5)}
+    assert sim.leaders_by_epoch == {1: {0}}
+
+
+@pytest.mark.parametrize("ulfm", [False, True])
+def test_crashed_leader_is_replaced_by_the_lowest_live_rank(ulfm):
+    sim = quiet_sim(4, ulfm=ulfm)
+    sim.settle(5.0)
+    sim.crash(0)
+    if ulfm:  # the notice starts the election at once: rank 1 has nobody above to ask
+        assert sim.nodes[1].is_leader
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leaders() == [1]
+    assert states(sim) == {r: (1, 5) for r in (1, 2, 3)}  # 5: the first epoch above 1 that is 1 mod 4
+
+
+def test_two_leaders_crash_in_a_row():
+    sim = quiet_sim(5, seed=3)
+    sim.settle(5.0)
+    sim.crash(0)
+    sim.settle(30.0)
+    assert sim.leaders() == [1]
+    sim.crash(1)
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leaders() == [2]
+    assert {r: leader for r, (leader, _) in states(sim).items()} == {2: 2, 3: 2, 4: 2}
+
+
+def test_candidate_crashing_mid_election_is_outwaited():
+    sim = quiet_sim(5, seed=4)
+    sim.crash(0)
+    while sim.nodes[1].role is not Role.CANDIDATE:  # rank 1 finds out by a probe timeout
+        sim.advance(0.05)
+        while sim.deliver_random():
+            pass
+    sim.crash(1)  # ranks 2..4 have heard nothing from it yet, or an Ok at most
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leaders() == [2]
+
+
+def test_rank_0_paused_past_the_probe_timeout_takes_the_lead_back_at_a_newer_epoch():
+    lines = []
+    sim = quiet_sim(4, seed=5, log=lines.append)
+    sim.pause(0, 15.0)
+    run_until(sim, 14.0)
+    assert sim.leaders() == [1] and [sim.nodes[r].leader for r in (1, 2, 3)] == [1, 1, 1]
+    successor_epoch = sim.nodes[1].epoch
+    sim.settle(30.0)  # rank 0 recovers, runs an election, learns the present epoch and wins above it
+    assert sim.problems == [] and sim.leaders() == [0] and sim.nodes[0].epoch > successor_epoch
+    assert any("1: StepDown(new_leader=0" in line for line in lines)
+
+
+def test_isolated_leader_and_its_successor_reconcile():
+    sim = quiet_sim(3, seed=6)
+    sim.isolate(0, 10.0)  # nobody hears rank 0, it hears nobody, and it still thinks it leads
+    run_until(sim, 9.5)
+    assert sorted(sim.leaders()) == [0, 1]  # two leaders, at different epochs
+    sim.settle(30.0)  # the links heal; rank 0 reminds the ranks it has not heard from
+    assert sim.problems == [] and sim.leaders() == [0]
+
+
+def test_leader_dying_while_announcing_its_victory():
+    sim = quiet_sim(5, seed=7)
+    sim.crash(0)
+    sim.crash_on_declare = 1.0  # the next leader dies after sending some of its Coordinators
+    while not sim.seen_events["leader crashed while announcing"]:
+        run_until(sim, sim.now + 0.05)
+    sim.crash_on_declare = 0.0
+    sim.settle(30.0)
+    assert sim.seen_events["leader crashed while announcing"] == 1 and 1 in sim.crashed
+    assert sim.problems == [] and sim.leaders() == [2]
+
+
+# --- seeded random schedules --------------------------------------------------------------
+
+@pytest.mark.parametrize("focus, must_cover", [
+    ("mixed", ["leader crashed", "candidate crashed mid-election", "leader isolated",
+               "rank 0 paused past the probe timeout, recovered", "leader crashed while announcing"]),
+    ("leader", ["leader crashed", "second leader crashed", "leader crashed while announcing"]),
+    ("candidate", ["candidate crashed mid-election"]),
+    ("pause0", ["rank 0 paused past the probe timeout, recovered"]),
+    ("isolate", ["leader isolated"]),
+])
+def test_random_schedules_elect_one_leader_the_lowest_live_rank(focus, must_cover):
+    covered = run_schedules(focus)
+    for event in must_cover:
+        assert covered[event] >= SCHEDULES // 5, f"only {covered[event]} schedules with {event!r}: {covered}"
+
+
+def test_replay_is_deterministic_and_prints_the_transcript(capsys):
+    first = replay(11, "leader")
+    out = capsys.readouterr().out
+    again = replay(11, "leader")
+    assert capsys.readouterr().out == out
+    assert "BecomeLeader" in out and "problems: none" in out
+    assert states(first) == states(again) and first.now == again.now
+
+
+# --- the checks catch a broken protocol ---------------------------------------------------
+
+def test_a_rank_picking_any_fresh_epoch_is_caught_leading_an_epoch_twice(monkeypatch):
+    monkeypatch.setattr(bully.BullyNode, "_next_own_epoch", lambda self: self.seen + 1)
+    with pytest.raises(AssertionError, match=r"epoch \d+ has leaders"):
+        run_schedules("leader", range(30))
+
+
+def test_a_rank_that_never_challenges_a_lower_leader_is_caught(monkeypatch):
+    monkeypatch.setattr(bully.BullyNode, "_learn", lambda self, leader, epoch, now: (
+        [] if leader == self.rank or leader in self.failed else self._follow(leader, epoch, now)))
+    with pytest.raises(AssertionError, match=r"replay\(\d+, 'isolate'\)"):
+        run_schedules("isolate", range(60))
+
+
+def test_a_leader_that_never_reminds_silent_ranks_is_caught(monkeypatch):
+    def silent(self, now):
+        self._timer = now + self.timing.silence_limit
+        return []
+    monkeypatch.setattr(bully.BullyNode, "_announce_to_silent", silent)
+    with pytest.raises(AssertionError, match="leaders"):
+        run_schedules("isolate", range(60))
