@@ -73,11 +73,11 @@ class Ack:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """I am alive; `busy_with` is the task in progress, if any."""
+    """I am alive; `holding` names the tasks I run or hold (so a master that gave up on me can take me back)."""
 
     TAG = Tag.HEARTBEAT
     epoch: int
-    busy_with: str | None
+    holding: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .jobstate import JobState
-from .protocol import Result, WorkRequest
+from .protocol import Heartbeat, Result, WorkRequest
 from .result import PartialResult
 from .tasks import Task
 
@@ -119,16 +119,20 @@ class Scheduler:
         if source not in self.held or source in self.dead:
             return []
         self.last_heard[source] = now
-        actions = self._welcome_back(source)
         if isinstance(message, WorkRequest):
             # A worker asks for work when it starts or follows a new master:
             # it holds nothing then, so what we think it holds goes back.
+            actions = self._welcome_back(source, holding=())
             self._release(source)
             self.capacity[source] = max(1, message.capacity)
-            actions += self._fill_all()
-        elif isinstance(message, Result):
-            actions += self._on_result(source, message)
-        return actions  # a Heartbeat only refreshes last_heard
+            return actions + self._fill_all()
+        if isinstance(message, Heartbeat):
+            # A lost worker is taken back only with a heartbeat, which says
+            # what it still holds: it is given work up to its capacity, no more.
+            return self._welcome_back(source, holding=message.holding) + self._fill_all()
+        if isinstance(message, Result):
+            return self._on_result(source, message)  # counted once even from a lost worker
+        return []
 
     def process_failed(self, worker: int, now: float) -> list:
         """ULFM reports `worker` dead: its tasks go back at once."""
@@ -167,6 +171,7 @@ class Scheduler:
     def _on_result(self, source: int, message: Result) -> list:
         if message.task_id in self.held[source]:
             self.held[source].remove(message.task_id)
+        if self.holder.get(message.task_id) == source:
             del self.holder[message.task_id]
         actions = [AckResults(source, (message.task_id,))]
         if message.error is not None:
@@ -184,11 +189,15 @@ class Scheduler:
             self.remaining.discard(task_id)
             self.done_bytes += self.tasks[task_id].size if task_id in self.tasks else 0
 
-    def _welcome_back(self, worker: int) -> list:
-        if worker in self.lost and worker not in self.dead:
-            del self.lost[worker]
-            return [WorkerBack(worker)]
-        return []
+    def _welcome_back(self, worker: int, holding) -> list:
+        if worker not in self.lost or worker in self.dead:
+            return []
+        del self.lost[worker]
+        self.held[worker] = list(holding)  # it will run these anyway: they use its capacity
+        for task_id in holding:
+            if task_id in self.remaining and task_id not in self.holder:
+                self.holder[task_id] = worker
+        return [WorkerBack(worker)]
 
     def _lose(self, worker: int, reason: str) -> list:
         self.lost[worker] = reason
@@ -200,9 +209,9 @@ class Scheduler:
 
     def _release(self, worker: int) -> list[str]:
         """Puts the worker's unfinished tasks first in line; returns their ids."""
-        taken = [t for t in self.held[worker] if t in self.remaining]
-        for task_id in self.held[worker]:
-            self.holder.pop(task_id, None)
+        taken = [t for t in self.held[worker] if t in self.remaining and self.holder.get(t) == worker]
+        for task_id in taken:
+            del self.holder[task_id]
         self.held[worker] = []
         self.pending.extendleft(reversed(taken))  # first in line, in their old order
         return taken

@@ -55,6 +55,7 @@ class WorkerDuty:
         self.results: dict[str, dict] = {}  # every result we computed (resent to a new master)
         self.unacked: set[str] = set()  # results the master has not confirmed
         self.last_spoke = 0.0  # monotonic time of our last message to the master
+        self.running: str | None = None  # the task being counted
 
     def follow(self, master: int, epoch: int) -> None:
         """Works for `master` from now on: drops old assignments, resends every result."""
@@ -83,12 +84,15 @@ class WorkerDuty:
     def run_next(self, service) -> tuple[str, PartialResult | None, str | None]:
         """Counts the next queued task; `service()` runs between chunks (heartbeats, messages)."""
         task = self.queue.popleft()
+        self.running = task.task_id
         self.say(f"[Worker {self.rank}] Processing {task.describe()}")
-        self._pause(self.task_delay, task.task_id, service)
         try:
-            result = analyse_pieces(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(task.task_id), service()))
+            self._pause(self.task_delay, service)
+            result = analyse_pieces(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(), service()))
         except AnalyserError as exc:
             return task.task_id, None, str(exc)
+        finally:
+            self.running = None
         return task.task_id, result, None
 
     def deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:
@@ -98,16 +102,17 @@ class WorkerDuty:
             self.unacked.add(task_id)
         self._send(Result(self.epoch, task_id, self.results.get(task_id, {}), error))
 
-    def heartbeat_if_due(self, busy_with=None) -> None:
+    def heartbeat_if_due(self) -> None:
         if self.master is not None and time.monotonic() - self.last_spoke >= self.timing.heartbeat_interval:
-            self._send(Heartbeat(self.epoch, busy_with))
+            holding = ((self.running,) if self.running else ()) + tuple(t.task_id for t in self.queue)
+            self._send(Heartbeat(self.epoch, holding))
 
-    def _pause(self, seconds: float, busy_with, service) -> None:
+    def _pause(self, seconds: float, service) -> None:
         """Sleeps `seconds` while still sending heartbeats and serving messages."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             time.sleep(min(left, self.timing.heartbeat_interval / 4, 0.05))
-            self.heartbeat_if_due(busy_with)
+            self.heartbeat_if_due()
             service()
 
     def _send(self, message) -> None:
