@@ -16,6 +16,7 @@ import traceback
 
 from election.bully import BullyNode, ElectionTiming
 
+from .chaos import FeignedFailures
 from .checkpoint import FILE_MODES, StaleEpoch
 from .cli import base_parser, warn
 from .errors import AnalyserError, ExitCode, UsageError
@@ -54,6 +55,8 @@ def build_parser():
                         help="ranks that receive a copy of every accepted result (default 1)")
     parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
                         help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
+    parser.add_argument("--chaos", type=int, metavar="SEED",
+                        help="ranks feign failures at random, seeded (seed 001: every 0-10 s, for 1-4 s)")
     parser.add_argument("--task-delay", type=float, default=0.0, metavar="S",
                         help="workers wait S seconds per task, heartbeating (simulates slow workers for demos and tests)")
     parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
@@ -136,12 +139,13 @@ def main(argv) -> int:
     election = None
     if size > 1:
         election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
-    node = RankNode(transport, election, worker, make_master, say)
+    chaos = FeignedFailures(args.chaos, rank, time.monotonic()) if args.chaos is not None else None
+    node = RankNode(transport, election, worker, make_master, say, chaos)
     _on_signals(node, rank)
     code = _run_rank(node)
     if bar is not None:
         bar.close()
-    if node.master is None or code != ExitCode.OK:
+    if not node.final_master:
         return code
     sched = node.master.scheduler
     state = sched.state

@@ -40,6 +40,8 @@ class MasterDuty:
         self.workers = list(workers)
         self.scheduler = Scheduler(list(plan.tasks), self.workers, timing, time.monotonic(), state)
         self.next_tick = 0.0
+        self.leaving: set[int] = set()  # workers told to stop that have not said Bye
+        self.exit_code = 0  # what the Stop messages say
         if progress is not None:
             progress.update(self.scheduler.done_bytes)
 
@@ -84,9 +86,15 @@ class MasterDuty:
         self._after_accept(before)
 
     def stop_workers(self, exit_code: int) -> None:
-        for w in self.workers:
-            if w not in self.scheduler.dead:
-                self.send(w, Stop(self.epoch, exit_code))
+        """Tells every worker not known dead to leave; remembers who has not said Bye."""
+        self.exit_code = exit_code
+        self.leaving = {w for w in self.workers if w not in self.scheduler.dead}
+        for w in self.leaving:
+            self.send(w, Stop(self.epoch, exit_code))
+
+    def resend_stop(self) -> None:
+        for w in self.leaving:
+            self.send(w, Stop(self.epoch, self.exit_code))
 
     def checkpoint(self) -> None:
         """Writes a checkpoint now if anything changed since the last one."""

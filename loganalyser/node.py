@@ -16,22 +16,28 @@ from __future__ import annotations
 import time
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
+from election.messages import Coordinator
 
-from .errors import ExitCode
+from .errors import AnalyserError, ExitCode
 from .jobstate import JobState
 from .master import MasterDuty
-from .protocol import Ack, Assign, Heartbeat, Result, StateHandover, StateSync, Stop, Tag, WorkRequest
+from .protocol import Ack, Assign, Bye, Heartbeat, Result, StateHandover, StateSync, Stop, Tag, WorkRequest
 from .result import PartialResult
 from .worker import IdleBackoff, WorkerDuty
 
 _ELECTION_TAGS = {Tag.ELECTION, Tag.OK, Tag.COORDINATOR, Tag.PROBE, Tag.PROBE_OK}
 _BURST = 64  # messages handled per loop turn before ticking the clocks
+STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
+# Feigned failures drop messages (a real pause only delays them), and a rank may
+# feign again right after it recovers: with --chaos the master waits longer.
+CHAOS_STOP_GRACE = 20.0
+STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
 
 
 class RankNode:
     """Runs one rank until the job ends; returns the exit code and, on the final master, the result."""
 
-    def __init__(self, transport, election, worker: WorkerDuty, make_master, say):
+    def __init__(self, transport, election, worker: WorkerDuty, make_master, say, chaos=None):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
@@ -43,6 +49,8 @@ class RankNode:
         self.exit_code: int | None = None  # set when the job ends for this rank
         self.interrupted: int | None = None  # a signal asked us to stop (set by a handler)
         self.elections = 0  # terms started while this rank ran
+        self.chaos = chaos  # FeignedFailures, or None
+        self.final_master = False  # True on the one rank that ends the job and reports
         self._in_service = False
 
     # -------------------------------------------------------------------- loop
@@ -50,6 +58,10 @@ class RankNode:
         """Runs until the job ends; flushes outgoing messages however it ends."""
         try:
             return self._loop()
+        except AnalyserError:
+            if self.master is not None and self.master.leaving:
+                self._linger()  # the workers were told to stop: see them go
+            raise
         finally:
             self.transport.flush(timeout=1.0)
 
@@ -60,6 +72,10 @@ class RankNode:
         else:
             self.worker.follow(self.election.leader, self.election.epoch)
         while self.exit_code is None:
+            if self.chaos is not None and self.election is not None:
+                length = self.chaos.due(time.monotonic())
+                if length is not None:
+                    self._feign_failure(length)
             busy = self._service()
             if self.exit_code is not None:
                 break
@@ -71,8 +87,11 @@ class RankNode:
                 if self.master.finished:
                     self.master.checkpoint()
                     self.master.stop_workers(int(ExitCode.OK))
-                    self.exit_code = int(ExitCode.OK)
-                    break
+                    if self._linger():  # every live rank follows us: we are the final master
+                        self.final_master = True
+                        self.exit_code = int(ExitCode.OK)
+                        break
+                    continue  # a newer master exists: we handed over and work for it
                 if self.master.needs_local_work():
                     self.master.run_one_locally()
                     continue
@@ -127,8 +146,7 @@ class RankNode:
         elif isinstance(message, (Assign, Ack)):
             self.worker.on_message(source, message)
         elif isinstance(message, Stop):
-            if source == self.worker.master or message.epoch >= self._epoch():
-                self.exit_code = 0  # the final master reports; every other rank just ends
+            self._on_stop(source, message)
         elif isinstance(message, StateSync):
             if message.epoch >= self._epoch():
                 for task_id, result in message.results:
@@ -137,6 +155,65 @@ class RankNode:
             if self.master is not None:
                 self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
                 self.master.merge(message.results)
+
+    def _feign_failure(self, length: float) -> None:
+        """Plays dead for `length` seconds (deaf and mute), then recovers with an election."""
+        self.say(f"[Rank {self.rank}] Feigning failure for {length:.1f}s")
+        if self.master is not None:  # a silent master is no master: keep its results, drop the role
+            for task_id, result in self.master.scheduler.state.items():
+                self.replica.accept(task_id, result)
+            self.master = None
+        self.election.pause()
+        deaths = []
+        end = time.monotonic() + length
+        while time.monotonic() < end:
+            deaths += self.transport.take_failures()
+            while self.transport.poll() is not None:
+                pass  # ignored, as a dead rank would
+            time.sleep(0.01)
+        now = time.monotonic()
+        self.say(f"[Rank {self.rank}] Recovered from feigned failure; starting an election")
+        self._apply(self.election.recover(now), now)
+        for rank in deaths:
+            self._on_failure(rank, now)
+
+    def _on_stop(self, source: int, message: Stop) -> None:
+        """The job's end, if said by the newest master we know; else tell a stale master the present."""
+        if message.epoch >= self._epoch():
+            self.transport.send(source, Bye(message.epoch))
+            self.exit_code = 0  # the final master reports; every other rank just ends
+        elif self.election is not None and self.election.leader is not None:
+            self.transport.send(source, Coordinator(self.election.epoch, self.election.leader))
+
+    def _linger(self) -> bool:
+        """Resends Stop until every worker said Bye or died (or STOP_GRACE passed).
+
+        Returns False if a newer term showed up meanwhile: then this rank has
+        stepped down (its state handed over) and must not report.
+        """
+        master = self.master
+        deadline = time.monotonic() + (CHAOS_STOP_GRACE if self.chaos is not None else STOP_GRACE)
+        next_resend = time.monotonic() + STOP_RESEND
+        idle = IdleBackoff()
+        while master.leaving and time.monotonic() < deadline:
+            now = time.monotonic()
+            for rank in self.transport.take_failures():
+                master.leaving.discard(rank)
+                if self.election is not None:
+                    self._apply(self.election.peer_failed(rank, now), now)
+            got = self.transport.poll()
+            if got is None:
+                idle.sleep()
+            elif isinstance(got[1], Bye):
+                master.leaving.discard(got[0])
+            elif got[1].TAG in _ELECTION_TAGS and self.election is not None:
+                self._apply(self.election.step(got[0], got[1], now), now)
+            if self.master is not master:
+                return False
+            if now >= next_resend:
+                master.resend_stop()
+                next_resend = now + STOP_RESEND
+        return True
 
     def _on_failure(self, rank: int, now: float) -> None:
         if self.master is not None:

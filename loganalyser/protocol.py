@@ -20,6 +20,7 @@ class Tag(IntEnum):
     ACK = 4
     HEARTBEAT = 5
     STOP = 6
+    BYE = 7
     # Bully election (seeds 000 and 001).
     ELECTION = 20
     OK = 21
@@ -87,6 +88,14 @@ class Stop:
     TAG = Tag.STOP
     epoch: int
     exit_code: int
+
+
+@dataclass(frozen=True)
+class Bye:
+    """A worker's answer to Stop: it is leaving (so the master stops resending Stop)."""
+
+    TAG = Tag.BYE
+    epoch: int
 
 
 @dataclass(frozen=True)
