@@ -19,10 +19,14 @@ from .jobstate import JobState
 from .result import PartialResult
 
 
+CONSISTENCY = ("eventual", "strong")
+
+
 @dataclass(frozen=True)
 class CheckpointPolicy:
     every_files: int = 5  # write after this many more files are fully counted
     interval_s: float = 30.0  # ... or after this many seconds with new results
+    consistency: str = "eventual"  # what a checkpoint's counts include (see published_total)
 
 
 class FileTracker:
@@ -52,6 +56,9 @@ class FileTracker:
                     self.processed.append(path)
                     completed += 1
         return completed
+
+    def processed_set(self) -> set[str]:
+        return set(self.processed)
 
     def pending(self) -> list[str]:
         return [p for p in self.files if self.open_tasks[p]]
@@ -85,10 +92,25 @@ class Checkpointer:
             return True
         return self.results_since > 0 and now - self.last_time >= self.policy.interval_s
 
+    def published_total(self, state: JobState) -> PartialResult:
+        """The totals a checkpoint shows.
+
+        eventual: every accepted result, as it arrived (fresh, but a file may be
+        half counted); strong: only results of tasks whose files are all fully
+        counted, so the counts are exactly those of processed_files.
+        """
+        if self.policy.consistency == "eventual":
+            return state.total()
+        done = self.tracker.processed_set()
+        return PartialResult.total(result for task_id, result in state.items()
+                                   if self.tracker.task_paths.get(task_id, set()) <= done)
+
     def save(self, state: JobState, epoch: int, failed_workers, now: float) -> str:
         doc = dict(self.meta)
-        doc.update(state.total().to_dict())
+        doc.update(self.published_total(state).to_dict())
         doc.update(
+            consistency=self.policy.consistency,
+            accepted_bytes=state.total().bytes,
             schema=SCHEMA,
             epoch=epoch,
             processed_files=list(self.tracker.processed),

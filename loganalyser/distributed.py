@@ -18,6 +18,7 @@ from election.bully import BullyNode, ElectionTiming
 
 from .chaos import FeignedFailures
 from .checkpoint import FILE_MODES, StaleEpoch
+from .checkpointing import CONSISTENCY
 from .cli import base_parser, warn
 from .errors import AnalyserError, ExitCode, UsageError
 from .faults import FaultInjector, parse_fault
@@ -49,6 +50,8 @@ def build_parser():
     group.add_argument("--keep-checkpoints", type=_positive_int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)")
     group.add_argument("--checkpoint-files", choices=FILE_MODES, default="link",
                        help="keep processed files in the checkpoint store as hard links (default), copies, or not at all")
+    group.add_argument("--consistency", choices=CONSISTENCY, default="eventual",
+                       help="checkpoint counts: every accepted result (eventual, default) or only fully counted files (strong)")
     group.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
     group.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start afresh")
     parser.add_argument("--backups", type=_positive_int, default=1, metavar="K",

@@ -80,7 +80,7 @@ def make_checkpointer(args, plan: JobPlan, state: JobState) -> Checkpointer | No
         return None
     meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes}
     tracker = FileTracker(plan.files, plan.tasks, done=[task_id for task_id, _ in state.items()])
-    policy = CheckpointPolicy(args.checkpoint_every, args.checkpoint_interval)
+    policy = CheckpointPolicy(args.checkpoint_every, args.checkpoint_interval, args.consistency)
     return Checkpointer(_store(args), policy, tracker, meta, time.monotonic())
 
 
