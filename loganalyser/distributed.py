@@ -17,7 +17,7 @@ import traceback
 from election.bully import BullyNode, ElectionTiming
 
 from .chaos import FeignedFailures
-from .checkpoint import FILE_MODES, StaleEpoch
+from .checkpoint import FILE_MODES
 from .checkpointing import CONSISTENCY
 from .cli import base_parser, warn
 from .errors import AnalyserError, ExitCode, UsageError
@@ -192,8 +192,6 @@ def _run_rank(node) -> int:
     # instead vanish like a killed process, which ULFM lets the master handle.
     try:
         return node.run()
-    except StaleEpoch as exc:
-        raise AnalyserError(f"a newer master exists ({exc}); this one stops") from None
     except AnalyserError:
         raise
     except SystemExit as exc:

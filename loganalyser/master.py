@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from .checkpoint import StaleEpoch
 from .errors import AnalyserError, ExitCode, InputError
 from .jobstate import JobState
 from .protocol import Ack, Assign, StateSync, Stop
@@ -103,7 +104,11 @@ class MasterDuty:
         self._replicate()
         if not self.checkpointer.dirty:
             return
-        folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
+        try:
+            folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
+        except StaleEpoch as exc:  # a newer master exists: the election will tell us; write nothing
+            self.say(f"[Master] Not writing a checkpoint: {exc}")
+            return
         self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
 
     def interrupt(self, signum: int) -> None:
