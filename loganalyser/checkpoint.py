@@ -37,6 +37,10 @@ class StaleEpoch(Exception):
     """A newer master has written a checkpoint: this one must not write."""
 
 
+class CheckpointWriteError(Exception):
+    """A checkpoint could not be written (full disk, permissions); the previous ones stand."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A checkpoint read back from disk."""
@@ -115,8 +119,22 @@ class CheckpointStore:
 
     # ------------------------------------------------------------------ writing
     def save(self, doc: dict, processed) -> str:
-        """Writes `doc` as the next checkpoint with the `processed` LogFiles; returns its folder."""
+        """Writes `doc` as the next checkpoint with the `processed` LogFiles; returns its folder.
+
+        On any I/O error the half-written checkpoint is removed and
+        CheckpointWriteError raised: the previous checkpoints stay as they were.
+        """
         self._check_epoch(doc["epoch"])
+        tmp_prefix = os.path.join(self.root, ".tmp-")
+        try:
+            return self._write(doc, processed)
+        except OSError as exc:
+            for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
+                if name.endswith(f"-{os.getpid()}") and os.path.join(self.root, name).startswith(tmp_prefix):
+                    shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+            raise CheckpointWriteError(f"checkpoint not written in {self.root}: {exc.strerror or exc}") from None
+
+    def _write(self, doc: dict, processed) -> str:
         sequence = max(self.sequences(), default=0) + 1
         doc = dict(doc, sequence=sequence, timestamp=datetime.now().isoformat(timespec="seconds"))
         doc["stored_files"] = self._store(processed) if self.file_mode != "none" else {}

@@ -92,6 +92,11 @@ class Checkpointer:
             return True
         return self.results_since > 0 and now - self.last_time >= self.policy.interval_s
 
+    def postpone(self, now: float) -> None:
+        """After a failed write: try again when the policy next says so, not at once."""
+        self.files_since = 0
+        self.last_time = now
+
     def published_total(self, state: JobState) -> PartialResult:
         """The totals a checkpoint shows.
 

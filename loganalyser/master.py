@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from .checkpoint import StaleEpoch
+from .checkpoint import CheckpointWriteError, StaleEpoch
+from .cli import warn
 from .errors import AnalyserError, ExitCode, InputError
 from .jobstate import JobState
 from .protocol import Ack, Assign, StateSync, Stop
@@ -108,6 +109,10 @@ class MasterDuty:
             folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
         except StaleEpoch as exc:  # a newer master exists: the election will tell us; write nothing
             self.say(f"[Master] Not writing a checkpoint: {exc}")
+            return
+        except CheckpointWriteError as exc:  # e.g. a full disk: the job goes on, older checkpoints stand
+            warn(str(exc))
+            self.checkpointer.postpone(time.monotonic())
             return
         self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
 
