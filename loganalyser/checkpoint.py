@@ -6,6 +6,8 @@ Layout under the checkpoint folder (default `checkpoints/`):
     000007/files -> ../files the processed files (a link to the shared store)
     files/<key>-<name>       each processed file stored once, as a hard link
                              (a copy only where a link is impossible)
+    jobs/<sha256>.json       the input files and their identities, written once
+                             per job (content-addressed), named by each checkpoint
 
 A checkpoint is written to a temporary folder, fsynced, and renamed into
 place, so a kill at any instant leaves the previous checkpoint valid; a
@@ -24,12 +26,13 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 
-from .atomic import fsync_folder
+from .atomic import fsync_folder, write_atomic
 from .errors import InputError
 
 SCHEMA = 1
 _SEQUENCE = re.compile(r"^\d{6,}$")
 STORE = "files"  # the shared store's folder name
+JOBS = "jobs"  # folder of the per-job input descriptions
 FILE_MODES = ("link", "copy", "none")
 
 
@@ -50,10 +53,20 @@ class Checkpoint:
     doc: dict
 
 
+def _canonical(doc: dict) -> bytes:
+    return json.dumps({k: v for k, v in doc.items() if k != "checksum"}, indent=1, sort_keys=True).encode()
+
+
 def checksum(doc: dict) -> str:
     """SHA-256 of the document without its checksum field, canonically encoded."""
-    body = {k: v for k, v in doc.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_canonical(doc)).hexdigest()
+
+
+def encode(doc: dict) -> bytes:
+    """The document as written: canonical JSON with its checksum as the last field (one serialisation)."""
+    body = _canonical(doc)
+    digest = hashlib.sha256(body).hexdigest()
+    return body[: body.rindex(b"}")].rstrip() + f',\n "checksum": "{digest}"\n}}\n'.encode()
 
 
 def input_fingerprint(paths, pattern: str, recursive: bool) -> str:
@@ -109,7 +122,7 @@ class CheckpointStore:
         try:
             with open(path, "rb") as f:
                 doc = json.loads(f.read())
-            problem = _problem(doc)
+            problem = _problem(doc) or self._attach_job(doc)
         except (OSError, ValueError) as exc:
             problem = str(getattr(exc, "strerror", None) or exc)
         if problem:
@@ -117,8 +130,20 @@ class CheckpointStore:
             return None
         return Checkpoint(sequence, folder, doc)
 
+    def _attach_job(self, doc: dict) -> str | None:
+        """Reads the job file the checkpoint names into doc["identities"]; a problem, or None."""
+        name = doc.get("job_file", "")
+        if not re.fullmatch(rf"{JOBS}/[0-9a-f]{{64}}\.json", name):
+            return "no valid job_file"
+        with open(os.path.join(self.root, name), "rb") as f:
+            body = f.read()
+        if hashlib.sha256(body).hexdigest() != name[len(JOBS) + 1 : -len(".json")]:
+            return f"{name} does not match its hash"
+        doc["identities"] = json.loads(body)["identities"]
+        return None
+
     # ------------------------------------------------------------------ writing
-    def save(self, doc: dict, processed) -> str:
+    def save(self, doc: dict, processed, identities: dict[str, str]) -> str:
         """Writes `doc` as the next checkpoint with the `processed` LogFiles; returns its folder.
 
         On any I/O error the half-written checkpoint is removed and
@@ -127,23 +152,35 @@ class CheckpointStore:
         self._check_epoch(doc["epoch"])
         tmp_prefix = os.path.join(self.root, ".tmp-")
         try:
-            return self._write(doc, processed)
+            return self._write(dict(doc, job_file=self._job_file(identities)), processed)
         except OSError as exc:
             for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
                 if name.endswith(f"-{os.getpid()}") and os.path.join(self.root, name).startswith(tmp_prefix):
                     shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
             raise CheckpointWriteError(f"checkpoint not written in {self.root}: {exc.strerror or exc}") from None
 
+    def _job_file(self, identities: dict[str, str]) -> str:
+        """Writes the job's input description once (content-addressed); returns its name."""
+        body = json.dumps({"identities": identities}, sort_keys=True).encode()
+        name = f"{JOBS}/{hashlib.sha256(body).hexdigest()}.json"
+        if name not in self._stored:
+            path = os.path.join(self.root, name)
+            if not os.path.exists(path):
+                os.makedirs(os.path.join(self.root, JOBS), exist_ok=True)
+                write_atomic(path, body)
+            self._stored.add(name)
+        return name
+
     def _write(self, doc: dict, processed) -> str:
         sequence = max(self.sequences(), default=0) + 1
         doc = dict(doc, sequence=sequence, timestamp=datetime.now().isoformat(timespec="seconds"))
-        doc["stored_files"] = self._store(processed) if self.file_mode != "none" else {}
-        doc["checksum"] = checksum(doc)
+        if self.file_mode != "none":
+            self._store(processed)
         final = os.path.join(self.root, f"{sequence:06d}")
         tmp = os.path.join(self.root, f".tmp-{sequence:06d}-{os.getpid()}")
         os.makedirs(tmp)
         with open(os.path.join(tmp, "checkpoint.json"), "wb") as f:
-            f.write(json.dumps(doc, indent=1).encode())
+            f.write(encode(doc))
             f.flush()
             os.fsync(f.fileno())
         if self.file_mode != "none":
@@ -163,21 +200,15 @@ class CheckpointStore:
         if checkpoint is not None and checkpoint.doc.get("epoch", 0) > epoch:
             raise StaleEpoch(f"checkpoint {checkpoint.folder} has epoch {checkpoint.doc['epoch']} > {epoch}")
 
-    def _store(self, processed) -> dict[str, str]:
-        """Links each processed file into the store once; returns path -> stored name."""
+    def _store(self, processed) -> None:
+        """Links each processed file into the store, once per job."""
         store = os.path.join(self.root, STORE)
         os.makedirs(store, exist_ok=True)
-        names = {}
         for log_file in processed:
             name = stored_name(log_file.path, log_file.identity)
-            names[log_file.path] = name
-            if name in self._stored:
-                continue
-            target = os.path.join(store, name)
-            if not os.path.exists(target):
-                _link_or_copy(log_file.path, target, self.file_mode)
-            self._stored.add(name)
-        return names
+            if name not in self._stored:
+                _link_or_copy(log_file.path, os.path.join(store, name), self.file_mode)
+                self._stored.add(name)
 
     def _prune(self) -> None:
         """Keeps the newest `keep` checkpoints; clears leftovers of killed writes."""
@@ -197,7 +228,8 @@ class CheckpointStore:
             checkpoint = self._read(sequence)
             if checkpoint is None:
                 return  # cannot tell what it needs: keep everything
-            wanted.update(checkpoint.doc.get("stored_files", {}).values())
+            identities = checkpoint.doc["identities"]
+            wanted.update(stored_name(p, identities[p]) for p in checkpoint.doc["processed_files"] if p in identities)
         for name in os.listdir(store):
             if name not in wanted:
                 os.unlink(os.path.join(store, name))
@@ -205,18 +237,21 @@ class CheckpointStore:
 
 
 def _link_or_copy(source: str, target: str, mode: str) -> None:
-    tmp = target + ".tmp"
     if mode == "link":
         try:
-            os.link(source, tmp)
+            os.link(source, target)  # atomic: the name appears whole or not at all
+            return
+        except FileExistsError:
+            return  # stored by an earlier run of the same job
         except OSError:  # another file system, or links not allowed: copy
-            shutil.copyfile(source, tmp)
-    else:
+            pass
+    if not os.path.exists(target):
+        tmp = target + ".tmp"
         shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+        os.replace(tmp, target)
 
 
-_REQUIRED = ("schema", "fingerprint", "epoch", "tasks", "counts", "processed_files", "pending_files", "checksum")
+_REQUIRED = ("schema", "fingerprint", "epoch", "tasks", "counts", "processed_files", "pending_files", "job_file", "checksum")
 
 
 def _problem(doc) -> str | None:

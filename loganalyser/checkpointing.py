@@ -11,6 +11,7 @@ into accepted results for the tasks of the current input.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -20,6 +21,10 @@ from .result import PartialResult
 
 
 CONSISTENCY = ("eventual", "strong")
+# Checkpoints due by the policy are spaced so that writing them takes at most
+# this share of the time (a checkpoint of 20,000 files costs more than one of
+# 8); the final one and one on a signal are always written.
+TIME_BUDGET = 0.03
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Checkpointer:
         self.last_time = now
         self.written = 0
         self.last_folder: str | None = None
+        self.not_before = now  # the policy's writes wait until then (see TIME_BUDGET)
+        self.identities = {path: f.identity for path, f in tracker.files.items()}
 
     def task_done(self, task_id: str) -> None:
         self.files_since += self.tracker.task_done(task_id)
@@ -88,6 +95,8 @@ class Checkpointer:
         return self.results_since > 0 or self.written == 0
 
     def due(self, now: float) -> bool:
+        if now < self.not_before:
+            return False
         if self.files_since >= self.policy.every_files:
             return True
         return self.results_since > 0 and now - self.last_time >= self.policy.interval_s
@@ -121,13 +130,15 @@ class Checkpointer:
             processed_files=list(self.tracker.processed),
             pending_files=self.tracker.pending(),
             failed_workers=sorted(failed_workers),
-            identities={path: f.identity for path, f in self.tracker.files.items()},
             tasks={task_id: result.to_dict() for task_id, result in state.items()},
         )
         processed = [self.tracker.files[p] for p in self.tracker.processed]
-        self.last_folder = self.store.save(doc, processed)
+        started = time.perf_counter()
+        self.last_folder = self.store.save(doc, processed, self.identities)
+        cost = time.perf_counter() - started
         self.files_since = self.results_since = 0
         self.last_time = now
+        self.not_before = now + cost / TIME_BUDGET
         self.written += 1
         return self.last_folder
 
