@@ -11,7 +11,7 @@ LOGS   ?= sample_logs
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench chaos clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ test: install
 
 bench: install
 	$(PY) utils/benchmark.py
+
+chaos: install
+	$(PY) utils/chaos.py --runs $(or $(RUNS),50)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
