@@ -76,8 +76,12 @@ def input_fingerprint(paths, pattern: str, recursive: bool) -> str:
 
 
 def stored_name(path: str, identity: str) -> str:
-    """A collision-free, traversal-free name in the store for one input file."""
-    key = hashlib.sha256(f"{os.path.abspath(path)}\0{identity}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    """A collision-free, traversal-free name in the store for one input file.
+
+    The key hashes the path and the file's identity (device, inode, size,
+    mtime), so two files of the same name never share a stored name.
+    """
+    key = hashlib.blake2b(f"{path}\0{identity}".encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
     base = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(path))[:80] or "file"
     return f"{key}-{base}"
 
@@ -149,7 +153,7 @@ class CheckpointStore:
         On any I/O error the half-written checkpoint is removed and
         CheckpointWriteError raised: the previous checkpoints stay as they were.
         """
-        self._check_epoch(doc["epoch"])
+        self._check_epoch(doc["epoch"], doc.get("run_id"))
         tmp_prefix = os.path.join(self.root, ".tmp-")
         try:
             return self._write(dict(doc, job_file=self._job_file(identities)), processed)
@@ -192,12 +196,13 @@ class CheckpointStore:
         self._prune()
         return final
 
-    def _check_epoch(self, epoch: int) -> None:
+    def _check_epoch(self, epoch: int, run_id) -> None:
+        """Refuses to write under a newer master of the same run (epochs restart with each launch)."""
         newest = max(self.sequences(), default=None)
         if newest is None or newest == self._last_written:
             return  # nobody else wrote since our last checkpoint
         checkpoint = self._read(newest)
-        if checkpoint is not None and checkpoint.doc.get("epoch", 0) > epoch:
+        if checkpoint is not None and checkpoint.doc.get("run_id") == run_id and checkpoint.doc.get("epoch", 0) > epoch:
             raise StaleEpoch(f"checkpoint {checkpoint.folder} has epoch {checkpoint.doc['epoch']} > {epoch}")
 
     def _store(self, processed) -> None:

@@ -83,6 +83,7 @@ class Checkpointer:
         self.written = 0
         self.last_folder: str | None = None
         self.not_before = now  # the policy's writes wait until then (see TIME_BUDGET)
+        self.stored_upto = 0  # processed files [0, stored_upto) are in the store
         self.identities = {path: f.identity for path, f in tracker.files.items()}
 
     def task_done(self, task_id: str) -> None:
@@ -120,6 +121,7 @@ class Checkpointer:
                                    if self.tracker.task_paths.get(task_id, set()) <= done)
 
     def save(self, state: JobState, epoch: int, failed_workers, now: float) -> str:
+        pending = self.tracker.pending()
         doc = dict(self.meta)
         doc.update(self.published_total(state).to_dict())
         doc.update(
@@ -128,13 +130,16 @@ class Checkpointer:
             schema=SCHEMA,
             epoch=epoch,
             processed_files=list(self.tracker.processed),
-            pending_files=self.tracker.pending(),
+            pending_files=pending,
+            complete=not pending,
             failed_workers=sorted(failed_workers),
             tasks={task_id: result.to_dict() for task_id, result in state.items()},
         )
-        processed = [self.tracker.files[p] for p in self.tracker.processed]
+        # Only files completed since the last checkpoint need storing: the rest are there.
+        fresh = [self.tracker.files[p] for p in self.tracker.processed[self.stored_upto :]]
         started = time.perf_counter()
-        self.last_folder = self.store.save(doc, processed, self.identities)
+        self.last_folder = self.store.save(doc, fresh, self.identities)
+        self.stored_upto = len(self.tracker.processed)
         cost = time.perf_counter() - started
         self.files_since = self.results_since = 0
         self.last_time = now

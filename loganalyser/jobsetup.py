@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from dataclasses import dataclass
 
 from .checkpoint import CheckpointStore, input_fingerprint
@@ -27,6 +28,7 @@ class JobPlan:
     tasks: tuple  # Task, largest first
     sizes: dict  # chunk_bytes, batch_bytes, batch_files: same sizes, same task ids
     fingerprint: str  # the input set (paths, glob, recursive)
+    run_id: str  # this launch of the job: epochs are compared within one run only
 
     @property
     def total_bytes(self) -> int:
@@ -43,12 +45,15 @@ def plan_job(args, files, workers: int, say):
         if store.sequences():
             say("Loading checkpoint from previous run...")
         checkpoint = store.load_latest(fingerprint)
+        if checkpoint is not None and checkpoint.doc.get("complete"):
+            say(f"The last run of this job completed ({checkpoint.folder}); starting afresh")
+            checkpoint = None
     if checkpoint is not None:
         sizes = checkpoint.doc["plan"]
     else:
         chunk, batch = task_sizes(files, max(1, workers), args.chunk_size, BATCH_BYTES)
         sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
-    plan = JobPlan(tuple(files), tuple(plan_tasks(files, **sizes)), sizes, fingerprint)
+    plan = JobPlan(tuple(files), tuple(plan_tasks(files, **sizes)), sizes, fingerprint, uuid.uuid4().hex[:12])
     state, extra = JobState(), {}
     if checkpoint is not None:
         restored = restore(checkpoint, plan.files, plan.tasks)
@@ -78,7 +83,7 @@ def make_checkpointer(args, plan: JobPlan, state: JobState) -> Checkpointer | No
     """The master's checkpoint writer, or None with --no-checkpoint."""
     if args.no_checkpoint:
         return None
-    meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes}
+    meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes, "run_id": plan.run_id}
     tracker = FileTracker(plan.files, plan.tasks, done=[task_id for task_id, _ in state.items()])
     policy = CheckpointPolicy(args.checkpoint_every, args.checkpoint_interval, args.consistency)
     return Checkpointer(_store(args), policy, tracker, meta, time.monotonic())
