@@ -1,0 +1,73 @@
+"""Smoke test of utils/benchmark.py (`make bench`): a tiny run writes every output.
+
+No timing is asserted: the machine may be busy. What must hold is that the run
+succeeds, writes the four outputs, and that every analyser run printed the
+generator's exact counts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.helpers import PYTHON, REPO, program_env
+
+KEYS = {"schema", "date", "duration_s", "machine", "options", "corpora", "counts_check", "kernel",
+        "stage1", "stage2", "runs"}
+
+
+def test_quick_benchmark_writes_reports_with_exact_counts(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    proc = subprocess.run(
+        [PYTHON, str(REPO / "utils" / "benchmark.py"), "--quick", "--repeat", "1", "--size", "8MB",
+         "--small-files", "200", "--data", str(data), "--out", str(out)],
+        capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=600)  # a hang guard only
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("stage1.json", "report_stage1.txt", "report_stage2_performance.txt", "speedup.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert (out / "speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    doc = json.loads((out / "stage1.json").read_text())
+    assert KEYS <= doc.keys()
+    check = doc["counts_check"]
+    assert check["passed"] is True and check["failures"] == []
+    assert check["runs_checked"] >= 12  # sequential, 4 parallel, 3 distributed, kernel, B, CPU share, sample_logs
+
+    m = doc["machine"]
+    for key in ("cpu_count", "platform", "python", "numpy", "mpi4py", "open_mpi"):
+        assert m[key], key
+    assert doc["corpora"]["A"]["expected"]["files"] == 8
+    assert doc["corpora"]["B"]["expected"]["files"] == 200
+    assert "C" not in doc["corpora"] and doc["stage2"]["C"] is None  # --quick skips the big file
+
+    s1, s2 = doc["stage1"], doc["stage2"]
+    assert set(s1["parallel"]) == {"1", "2", "3", "4"} and set(s1["distributed"]) == {"2", "3", "4"}
+    for row in [*s1["parallel"].values(), *s1["distributed"].values()]:
+        assert row["time_s"] > 0 and row["speedup"] > 0 and row["efficiency"] > 0
+    for key in ("kernel", "awk", "grep_c_info", "python_loop"):
+        assert s1["throughput_mb_per_s"][key] > 0, key
+    assert s1["ratios"]["kernel_over_awk"] > 0
+    assert s2["A_np3_over_sequential"] > 0 and s2["B"]["distributed_np3_s"] > 0
+    share = s2["master_cpu_share"]
+    assert set(share["cpu_s_per_rank"]) == {"0", "1", "2"} and share["share"] > 0
+    assert s2["sample_logs"]["time_s"] > 0
+
+    text = (out / "report_stage1.txt").read_text()
+    assert "PASSED" in text and "speedup" in text and "2. Work distribution strategy" in text
+    assert "Master CPU share" in (out / "report_stage2_performance.txt").read_text()
+
+
+def test_reuses_a_generated_corpus(tmp_path):
+    """A second prepare with the same parameters reads expected.json instead of regenerating."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "utils" / "benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    params = {"kind": "B", "files": 3}
+    first = bench.prepare_corpus(tmp_path / "B", params, bench.build_corpus_b(3))
+    second = bench.prepare_corpus(tmp_path / "B", params, bench.build_corpus_b(3))
+    assert not first["reused"] and second["reused"]
+    assert second["expected"] == first["expected"] and first["expected"]["files"] == 3
+    third = bench.prepare_corpus(tmp_path / "B", {**params, "files": 4}, bench.build_corpus_b(4))
+    assert not third["reused"] and third["expected"]["files"] == 4
