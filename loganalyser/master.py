@@ -84,7 +84,7 @@ class MasterDuty:
             return
         self.say(f"[Master] No live worker: processing {task.describe()} itself")
         before = self.scheduler.done_bytes
-        self.scheduler.accept_local(task.task_id, analyse_pieces(task.pieces))
+        self.scheduler.accept_local(task.task_id, analyse_pieces(task.pieces, warn=warn))
         self._after_accept(before)
 
     def stop_workers(self, exit_code: int) -> None:

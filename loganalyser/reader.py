@@ -9,6 +9,8 @@ few bytes around its level field, and never held whole.
 
 from __future__ import annotations
 
+import os
+
 from .errors import InputError
 from .kernel import classify_line, count_lines
 from .result import PartialResult
@@ -135,10 +137,14 @@ def _stream_long_line(f, start: bytes, chunk_size: int, on_chunk) -> PartialResu
     return result
 
 
-def analyse_pieces(pieces, on_chunk=None) -> PartialResult:
-    """Statistics of a sequence of pieces; a piece at offset 0 counts its file."""
+def analyse_pieces(pieces, on_chunk=None, warn=None) -> PartialResult:
+    """Statistics of a sequence of pieces; a piece at offset 0 counts its file.
+
+    What is counted is what existed at scan time; `warn(text)` hears of a file
+    whose size changed since (it grew: the new lines are not counted).
+    """
     total = PartialResult()
-    batch = _SmallFiles()
+    batch = _SmallFiles(warn=warn)
     for piece in pieces:
         if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE:
             if batch.add(piece):
@@ -150,6 +156,8 @@ def analyse_pieces(pieces, on_chunk=None) -> PartialResult:
             continue
         part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk)
         part.files = 1 if piece.offset == 0 else 0
+        if piece.offset + piece.length == piece.file_size:
+            _check_size(piece, os.path.getsize(piece.path) if os.path.exists(piece.path) else None, warn)
         total.add(part)
     return total.add(batch.count())
 
@@ -157,11 +165,24 @@ def analyse_pieces(pieces, on_chunk=None) -> PartialResult:
 SMALL_FILE = 1 << 20  # whole files up to this size are counted in batches
 
 
+def _check_size(piece, size_now: int | None, warn) -> None:
+    """Says so when a file changed size between the scan and its reading."""
+    if warn is None or piece.file_size is None or size_now == piece.file_size:
+        return
+    if size_now is None:
+        warn(f"{piece.path} was removed during the analysis; its lines read before that are counted")
+    elif size_now > piece.file_size:
+        warn(f"{piece.path} grew during the analysis; counted its first {piece.file_size} bytes (its size at scan time)")
+    else:
+        warn(f"{piece.path} shrank during the analysis ({piece.file_size} -> {size_now} bytes); counted what was left")
+
+
 class _SmallFiles:
     """Whole small files joined into one buffer, so the kernel's fixed cost is paid once."""
 
-    def __init__(self, limit: int = CHUNK_SIZE):
+    def __init__(self, limit: int = CHUNK_SIZE, warn=None):
         self.limit = limit
+        self.warn = warn
         self.data = bytearray()
         self.files = 0
         self.bytes = 0  # file bytes, without the newlines added between files
@@ -173,6 +194,7 @@ class _SmallFiles:
         try:
             with open(piece.path, "rb") as f:
                 content = f.read(piece.length)  # what existed at scan time
+                _check_size(piece, os.fstat(f.fileno()).st_size, self.warn)
         except OSError as exc:
             raise InputError(f"cannot read {piece.path}: {exc.strerror or exc}") from None
         self.data += content

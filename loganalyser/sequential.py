@@ -20,7 +20,7 @@ def main(argv) -> int:
     if not (args.quiet or args.json):
         print(f"Found {len(files)} log file(s) to analyse")
         print("Starting sequential analysis...", flush=True)
-    result = analyse_pieces(Piece(f.path, 0, f.size, f.identity, whole=True) for f in files)
+    result = analyse_pieces((Piece(f.path, 0, f.size, f.identity, whole=True, file_size=f.size) for f in files), warn=warn)
     doc = result_document(result, time.perf_counter() - start, program="sequential", ranks=1)
     emit(doc, args.json, args.output)
     return 0

@@ -46,7 +46,7 @@ def main(argv) -> int:
 
     share = partition_by_bytes(plan, size)[rank]
     try:
-        part = analyse_pieces(share)
+        part = analyse_pieces(share, warn=warn)
     except AnalyserError as exc:
         part = exc
     parts = comm.gather(part, root=0)

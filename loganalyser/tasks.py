@@ -31,6 +31,7 @@ class Piece:
     length: int
     identity: str  # LogFile.identity at planning time
     whole: bool = False  # covers the whole file (not a chunk of it): may be read in one go
+    file_size: int | None = None  # the file's size at scan time (to notice a file that grew or shrank)
 
     def describe(self) -> str:
         return self.path if self.whole else f"{self.path}[{self.offset}:{self.offset + self.length}]"
@@ -92,7 +93,7 @@ def plan_tasks(files: list[LogFile], chunk_bytes: int = CHUNK_BYTES, batch_bytes
         if batch and (batch_size + f.size > batch_bytes or len(batch) >= batch_files):
             tasks.append(make_task(batch))
             batch, batch_size = [], 0
-        batch.append(Piece(f.path, 0, f.size, f.identity, whole=True))
+        batch.append(Piece(f.path, 0, f.size, f.identity, whole=True, file_size=f.size))
         batch_size += f.size
     if batch:
         tasks.append(make_task(batch))
@@ -104,7 +105,7 @@ def split_file(f: LogFile, chunk_bytes: int) -> list[Piece]:
     """Equal byte ranges of at most `chunk_bytes` tiling the file."""
     count = max(1, -(-f.size // chunk_bytes))
     bounds = [f.size * i // count for i in range(count + 1)]
-    return [Piece(f.path, a, b - a, f.identity, whole=count == 1) for a, b in zip(bounds, bounds[1:])]
+    return [Piece(f.path, a, b - a, f.identity, whole=count == 1, file_size=f.size) for a, b in zip(bounds, bounds[1:])]
 
 
 def partition_by_bytes(files: list[LogFile], parts: int) -> list[list[Piece]]:
@@ -121,6 +122,6 @@ def partition_by_bytes(files: list[LogFile], parts: int) -> list[list[Piece]]:
             empty_last = f.size == 0 and start == total and r == parts - 1
             if lo < hi or empty_here or empty_last:
                 offset, length = (lo - start, hi - lo) if lo < hi else (0, 0)
-                shares[r].append(Piece(f.path, offset, length, f.identity, whole=length == f.size))
+                shares[r].append(Piece(f.path, offset, length, f.identity, whole=length == f.size, file_size=f.size))
         start = end
     return shares

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from .cli import warn
 from .errors import AnalyserError
 from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .reader import analyse_pieces
@@ -88,7 +89,7 @@ class WorkerDuty:
         self.say(f"[Worker {self.rank}] Processing {task.describe()}")
         try:
             self._pause(self.task_delay, service)
-            result = analyse_pieces(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(), service()))
+            result = analyse_pieces(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(), service()), warn=warn)
         except AnalyserError as exc:
             return task.task_id, None, str(exc)
         finally:
