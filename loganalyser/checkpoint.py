@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +34,7 @@ SCHEMA = 1
 _SEQUENCE = re.compile(r"^\d{6,}$")
 STORE = "files"  # the shared store's folder name
 JOBS = "jobs"  # folder of the per-job input descriptions
+TMP_PREFIX = ".tmp-"  # a checkpoint being written
 FILE_MODES = ("link", "copy", "none")
 
 
@@ -96,6 +98,7 @@ class CheckpointStore:
         self.warn = warn or (lambda text: None)
         self._stored: set[str] = set()  # names known to be in the store
         self._last_written: int | None = None
+        self._reported: set[int] = set()  # bad checkpoints already warned about
 
     # ------------------------------------------------------------------ reading
     def sequences(self) -> list[int]:
@@ -130,7 +133,9 @@ class CheckpointStore:
         except (OSError, ValueError) as exc:
             problem = str(getattr(exc, "strerror", None) or exc)
         if problem:
-            self.warn(f"skipping checkpoint {folder}: {problem}; trying an older one")
+            if sequence not in self._reported:
+                self._reported.add(sequence)
+                self.warn(f"skipping checkpoint {folder}: {problem}; trying an older one")
             return None
         return Checkpoint(sequence, folder, doc)
 
@@ -154,13 +159,15 @@ class CheckpointStore:
         CheckpointWriteError raised: the previous checkpoints stay as they were.
         """
         self._check_epoch(doc["epoch"], doc.get("run_id"))
-        tmp_prefix = os.path.join(self.root, ".tmp-")
+        tmp = None
         try:
-            return self._write(dict(doc, job_file=self._job_file(identities)), processed)
+            sequence = max(self.sequences(), default=0) + 1
+            os.makedirs(self.root, exist_ok=True)
+            tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{sequence:06d}-", dir=self.root)
+            return self._write(dict(doc, job_file=self._job_file(identities)), processed, sequence, tmp)
         except OSError as exc:
-            for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
-                if name.endswith(f"-{os.getpid()}") and os.path.join(self.root, name).startswith(tmp_prefix):
-                    shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise CheckpointWriteError(f"checkpoint not written in {self.root}: {exc.strerror or exc}") from None
 
     def _job_file(self, identities: dict[str, str]) -> str:
@@ -175,14 +182,11 @@ class CheckpointStore:
             self._stored.add(name)
         return name
 
-    def _write(self, doc: dict, processed) -> str:
-        sequence = max(self.sequences(), default=0) + 1
+    def _write(self, doc: dict, processed, sequence: int, tmp: str) -> str:
         doc = dict(doc, sequence=sequence, timestamp=datetime.now().isoformat(timespec="seconds"))
         if self.file_mode != "none":
             self._store(processed)
         final = os.path.join(self.root, f"{sequence:06d}")
-        tmp = os.path.join(self.root, f".tmp-{sequence:06d}-{os.getpid()}")
-        os.makedirs(tmp)
         with open(os.path.join(tmp, "checkpoint.json"), "wb") as f:
             f.write(encode(doc))
             f.flush()
@@ -220,25 +224,30 @@ class CheckpointStore:
         for sequence in self.sequences()[: -self.keep]:
             shutil.rmtree(os.path.join(self.root, f"{sequence:06d}"), ignore_errors=True)
         for name in os.listdir(self.root):
-            if name.startswith(".tmp-") and not name.endswith(f"-{os.getpid()}"):
+            if name.startswith(TMP_PREFIX):  # left by a writer killed mid-write (ours is renamed by now)
                 shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
     def collect_garbage(self) -> None:
-        """Removes stored files no kept checkpoint refers to (changed or removed inputs)."""
+        """Removes stored files no kept checkpoint refers to (changed or removed inputs, leftovers).
+
+        Cheap when there is nothing to collect: one listing of the store.
+        """
         store = os.path.join(self.root, STORE)
-        if not os.path.isdir(store):
+        if not os.path.isdir(store) or len(os.listdir(store)) <= len([n for n in self._stored if "/" not in n]):
             return
-        wanted = set()
+        wanted, jobs = set(), set()
         for sequence in self.sequences():
             checkpoint = self._read(sequence)
             if checkpoint is None:
                 return  # cannot tell what it needs: keep everything
             identities = checkpoint.doc["identities"]
             wanted.update(stored_name(p, identities[p]) for p in checkpoint.doc["processed_files"] if p in identities)
-        for name in os.listdir(store):
-            if name not in wanted:
-                os.unlink(os.path.join(store, name))
-                self._stored.discard(name)
+            jobs.add(os.path.basename(checkpoint.doc["job_file"]))
+        for folder, keep in ((store, wanted), (os.path.join(self.root, JOBS), jobs)):
+            for name in os.listdir(folder) if os.path.isdir(folder) else ():
+                if name not in keep:
+                    os.unlink(os.path.join(folder, name))
+                    self._stored.discard(name)
 
 
 def _link_or_copy(source: str, target: str, mode: str) -> None:

@@ -21,7 +21,7 @@ from .errors import InputError
 class LogFile:
     """One input file and the identity that tells if it changed."""
 
-    path: str  # as found (relative paths stay relative)
+    path: str  # absolute and normalised: one spelling per file, the same on every rank and every run
     size: int  # bytes at scan time; later growth is not counted
     mtime_ns: int
     inode: int
@@ -94,4 +94,10 @@ def _stat_file(path: str, warn) -> LogFile | None:
         return None
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read {path}: permission denied")
-    return LogFile(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    return LogFile(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def shown(path: str) -> str:
+    """A path as the console shows it: relative to the working folder when inside it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

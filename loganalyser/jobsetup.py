@@ -16,6 +16,7 @@ from .checkpoint import CheckpointStore, input_fingerprint
 from .checkpointing import Checkpointer, CheckpointPolicy, FileTracker, restore
 from .cli import warn
 from .errors import AnalyserError, ExitCode
+from .inputs import shown
 from .jobstate import JobState
 from .tasks import BATCH_BYTES, BATCH_FILES, plan_tasks, task_sizes
 
@@ -60,9 +61,9 @@ def plan_job(args, files, workers: int, say):
         state = restored.state
         say(f"Resuming from checkpoint: {restored.files} files already processed")
         for path in restored.changed:
-            warn(f"{path} changed since the checkpoint: counted again")
+            warn(f"{shown(path)} changed since the checkpoint: counted again")
         for path in restored.removed:
-            warn(f"{path} is in the checkpoint but gone now: not counted")
+            warn(f"{shown(path)} is in the checkpoint but gone now: not counted")
         extra = {"resumed_from": checkpoint.folder, "restored_files": restored.files, "restored_tasks": len(state)}
     remaining = len(files) - extra.get("restored_files", 0)
     say(f"Found {len(files)} log file(s) to analyse ({remaining} remaining, {len(plan.tasks)} task(s))")

@@ -116,6 +116,15 @@ class MasterDuty:
             return
         self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
 
+    def final_checkpoint(self) -> None:
+        """The last checkpoint of a finished job, then the store's garbage (old copies of changed files)."""
+        self.checkpoint()
+        if self.checkpointer is not None:
+            try:
+                self.checkpointer.store.collect_garbage()
+            except OSError as exc:
+                warn(f"could not clean the checkpoint store: {exc.strerror or exc}")
+
     def interrupt(self, signum: int) -> None:
         """Saves a last checkpoint, stops the workers, and ends the job resumably."""
         self.checkpoint()

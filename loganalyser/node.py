@@ -85,7 +85,7 @@ class RankNode:
                 self.master.interrupt(self.interrupted)
             if self.master is not None:
                 if self.master.finished:
-                    self.master.checkpoint()
+                    self.master.final_checkpoint()
                     self.master.stop_workers(int(ExitCode.OK))
                     if self._linger():  # every live rank follows us: we are the final master
                         self.final_master = True

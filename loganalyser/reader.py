@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from .errors import InputError
+from .inputs import shown
 from .kernel import classify_line, count_lines
 from .result import PartialResult
 
@@ -169,12 +170,13 @@ def _check_size(piece, size_now: int | None, warn) -> None:
     """Says so when a file changed size between the scan and its reading."""
     if warn is None or piece.file_size is None or size_now == piece.file_size:
         return
+    name = shown(piece.path)
     if size_now is None:
-        warn(f"{piece.path} was removed during the analysis; its lines read before that are counted")
+        warn(f"{name} was removed during the analysis; its lines read before that are counted")
     elif size_now > piece.file_size:
-        warn(f"{piece.path} grew during the analysis; counted its first {piece.file_size} bytes (its size at scan time)")
+        warn(f"{name} grew during the analysis; counted its first {piece.file_size} bytes (its size at scan time)")
     else:
-        warn(f"{piece.path} shrank during the analysis ({piece.file_size} -> {size_now} bytes); counted what was left")
+        warn(f"{name} shrank during the analysis ({piece.file_size} -> {size_now} bytes); counted what was left")
 
 
 class _SmallFiles:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .inputs import LogFile
+from .inputs import LogFile, shown
 
 CHUNK_BYTES = 32 << 20  # a large file is cut into pieces of about this size
 BATCH_BYTES = 8 << 20  # small files are grouped up to this many bytes ...
@@ -34,7 +34,8 @@ class Piece:
     file_size: int | None = None  # the file's size at scan time (to notice a file that grew or shrank)
 
     def describe(self) -> str:
-        return self.path if self.whole else f"{self.path}[{self.offset}:{self.offset + self.length}]"
+        name = shown(self.path)
+        return name if self.whole else f"{name}[{self.offset}:{self.offset + self.length}]"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Task:
         """How the console names the task: a file, a byte range, or a batch."""
         if len(self.pieces) == 1:
             return self.pieces[0].describe()
-        return f"{len(self.pieces)} files ({self.pieces[0].path} ... {self.pieces[-1].path})"
+        return f"{len(self.pieces)} files ({shown(self.pieces[0].path)} ... {shown(self.pieces[-1].path)})"
 
 
 def make_task(pieces) -> Task:
