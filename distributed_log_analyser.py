@@ -4,7 +4,9 @@
 import sys
 
 from loganalyser.cli import run
-from loganalyser.distributed import PROG, main
+from loganalyser.distributed import PROG, finalize_mpi, main
 
 if __name__ == "__main__":
-    sys.exit(run(PROG, main))
+    code = run(PROG, main)
+    finalize_mpi(code)
+    sys.exit(code)

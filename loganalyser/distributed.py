@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -99,8 +100,56 @@ def _size(text: str) -> int:
     return value
 
 
+FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits without it
+
+
 def main(argv) -> int:
+    """Runs this rank's part of the job (the caller then calls finalize_mpi)."""
     args = build_parser().parse_args(argv)
+    import mpi4py
+
+    mpi4py.rc.finalize = False  # finalize_mpi does it, with a deadline
+    return _main(args)
+
+
+def finalize_mpi(exit_code: int) -> None:
+    """MPI_Finalize, but never a hang: once a peer has died it can block for good,
+    so after FINALIZE_GRACE seconds the rank exits without it (allowed by the
+    launch defaults, utils/mpi_defaults.sh)."""
+    from mpi4py import MPI
+
+    if not MPI.Is_initialized() or MPI.Is_finalized():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+    def give_up():
+        time.sleep(FINALIZE_GRACE)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+    threading.Thread(target=give_up, daemon=True).start()
+    native = _native_finalize()
+    if native is not None:
+        native()  # through ctypes, which lets go of the GIL: the watchdog above can run
+    else:
+        MPI.Finalize()  # holds the GIL: the watchdog cannot help, but there is no other way here
+
+
+def _native_finalize():
+    """MPI_Finalize of the loaded MPI library, called without the GIL, or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            path = next((line.split()[-1] for line in maps if "libmpi.so" in line), None)
+        return ctypes.CDLL(path).MPI_Finalize if path else None
+    except (OSError, AttributeError):
+        return None
+
+
+def _main(args) -> int:
     try:
         timing = Timing(args.heartbeat_interval, args.worker_timeout)
     except ValueError as exc:
