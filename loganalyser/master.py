@@ -140,7 +140,7 @@ class MasterDuty:
             if isinstance(action, AssignTasks):
                 for task, again in zip(action.tasks, action.reassigned):
                     self.say(f"[Master] {'Reassigning' if again else 'Assigning'} {task.describe()} to worker {action.worker}")
-                self.send(action.worker, Assign(self.epoch, action.tasks, self.scheduler.progress))
+                self.send(action.worker, Assign(self.epoch, action.tasks, self.scheduler.progress, action.seq))
             elif isinstance(action, AckResults):
                 self.send(action.worker, Ack(self.epoch, action.task_ids, self.scheduler.progress))
             elif isinstance(action, WorkerLost):

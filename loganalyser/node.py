@@ -206,9 +206,11 @@ class RankNode:
                 idle.sleep()
             elif isinstance(got[1], Bye):
                 master.leaving.discard(got[0])
+            elif isinstance(got[1], Stop):  # a newer master ended the job while we were away
+                self._on_stop(got[0], got[1])
             elif got[1].TAG in _ELECTION_TAGS and self.election is not None:
                 self._apply(self.election.step(got[0], got[1], now), now)
-            if self.master is not master:
+            if self.master is not master or self.exit_code is not None:
                 return False
             if now >= next_resend:
                 master.resend_stop()

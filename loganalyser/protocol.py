@@ -49,6 +49,7 @@ class Assign:
     epoch: int
     tasks: tuple[Task, ...]
     progress: float
+    seq: int = 0  # the n-th assignment to this worker since its WorkRequest
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Heartbeat:
     TAG = Tag.HEARTBEAT
     epoch: int
     holding: tuple[str, ...] = ()
+    assign_seq: int = 0  # the last assignment read: `holding` is complete up to it
 
 
 @dataclass(frozen=True)

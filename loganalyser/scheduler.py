@@ -16,7 +16,7 @@ Invariants:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .jobstate import JobState
 from .protocol import Heartbeat, Result, WorkRequest
@@ -42,6 +42,7 @@ class AssignTasks:
     worker: int
     tasks: tuple[Task, ...]
     reassigned: tuple[bool, ...]  # per task: was it taken from a lost worker?
+    seq: int = field(default=0, compare=False)  # numbers the assignments to this worker (its heartbeats say the last one read)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Scheduler:
         self.holder: dict[str, int] = {}  # task id -> worker running or holding it
         self.held = {w: [] for w in workers}  # worker -> task ids, in order given
         self.capacity = {w: 0 for w in workers}  # 0 until the worker asks for work
+        self.assign_seq = {w: 0 for w in workers}  # assignments sent to each worker since its WorkRequest
         self.last_heard = {w: now for w in workers}
         self.lost: dict[int, str] = {}  # worker -> why it is out of the pool now
         self.dead: set[int] = set()  # ULFM says gone for good
@@ -125,10 +127,14 @@ class Scheduler:
             actions = self._welcome_back(source, holding=())
             self._release(source)
             self.capacity[source] = max(1, message.capacity)
+            self.assign_seq[source] = 0
             return actions + self._fill_all()
         if isinstance(message, Heartbeat):
-            # A lost worker is taken back only with a heartbeat, which says
-            # what it still holds: it is given work up to its capacity, no more.
+            # A lost worker is taken back only with a heartbeat that says what
+            # it holds, written after it read every assignment we sent (else
+            # it holds more than it says): then it gets work up to its capacity.
+            if message.assign_seq != self.assign_seq[source]:
+                return []
             return self._welcome_back(source, holding=message.holding) + self._fill_all()
         if isinstance(message, Result):
             return self._on_result(source, message)  # counted once even from a lost worker
@@ -193,10 +199,10 @@ class Scheduler:
         if worker not in self.lost or worker in self.dead:
             return []
         del self.lost[worker]
-        self.held[worker] = list(holding)  # it will run these anyway: they use its capacity
-        for task_id in holding:
-            if task_id in self.remaining and task_id not in self.holder:
-                self.holder[task_id] = worker
+        self.held[worker] = list(dict.fromkeys(holding))  # it runs these anyway, done or not: they fill its capacity
+        for task_id in self.held[worker]:
+            if task_id in self.remaining:
+                self.holder.setdefault(task_id, worker)
         return [WorkerBack(worker)]
 
     def _lose(self, worker: int, reason: str) -> list:
@@ -209,7 +215,7 @@ class Scheduler:
 
     def _release(self, worker: int) -> list[str]:
         """Puts the worker's unfinished tasks first in line; returns their ids."""
-        taken = [t for t in self.held[worker] if t in self.remaining and self.holder.get(t) == worker]
+        taken = [t for t in dict.fromkeys(self.held[worker]) if t in self.remaining and self.holder.get(t) == worker]
         for task_id in taken:
             del self.holder[task_id]
         self.held[worker] = []
@@ -224,11 +230,15 @@ class Scheduler:
                 task_id = self.pending.popleft()
                 if task_id not in self.remaining or task_id in self.holder:
                     continue
+                if task_id in self.held[w]:  # it still runs it (it came back holding it): it is the holder
+                    self.holder[task_id] = w
+                    continue
                 self.held[w].append(task_id)
                 self.holder[task_id] = w
                 tasks.append(task_id)
             if tasks:
                 flags = tuple(t in self.was_lost for t in tasks)
                 self.reassigned += sum(flags)
-                actions.append(AssignTasks(w, tuple(self.tasks[t] for t in tasks), flags))
+                self.assign_seq[w] += 1
+                actions.append(AssignTasks(w, tuple(self.tasks[t] for t in tasks), flags, self.assign_seq[w]))
         return actions

@@ -57,11 +57,13 @@ class WorkerDuty:
         self.unacked: set[str] = set()  # results the master has not confirmed
         self.last_spoke = 0.0  # monotonic time of our last message to the master
         self.running: str | None = None  # the task being counted
+        self.assign_seq = 0  # the last assignment read from our master
 
     def follow(self, master: int, epoch: int) -> None:
         """Works for `master` from now on: drops old assignments, resends every result."""
         self.master, self.epoch = master, epoch
         self.queue.clear()  # the new master re-plans whatever is not done
+        self.assign_seq = 0
         for task_id, result in self.results.items():
             self._send(Result(epoch, task_id, result))
         self.unacked = set(self.results)
@@ -73,6 +75,7 @@ class WorkerDuty:
             return
         if isinstance(message, Assign):
             self.queue.extend(message.tasks)
+            self.assign_seq = max(self.assign_seq, message.seq)
         elif isinstance(message, Ack):
             self.unacked.difference_update(message.task_ids)
         if self.injector is not None:
@@ -106,7 +109,7 @@ class WorkerDuty:
     def heartbeat_if_due(self) -> None:
         if self.master is not None and time.monotonic() - self.last_spoke >= self.timing.heartbeat_interval:
             holding = ((self.running,) if self.running else ()) + tuple(t.task_id for t in self.queue)
-            self._send(Heartbeat(self.epoch, holding))
+            self._send(Heartbeat(self.epoch, holding, self.assign_seq))
 
     def _pause(self, seconds: float, service) -> None:
         """Sleeps `seconds` while still sending heartbeats and serving messages."""
