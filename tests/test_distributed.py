@@ -9,7 +9,6 @@ per-test output file, so the /proc scan can tell its processes from others.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from collections import defaultdict
@@ -25,9 +24,7 @@ PROG = "distributed_log_analyser.py"
 RUN_TIMEOUT = 90  # seconds: a healthy run here takes 2-4 s
 CHUNK = 256 << 10
 
-_spec = importlib.util.spec_from_file_location("generate_logs", REPO / "utils" / "generate_logs.py")
-generate_logs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_logs)
+from utils import generate_logs
 
 
 def merged(*totals: dict) -> dict:

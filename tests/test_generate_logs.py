@@ -3,7 +3,6 @@
 The generator counts lines as it chooses them; here an independent, deliberately
 simple per-line parser re-reads the written files and must agree exactly.
 """
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,9 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "utils" / "generate_logs.py"
 SAMPLE = ROOT / "sample_logs"
 
-_spec = importlib.util.spec_from_file_location("generate_logs", SCRIPT)
-gl = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gl)
+from utils import generate_logs as gl
 
 TRAPS = dict(noise=0.2, malformed=0.2, blank=0.1, crlf=True, no_final_newline=True)
 TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}")

@@ -15,7 +15,6 @@ and check that what loads afterwards is exactly a checkpoint that was written.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -37,9 +36,7 @@ from loganalyser.tasks import plan_tasks
 from .helpers import PYTHON, REPO, program_cmd, program_env
 from .procs import Jobs, assert_no_processes, rank_pid, signal_pid, wait_for
 
-_spec = importlib.util.spec_from_file_location("generate_logs_for_resume", REPO / "utils" / "generate_logs.py")
-generate_logs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_logs)
+from utils import generate_logs
 
 NP = 3  # a master and two workers (oversubscribed on 2 cores)
 TASK_DELAY = 0.2  # seconds per task: a run lasts a few seconds, with checkpoints along the way
