@@ -31,6 +31,7 @@ test: install
 
 bench: install
 	$(PY) utils/benchmark.py
+	$(PY) utils/recovery_bench.py
 
 chaos: install
 	$(PY) utils/chaos.py --runs $(or $(RUNS),50)

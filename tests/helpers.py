@@ -47,10 +47,19 @@ def program_cmd(program: str, *args, np: int | None = None) -> list[str]:
 def run_program(program: str, *args, np: int | None = None, timeout: float = TIMEOUT, cwd=None) -> subprocess.CompletedProcess:
     """Runs a program to completion and returns its CompletedProcess (text output).
 
-    Raises subprocess.TimeoutExpired (failing the test) if it runs past `timeout`.
+    Raises subprocess.TimeoutExpired (failing the test) if it runs past `timeout`. An mpirun
+    that could not even start (Open MPI's PMIx listener, an intermittent fault of the launcher
+    that happens before any of our code runs) is started once more.
     """
-    return subprocess.run(program_cmd(program, *args, np=np), capture_output=True, text=True,
-                          timeout=timeout, env=program_env(), cwd=cwd or REPO)
+    for _ in range(2):
+        proc = subprocess.run(program_cmd(program, *args, np=np), capture_output=True, text=True,
+                              timeout=timeout, env=program_env(), cwd=cwd or REPO)
+        if LAUNCH_FAILURE not in proc.stderr:
+            break
+    return proc
+
+
+LAUNCH_FAILURE = "The PMIx server's listener thread failed to start"
 
 
 def json_of(proc: subprocess.CompletedProcess) -> dict:
