@@ -73,6 +73,11 @@ class MasterDuty:
             self.scheduler.accept_local(task_id, result)
         self._after_accept(before)
 
+    def forget(self, ranks) -> None:
+        """Ranks that left the job (they said Bye to an earlier master): no work for them, no waiting."""
+        for rank in ranks:
+            self.scheduler.retire(rank)
+
     def needs_local_work(self) -> bool:
         return not self.scheduler.finished and not self.scheduler.live_workers()
 

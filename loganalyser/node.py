@@ -51,6 +51,7 @@ class RankNode:
         self.elections = 0  # terms started while this rank ran
         self.chaos = chaos  # FeignedFailures, or None
         self.final_master = False  # True on the one rank that ends the job and reports
+        self.gone: set[int] = set()  # ranks that said Bye (to us, or to a master we took over from)
         self._in_service = False
 
     # -------------------------------------------------------------------- loop
@@ -152,9 +153,11 @@ class RankNode:
                 for task_id, result in message.results:
                     self.replica.accept(task_id, result)
         elif isinstance(message, StateHandover):
+            self.gone.update(message.gone)
             if self.master is not None:
                 self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
                 self.master.merge(message.results)
+                self.master.forget(self.gone)
 
     def _feign_failure(self, length: float) -> None:
         """Plays dead for `length` seconds (deaf and mute), then recovers with an election."""
@@ -206,6 +209,7 @@ class RankNode:
                 idle.sleep()
             elif isinstance(got[1], Bye):
                 master.leaving.discard(got[0])
+                self.gone.add(got[0])
             elif isinstance(got[1], Stop):  # a newer master ended the job while we were away
                 self._on_stop(got[0], got[1])
             elif got[1].TAG in _ELECTION_TAGS and self.election is not None:
@@ -248,6 +252,7 @@ class RankNode:
         for task_id, result in self.worker.results.items():
             state.accept(task_id, PartialResult.from_dict(result))
         self.master = self.make_master(epoch, state)
+        self.master.forget(self.gone)
         self.worker.queue.clear()  # our own assignments came from the old master
         if epoch > 1:
             self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(state)} result(s) in hand")
@@ -257,7 +262,7 @@ class RankNode:
             return
         results = tuple(self.master.scheduler.state.items())
         self.say(f"[Rank {self.rank}] Stepping down for rank {new_leader} (epoch {epoch}); handing over {len(results)} result(s)")
-        self.transport.send(new_leader, StateHandover(epoch, results))
+        self.transport.send(new_leader, StateHandover(epoch, results, tuple(self.gone)))
         for task_id, result in results:
             self.replica.accept(task_id, result)
         self.master = None

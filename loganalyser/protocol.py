@@ -111,8 +111,9 @@ class StateSync:
 
 @dataclass(frozen=True)
 class StateHandover:
-    """An old master -> the new one: every result it holds."""
+    """An old master -> the new one: every result it holds, and the ranks that already left the job."""
 
     TAG = Tag.STATE_HANDOVER
     epoch: int
     results: tuple
+    gone: tuple[int, ...] = ()  # said Bye to the old master's Stop: nobody should wait for them
