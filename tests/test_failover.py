@@ -12,11 +12,17 @@ and lines, and exactly one result (one ANALYSIS RESULTS block, or one JSON
 document with --json). Every wait polls an observable condition (the master's
 "Assigning" lines, a "[Rank N] Became master" line, a trace line) against a
 deadline; every job has a hard timeout; no process may outlive its test.
+
+Known problems: a master killed during the Stop/Bye handshake leaves no
+result at all (a strict xfail below). Jobs that lost a rank used to hang now
+and then with every survivor in MPI_Finalize after the result was written
+(now cut short by a deadline on finalisation); a job still running EXIT_GRACE
+s after writing its result fails here at once, naming the processes left, and
+FAILOVER_STRESS=N runs an opt-in stress test of N such jobs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -27,7 +33,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, program_cmd, program_env
+from utils import generate_logs, recovery_bench
+
+from .helpers import program_cmd, program_env
 from .procs import Jobs, rank_pid, session_pids, signal_pid, wait_for
 
 PROG = "distributed_log_analyser.py"
@@ -41,8 +49,10 @@ START_ATTEMPTS = 3
 LAUNCH_FLAKE = "PMIx server's listener thread failed to start"  # Open MPI's launcher, before any rank runs
 TAKEOVER_TIMEOUT = 20  # for a new master to announce itself
 STOP_SECONDS = 5.0  # how long rank 0 stays SIGSTOPped: well past the 1 s probe timeout
+STRESS_RUNS = int(os.environ.get("FAILOVER_STRESS", "0") or 0)  # opt-in: jobs run by the stress test
 RULE = "=" * 49
 BECAME = re.compile(r"^\[Rank (\d+)\] Became master \(epoch (\d+)\)", re.M)
+
 
 def _proc_read(pid: int, name: str) -> bytes:
     try:
@@ -51,9 +61,6 @@ def _proc_read(pid: int, name: str) -> bytes:
         return b""
 
 
-_spec = importlib.util.spec_from_file_location("generate_logs_failover", REPO / "utils" / "generate_logs.py")
-generate_logs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_logs)
 
 
 # --- the oracle ---------------------------------------------------------------------
@@ -295,7 +302,7 @@ def _setup(step, what: str):
 def test_sigkill_of_the_master_while_it_waits_for_the_last_bye(corpus, jobs, tmp_path):
     """Rank 3 is stopped, so the finished master lingers for its Bye; once ranks 1 and 2 said Bye, kill the master."""
     folder, expected = corpus
-    run = Run(jobs, tmp_path, folder, "--trace", "--worker-timeout", "1.5", delay=0.1)
+    run = _setup(lambda: Run(jobs, tmp_path, folder, "--trace", "--worker-timeout", "1.5", delay=0.1), "the start")
     pids = _setup(lambda: {rank: run.pid_of(rank) for rank in range(NP)}, "the ranks' pids")
     _setup(lambda: run.wait_assigned(15), "15 assignments")
     signal_pid(pids[3], signal.SIGSTOP)
@@ -316,15 +323,12 @@ def test_sigkill_of_the_master_while_it_waits_for_the_last_bye(corpus, jobs, tmp
     assert_exact(json.loads(run.output.read_text()), expected)
 
 
-
-STRESS_RUNS = int(os.environ.get("FAILOVER_STRESS", "0") or 0)
-
-
 @pytest.mark.skipif(not STRESS_RUNS, reason="opt-in stress: FAILOVER_STRESS=N runs N short jobs that lose a worker")
 def test_stress_every_job_ends_after_a_rank_dies(corpus, jobs, tmp_path):
-    """Reproduces an intermittent hang: all survivors stuck in MPI_Finalize after the result was written.
+    """Every job that lost a rank ends soon after its result: no survivor may stay stuck in MPI_Finalize.
 
-    Seen in about 1 job in 12 to 20 that lose a rank (rank 0 or a worker), never in a job without a failure:
+    Before finalisation got a deadline, a few percent of such jobs (rank 0 or a worker lost; up to 1 in 12 on
+    a busy machine, never without a failure) hung for good, gdb showing every survivor in ompi_mpi_finalize:
     FAILOVER_STRESS=60 .venv/bin/python -m pytest tests/test_failover.py -k stress
     """
     folder, expected = corpus
@@ -342,9 +346,7 @@ def test_stress_every_job_ends_after_a_rank_dies(corpus, jobs, tmp_path):
 # --- the recovery benchmark's trace reading (no MPI) ------------------------------------
 
 def test_recovery_bench_reads_the_first_assign_of_a_new_master_after_the_kill():
-    spec = importlib.util.spec_from_file_location("recovery_bench", REPO / "utils" / "recovery_bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = recovery_bench
     trace = "\n".join([
         "2026-11-21T20:10:28.700 [rank 0] send ASSIGN to 2 epoch=1 tasks=1 task(s) progress=0.3",
         "2026-11-21T20:10:28.762 [rank 2] send WORK_REQUEST to 0 epoch=1 capacity=2",
