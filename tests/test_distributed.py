@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import REPO, program_cmd, program_env
-from .procs import Jobs
+from utils.jobcontrol import Jobs
 
 PROG = "distributed_log_analyser.py"
 RUN_TIMEOUT = 90  # seconds: a healthy run here takes 2-4 s

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import program_cmd, program_env
-from .procs import Jobs, rank_pid, signal_pid, wait_for
+from utils.jobcontrol import Jobs, rank_pid, signal_pid, wait_for
 from .test_distributed import PROG, assert_exact, generate_logs, merged
 
 JOB_TIMEOUT = 60  # seconds: a hard limit for any job here (they take 2-10 s)

@@ -36,7 +36,7 @@ import pytest
 from utils import generate_logs, recovery_bench
 
 from .helpers import program_cmd, program_env
-from .procs import Jobs, rank_pid, session_pids, signal_pid, wait_for
+from utils.jobcontrol import Jobs, rank_pid, session_pids, signal_pid, wait_for
 
 PROG = "distributed_log_analyser.py"
 NP = 4

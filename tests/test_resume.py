@@ -34,7 +34,7 @@ from loganalyser.reader import analyse_pieces
 from loganalyser.tasks import plan_tasks
 
 from .helpers import PYTHON, REPO, program_cmd, program_env
-from .procs import Jobs, assert_no_processes, rank_pid, signal_pid, wait_for
+from utils.jobcontrol import Jobs, assert_no_processes, rank_pid, signal_pid, wait_for
 
 from utils import generate_logs
 

@@ -1,4 +1,4 @@
-"""Helpers for tests that run real processes (mpirun jobs) and hurt them on purpose.
+"""Process control for runs of real jobs (tests and the chaos campaign) that hurt them on purpose.
 
     job = Job.start(program_cmd(...), env=program_env(), cwd=tmp_path)  # background, own session
     wait_for(lambda: job.count("Assigning") >= 3, 20, "3 assignments")   # poll with a deadline
