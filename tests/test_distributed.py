@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
@@ -25,18 +24,7 @@ RUN_TIMEOUT = 90  # seconds: a healthy run here takes 2-4 s
 CHUNK = 256 << 10
 
 from utils import generate_logs
-
-
-def merged(*totals: dict) -> dict:
-    """The sum of several generate() results, with zero level counts dropped."""
-    out = {"counts": defaultdict(int), "lines": 0, "malformed": 0, "blank": 0, "files": 0, "bytes": 0}
-    for t in totals:
-        for level, n in t["counts"].items():
-            out["counts"][level] += n
-        for key in ("lines", "malformed", "blank", "files", "bytes"):
-            out[key] += t[key]
-    out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
-    return out
+from utils.generate_logs import merge_totals as merged
 
 
 def assert_exact(doc: dict, expected: dict) -> None:

@@ -28,12 +28,12 @@ import os
 import re
 import signal
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from utils import generate_logs, recovery_bench
+from utils.generate_logs import merge_totals
 
 from .helpers import program_cmd, program_env
 from utils.jobcontrol import Jobs, rank_pid, session_pids, signal_pid, wait_for
@@ -65,18 +65,6 @@ def _proc_read(pid: int, name: str) -> bytes:
 
 # --- the oracle ---------------------------------------------------------------------
 
-def _merged(*totals: dict) -> dict:
-    """The sum of several generate() results, zero level counts dropped."""
-    out = {"counts": defaultdict(int), "lines": 0, "malformed": 0, "blank": 0, "files": 0, "bytes": 0}
-    for t in totals:
-        for level, n in t["counts"].items():
-            out["counts"][level] += n
-        for key in ("lines", "malformed", "blank", "files", "bytes"):
-            out[key] += t[key]
-    out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
-    return out
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """(folder, exact totals): 18 CRLF files with traps and 2 without a final newline, ~80 tasks of 256K."""
@@ -85,7 +73,7 @@ def corpus(tmp_path_factory):
                                   blank=0.05, crlf=True)
     tail = generate_logs.generate(root, files=2, lines=16_000, seed=42, prefix="tail", noise=0.2, malformed=0.1,
                                   blank=0.02, no_final_newline=True)
-    return root, _merged(main, tail)
+    return root, merge_totals(main, tail)
 
 
 def assert_exact(doc: dict, expected: dict) -> None:

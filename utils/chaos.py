@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "utils")]
 
-from generate_logs import generate  # noqa: E402
+from generate_logs import generate, merge_totals  # noqa: E402
 from jobcontrol import Job, job_pids, rank_pid, session_pids, signal_pid, wait_for  # noqa: E402
 
 from loganalyser.checkpoint import CheckpointStore, input_fingerprint  # noqa: E402
@@ -82,17 +82,8 @@ def make_corpus(rng: random.Random, folder: Path, quick: bool) -> tuple[str, dic
     else:
         expected = generate(folder, files=int(60 * scale) + 5, lines=500, seed=seed, prefix="small", **traps)
         big = generate(folder, files=1, lines=int(150_000 * scale), seed=seed + 1, prefix="big", **traps)
-        expected = _add(expected, big)
+        expected = merge_totals(expected, big)
     return shape, expected
-
-
-def _add(a: dict, b: dict) -> dict:
-    out = dict(a, counts=dict(a["counts"]))
-    for level, n in b["counts"].items():
-        out["counts"][level] = out["counts"].get(level, 0) + n
-    for key in ("lines", "malformed", "blank", "files", "bytes"):
-        out[key] = a[key] + b[key]
-    return out
 
 
 CHUNK = 256 << 10  # task size the campaign asks for: many tasks, so faults land mid-run

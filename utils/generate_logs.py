@@ -309,6 +309,18 @@ def _parser():
     return p
 
 
+
+def merge_totals(*totals: dict) -> dict:
+    """The sum of several generate() results (zero level counts dropped): the oracle of a mixed corpus."""
+    out = {"counts": {}, "lines": 0, "malformed": 0, "blank": 0, "files": 0, "bytes": 0}
+    for t in totals:
+        for level, n in t["counts"].items():
+            out["counts"][level] = out["counts"].get(level, 0) + n
+        for key in ("lines", "malformed", "blank", "files", "bytes"):
+            out[key] += t[key]
+    out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
+    return out
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
