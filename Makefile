@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml utils/mpi_defaults.sh Makefile
 	touch $(STAMP)
 
 run: install
+	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
 	$(MPIRUN) -np $(NP) $(PY) distributed_log_analyser.py $(LOGS)
 
 test: install

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
+from utils.jobcontrol import clear_stale_sessions
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
@@ -52,6 +54,7 @@ def run_program(program: str, *args, np: int | None = None, timeout: float = TIM
     that happens before any of our code runs) is started once more.
     """
     for _ in range(2):
+        clear_stale_sessions()
         proc = subprocess.run(program_cmd(program, *args, np=np), capture_output=True, text=True,
                               timeout=timeout, env=program_env(), cwd=cwd or REPO)
         if LAUNCH_FAILURE not in proc.stderr:
@@ -59,7 +62,7 @@ def run_program(program: str, *args, np: int | None = None, timeout: float = TIM
     return proc
 
 
-LAUNCH_FAILURE = "The PMIx server's listener thread failed to start"
+LAUNCH_FAILURE = "The PMIx server's listener thread failed to start"  # see clear_stale_sessions
 
 
 def json_of(proc: subprocess.CompletedProcess) -> dict:

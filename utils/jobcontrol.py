@@ -14,13 +14,32 @@ condition and fails with a message naming what it waited for.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 POLL = 0.02  # seconds between two looks at a condition
+
+
+def clear_stale_sessions(tmp: str | None = None) -> int:
+    """Removes Open MPI session folders (/tmp/ompi.<pid>) of launchers that no longer run.
+
+    A killed mpirun leaves its folder behind, and a later mpirun that happens to
+    get the same pid then fails to start ("The PMIx server's listener thread
+    failed to start"). Returns how many folders were removed.
+    """
+    tmp = tmp or tempfile.gettempdir()
+    removed = 0
+    for name in os.listdir(tmp):
+        prefix, _, pid = name.partition(".")
+        if prefix == "ompi" and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = POLL):
@@ -54,6 +73,7 @@ class Job:
     @classmethod
     def start(cls, cmd, env=None, cwd=None) -> "Job":
         """Starts `cmd` (a list) in a new session and process group, stdin closed, output piped to threads."""
+        clear_stale_sessions()
         popen = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
         return cls(popen)
