@@ -760,7 +760,7 @@ def test_restore_of_an_added_file_leaves_it_to_count(tmp_path):
 @pytest.mark.parametrize("spelling", ["./logs", "absolute"])
 def test_resume_with_another_spelling_of_the_same_folder(tmp_path, monkeypatch, spelling):
     monkeypatch.chdir(tmp_path)
-    files = _corpus(tmp_path, {"a.log": 4, "b.log": 7})
+    _corpus(tmp_path, {"a.log": 4, "b.log": 7})
     first = find_log_files(["logs"])
     tasks = plan_tasks(first, batch_bytes=1)
     checkpoint, state = _checkpoint_of_everything(tmp_path, first, tasks)

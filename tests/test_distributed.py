@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, program_cmd, program_env
+from .helpers import program_cmd, program_env
 from utils.jobcontrol import Jobs
 
 PROG = "distributed_log_analyser.py"

@@ -915,7 +915,7 @@ def stage1_observations(doc: dict) -> list[str]:
     t2, t4 = par.get("2", {}).get("time_s"), par.get("4", {}).get("time_s")
     if t2 and t4:
         how = trend(t2, t4)
-        why = {"slower": f"the extra ranks cannot find a free core and each adds launch and import cost",
+        why = {"slower": "the extra ranks cannot find a free core and each adds launch and import cost",
                "about the same": f"the {cores} cores were already busy at -np 2",
                "faster": f"which {cores} cores cannot explain by computing; it is within the noise of a shared"
                          f" machine (see the load average)"}[how]
