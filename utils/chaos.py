@@ -230,22 +230,29 @@ def _check(report: RunReport, jobs: list[Job], expected: dict, folder: Path, cor
 
 
 def many_interruptions(seed: int, scratch: Path, quick: bool, times: int = 20) -> dict:
-    """One job interrupted `times` times at random moments (SIGINT and SIGKILL), then finished."""
+    """One job interrupted `times` times at random moments (SIGINT and SIGKILL), then finished.
+
+    The job is made long (a per-task delay), and an attempt that ends before its
+    interruption lands does not count: the loop goes on until `times` really happened.
+    """
     rng = random.Random(f"{seed}:interrupt")
     folder = scratch / "interrupted"
     shutil.rmtree(folder, ignore_errors=True)
     corpus = folder / "logs"
     expected = generate(corpus, files=40 if quick else 120, lines=2000, seed=seed, noise=0.05)
-    cmd = job_command(corpus, 3, folder / "checkpoints", folder / "result.json", None, expected, duration=6.0)
+    cmd = job_command(corpus, 3, folder / "checkpoints", folder / "result.json", None, expected,
+                      duration=0.6 * times + 4.0)
     kinds = Counter()
     started = time.monotonic()
-    for _ in range(times):
+    for _ in range(3 * times):
+        if sum(kinds.values()) >= times:
+            break
         job = Job.start(cmd, env=ENV, cwd=folder)
         try:
             wait_for(lambda: job.count("Assigning") >= 1 or not job.running(), 60, "a start")
         except AssertionError:
             pass
-        end = time.monotonic() + rng.uniform(0.1, 1.5)
+        end = time.monotonic() + rng.uniform(0.1, 1.0)
         while time.monotonic() < end and job.running():
             time.sleep(0.02)
         kind = rng.choice(["sigint_resume", "sigkill_resume"])
