@@ -282,7 +282,7 @@ def summary(reports: list[RunReport], interrupted: dict | None) -> str:
         f"resumes after whole-job interruptions: {sum(r.restarts for r in reports)}",
         f"longest recovery (master killed -> new master announced): {max(recoveries):.2f} s" if recoveries
         else "longest recovery: no master was killed",
-        f"longest run: {max(r.wall_s for r in reports):.1f} s",
+        f"longest run: {max((r.wall_s for r in reports), default=0):.1f} s",
         "",
         "faults by kind:",
     ]
