@@ -9,6 +9,7 @@ traceback). Nothing the user types produces a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -45,6 +46,58 @@ def base_parser(prog: str, description: str) -> OneLineParser:
     parser.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE (atomically)")
     parser.add_argument("--quiet", action="store_true", help="print only the result")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """An option value: a whole number above 0 (argparse names the option in the error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An option value: a finite number above 0."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An option value: a finite number, 0 or more."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """An option value: a positive size in bytes, with an optional K, M or G (powers of 1024)."""
+    spec = text.strip().upper().removesuffix("B")
+    try:
+        value = int(float(spec[:-1]) * _UNITS[spec[-1]]) if spec and spec[-1] in _UNITS else int(spec)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 32M, 512K, 1G)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
 
 
 def warn(message: str) -> None:

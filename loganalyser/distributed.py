@@ -20,7 +20,7 @@ from election.bully import BullyNode, ElectionTiming
 from .chaos import FeignedFailures
 from .checkpoint import FILE_MODES
 from .checkpointing import CONSISTENCY
-from .cli import base_parser, warn
+from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int, warn
 from .errors import AnalyserError, ExitCode, UsageError
 from .faults import FaultInjector, parse_fault
 from .inputs import find_log_files
@@ -38,66 +38,34 @@ MASTER = 0
 
 def build_parser():
     parser = base_parser(PROG, "Count log lines per level with a fault-tolerant master/worker job over MPI.")
-    parser.add_argument("--worker-timeout", type=float, default=10.0, metavar="S",
+    parser.add_argument("--worker-timeout", type=positive_float, default=10.0, metavar="S",
                         help="declare a silent worker failed after S seconds (default 10)")
-    parser.add_argument("--heartbeat-interval", type=float, default=0.5, metavar="S",
+    parser.add_argument("--heartbeat-interval", type=positive_float, default=0.5, metavar="S",
                         help="workers speak at least every S seconds (default 0.5)")
-    parser.add_argument("--chunk-size", type=_size, default=CHUNK_BYTES, metavar="BYTES",
+    parser.add_argument("--chunk-size", type=byte_size, default=CHUNK_BYTES, metavar="BYTES",
                         help="cut files larger than this into tasks of about this size (default 32M)")
     group = parser.add_argument_group("checkpoints")
     group.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR", help="where checkpoints live (default: checkpoints)")
-    group.add_argument("--checkpoint-every", type=_positive_int, default=5, metavar="N", help="checkpoint after every N files processed (default 5)")
-    group.add_argument("--checkpoint-interval", type=_positive_float, default=30.0, metavar="S", help="... and at least every S seconds (default 30)")
-    group.add_argument("--keep-checkpoints", type=_positive_int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)")
+    group.add_argument("--checkpoint-every", type=positive_int, default=5, metavar="N", help="checkpoint after every N files processed (default 5)")
+    group.add_argument("--checkpoint-interval", type=positive_float, default=30.0, metavar="S", help="... and at least every S seconds (default 30)")
+    group.add_argument("--keep-checkpoints", type=positive_int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)")
     group.add_argument("--checkpoint-files", choices=FILE_MODES, default="link",
                        help="keep processed files in the checkpoint store as hard links (default), copies, or not at all")
     group.add_argument("--consistency", choices=CONSISTENCY, default="eventual",
                        help="checkpoint counts: every accepted result (eventual, default) or only fully counted files (strong)")
     group.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
     group.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start afresh")
-    parser.add_argument("--backups", type=_positive_int, default=1, metavar="K",
+    parser.add_argument("--backups", type=positive_int, default=1, metavar="K",
                         help="ranks that receive a copy of every accepted result (default 1)")
     parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
                         help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
     parser.add_argument("--chaos", type=int, metavar="SEED",
                         help="ranks feign failures at random, seeded (seed 001: every 0-10 s, for 1-4 s)")
-    parser.add_argument("--task-delay", type=float, default=0.0, metavar="S",
+    parser.add_argument("--task-delay", type=non_negative_float, default=0.0, metavar="S",
                         help="workers wait S seconds per task, heartbeating (simulates slow workers for demos and tests)")
     parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"must be positive: {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise UsageError(f"must be positive: {text!r}")
-    return value
-
-
-def _size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().rstrip("B")
-    try:
-        value = int(float(text[:-1]) * units[text[-1]]) if text and text[-1] in units else int(text)
-    except ValueError:
-        raise UsageError(f"bad size {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"size must be positive: {text!r}")
-    return value
 
 
 FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits without it
@@ -163,6 +131,8 @@ def _main(args) -> int:
     say = (lambda text: None) if (args.quiet or args.json) else (lambda text: print(text, flush=True))
     start = time.perf_counter()
     job = _agree_on_job(comm, args, say)  # every rank holds the plan: any may become master
+    if isinstance(job, AnalyserError):
+        return 0
     if rank == 0:
         if size == 1:
             warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")
@@ -227,11 +197,9 @@ def _agree_on_job(comm, args, say):
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)
-    if isinstance(job, AnalyserError):
-        if comm.Get_rank() == 0:
-            raise job
-        sys.exit(0)  # rank 0 reports the error and sets the exit code
-    return job
+    if isinstance(job, AnalyserError) and comm.Get_rank() == 0:
+        raise job
+    return job  # the other ranks see the error and end quietly: rank 0 reports it
 
 
 def _run_rank(node) -> int:

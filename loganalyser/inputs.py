@@ -78,13 +78,13 @@ def _raise(exc: OSError) -> None:
 def _stat_file(path: str, warn) -> LogFile | None:
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):  # a dangling link in a folder: nothing to read
-            if warn:
-                warn(f"skipping {path}: broken symbolic link")
-            return None
-        raise InputError(f"no such file or directory: {path}") from None
     except OSError as exc:
+        if os.path.islink(path):  # a dangling or looping link in a folder: nothing to read
+            if warn:
+                warn(f"skipping {path}: broken symbolic link ({exc.strerror})")
+            return None
+        if isinstance(exc, FileNotFoundError):
+            raise InputError(f"no such file or directory: {path}") from None
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
         if stat.S_ISDIR(st.st_mode):
