@@ -99,6 +99,7 @@ class CheckpointStore:
         self._stored: set[str] = set()  # names known to be in the store
         self._last_written: int | None = None
         self._reported: set[int] = set()  # bad checkpoints already warned about
+        self.keepalive = _nothing  # called now and then during long work (the master answers its probes)
 
     # ------------------------------------------------------------------ reading
     def sequences(self) -> list[int]:
@@ -209,15 +210,30 @@ class CheckpointStore:
         if checkpoint is not None and checkpoint.doc.get("run_id") == run_id and checkpoint.doc.get("epoch", 0) > epoch:
             raise StaleEpoch(f"checkpoint {checkpoint.folder} has epoch {checkpoint.doc['epoch']} > {epoch}")
 
+    def store_files(self, processed) -> bool:
+        """Puts processed files into the store ahead of a checkpoint (spreads the work over the run).
+
+        False on an I/O error, which the next save() meets again and reports.
+        """
+        if self.file_mode == "none":
+            return True
+        try:
+            self._store(processed)
+        except OSError:
+            return False
+        return True
+
     def _store(self, processed) -> None:
         """Links each processed file into the store, once per job."""
         store = os.path.join(self.root, STORE)
         os.makedirs(store, exist_ok=True)
-        for log_file in processed:
+        for count, log_file in enumerate(processed, 1):
             name = stored_name(log_file.path, log_file.identity)
             if name not in self._stored:
                 _link_or_copy(log_file.path, os.path.join(store, name), self.file_mode)
                 self._stored.add(name)
+            if count % 256 == 0:
+                self.keepalive()
 
     def _prune(self) -> None:
         """Keeps the newest `keep` checkpoints; clears leftovers of killed writes."""
@@ -237,6 +253,7 @@ class CheckpointStore:
             return
         wanted, jobs = set(), set()
         for sequence in self.sequences():
+            self.keepalive()
             checkpoint = self._read(sequence)
             if checkpoint is None:
                 return  # cannot tell what it needs: keep everything
@@ -248,6 +265,10 @@ class CheckpointStore:
                 if name not in keep:
                     os.unlink(os.path.join(folder, name))
                     self._stored.discard(name)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _link_or_copy(source: str, target: str, mode: str) -> None:

@@ -25,6 +25,7 @@ CONSISTENCY = ("eventual", "strong")
 # this share of the time (a checkpoint of 20,000 files costs more than one of
 # 8); the final one and one on a signal are always written.
 TIME_BUDGET = 0.03
+STORE_STEP = 256  # processed files stored per turn of the master's loop
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,13 @@ class Checkpointer:
         if self.files_since >= self.policy.every_files:
             return True
         return self.results_since > 0 and now - self.last_time >= self.policy.interval_s
+
+    def store_some(self, limit: int = STORE_STEP) -> None:
+        """Stores up to `limit` more processed files now, so a checkpoint never has
+        thousands to link at once (the master must keep answering its probes)."""
+        fresh = self.tracker.processed[self.stored_upto : self.stored_upto + limit]
+        if fresh and self.store.store_files([self.tracker.files[p] for p in fresh]):
+            self.stored_upto += len(fresh)
 
     def postpone(self, now: float) -> None:
         """After a failed write: try again when the policy next says so, not at once."""

@@ -178,6 +178,7 @@ class MasterDuty:
         if self.checkpointer is None:
             return
         self._replicate()
+        self.checkpointer.store_some()
         if self.checkpointer.due(now):
             self.checkpoint()
 

@@ -14,9 +14,10 @@ poll sleeps for at most a millisecond.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
-from election.messages import Coordinator
+from election.messages import Coordinator, Probe
 
 from .errors import AnalyserError, ExitCode
 from .jobstate import JobState
@@ -52,6 +53,7 @@ class RankNode:
         self.chaos = chaos  # FeignedFailures, or None
         self.final_master = False  # True on the one rank that ends the job and reports
         self.gone: set[int] = set()  # ranks that said Bye (to us, or to a master we took over from)
+        self._deferred: deque = deque()  # messages received while only probes could be answered
         self._in_service = False
 
     # -------------------------------------------------------------------- loop
@@ -120,7 +122,7 @@ class RankNode:
                 busy = True
                 self._on_failure(rank, now)
             for _ in range(_BURST):
-                got = self.transport.poll()
+                got = self._next_message()
                 if got is None:
                     break
                 busy = True
@@ -158,6 +160,23 @@ class RankNode:
                 self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
                 self.master.merge(message.results)
                 self.master.forget(self.gone)
+
+    def _next_message(self):
+        """A deferred message first, else a waiting one, else None."""
+        return self._deferred.popleft() if self._deferred else self.transport.poll()
+
+    def _answer_probes(self) -> None:
+        """During long master work (storing thousands of files): answer PROBEs so the
+        followers do not think us dead; every other message waits its turn."""
+        if self.election is None:
+            return
+        while (got := self.transport.poll()) is not None:
+            if isinstance(got[1], Probe):
+                for action in self.election.step(got[0], got[1], time.monotonic()):
+                    if isinstance(action, Send):
+                        self.transport.send(action.dest, action.message)
+            else:
+                self._deferred.append(got)
 
     def _feign_failure(self, length: float) -> None:
         """Plays dead for `length` seconds (deaf and mute), then recovers with an election."""
@@ -204,7 +223,7 @@ class RankNode:
                 master.leaving.discard(rank)
                 if self.election is not None:
                     self._apply(self.election.peer_failed(rank, now), now)
-            got = self.transport.poll()
+            got = self._next_message()
             if got is None:
                 idle.sleep()
             elif isinstance(got[1], Bye):
@@ -253,6 +272,8 @@ class RankNode:
             state.accept(task_id, PartialResult.from_dict(result))
         self.master = self.make_master(epoch, state)
         self.master.forget(self.gone)
+        if self.master.checkpointer is not None:
+            self.master.checkpointer.store.keepalive = self._answer_probes
         self.worker.queue.clear()  # our own assignments came from the old master
         if epoch > 1:
             self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(state)} result(s) in hand")

@@ -329,11 +329,6 @@ def jobs():
     started.cleanup()
 
 
-@pytest.mark.xfail(strict=True, reason="the master stores every processed file in the checkpoint store inside its "
-                   "loop; with 100,000 files the final checkpoint takes seconds (~1.7 s of links, ~5 s of copies) in "
-                   "which it answers no PROBE, so the workers elect another master; two masters then write "
-                   "checkpoints at once ('checkpoint not written ...: No such file or directory'), and the job may "
-                   "report twice or take a minute")
 def test_master_busy_storing_many_files_is_not_voted_out(many_empty_files, jobs, tmp_path):
     folder, _ = many_empty_files
     output = tmp_path / "result.json"
