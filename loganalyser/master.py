@@ -44,8 +44,9 @@ class MasterDuty:
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
-        if progress is not None:
-            progress.update(self.scheduler.done_bytes)
+        if progress is not None:  # a re-elected master starts from what is done, not on top of it
+            progress.n = self.scheduler.done_bytes
+            progress.refresh()
 
     @property
     def finished(self) -> bool:

@@ -24,7 +24,8 @@ from .jobstate import JobState
 from .master import MasterDuty
 from .protocol import Ack, Assign, Bye, Heartbeat, Result, StateHandover, StateSync, Stop, Tag, WorkRequest
 from .result import PartialResult
-from .worker import IdleBackoff, WorkerDuty
+from .backoff import IdleBackoff
+from .worker import WorkerDuty
 
 _ELECTION_TAGS = {Tag.ELECTION, Tag.OK, Tag.COORDINATOR, Tag.PROBE, Tag.PROBE_OK}
 _BURST = 64  # messages handled per loop turn before ticking the clocks

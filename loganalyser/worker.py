@@ -25,21 +25,6 @@ from .tasks import Task
 PREFETCH = 1  # tasks held beyond the one running
 
 
-class IdleBackoff:
-    """Sleeps between empty polls: 50 us doubling up to 1 ms, so waiting costs no CPU."""
-
-    def __init__(self, floor: float = 50e-6, ceiling: float = 1e-3):
-        self.floor, self.ceiling = floor, ceiling
-        self.delay = floor
-
-    def reset(self) -> None:
-        self.delay = self.floor
-
-    def sleep(self) -> None:
-        time.sleep(self.delay)
-        self.delay = min(self.delay * 2, self.ceiling)
-
-
 class WorkerDuty:
     """What a rank does while another rank is master."""
 
