@@ -71,9 +71,6 @@ class Simulation:
     def leaders(self) -> list[int]:
         return [r for r in self.live() if self.nodes[r].is_leader]
 
-    def in_flight(self) -> int:
-        return sum(len(q) for q in self.queues)
-
     def agreement_problems(self) -> list[str]:
         """What is wrong with the present state, read as a settled one."""
         live = self.live()

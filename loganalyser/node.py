@@ -17,17 +17,17 @@ import time
 from collections import deque
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
-from election.messages import Coordinator, Probe
+from election.messages import ELECTION_MESSAGES, Coordinator, Probe
 
 from .errors import AnalyserError, ExitCode
 from .jobstate import JobState
 from .master import MasterDuty
-from .protocol import Ack, Assign, Bye, Heartbeat, Result, StateHandover, StateSync, Stop, Tag, WorkRequest
+from .protocol import Ack, Assign, Bye, Heartbeat, Result, StateHandover, StateSync, Stop, WorkRequest
 from .result import PartialResult
 from .backoff import IdleBackoff
 from .worker import WorkerDuty
 
-_ELECTION_TAGS = {Tag.ELECTION, Tag.OK, Tag.COORDINATOR, Tag.PROBE, Tag.PROBE_OK}
+_ELECTION_TAGS = set(ELECTION_MESSAGES)  # the election's own list of its messages
 _BURST = 64  # messages handled per loop turn before ticking the clocks
 STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # Feigned failures drop messages (a real pause only delays them), and a rank may
