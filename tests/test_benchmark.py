@@ -57,17 +57,15 @@ def test_quick_benchmark_writes_reports_with_exact_counts(tmp_path):
     assert "Master CPU share" in (out / "report_stage2_performance.txt").read_text()
 
 
-def test_reuses_a_generated_corpus(tmp_path):
+def test_reuses_a_generated_corpus(tmp_path, monkeypatch):
     """A second prepare with the same parameters reads expected.json instead of regenerating."""
-    import importlib.util
+    monkeypatch.syspath_prepend(str(REPO / "utils"))  # as utils/benchmark.py runs: bench/, generate_logs
+    from bench.corpora import build_corpus_b, prepare_corpus
 
-    spec = importlib.util.spec_from_file_location("benchmark", REPO / "utils" / "benchmark.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     params = {"kind": "B", "files": 3}
-    first = bench.prepare_corpus(tmp_path / "B", params, bench.build_corpus_b(3))
-    second = bench.prepare_corpus(tmp_path / "B", params, bench.build_corpus_b(3))
+    first = prepare_corpus(tmp_path / "B", params, build_corpus_b(3))
+    second = prepare_corpus(tmp_path / "B", params, build_corpus_b(3))
     assert not first["reused"] and second["reused"]
     assert second["expected"] == first["expected"] and first["expected"]["files"] == 3
-    third = bench.prepare_corpus(tmp_path / "B", {**params, "files": 4}, bench.build_corpus_b(4))
+    third = prepare_corpus(tmp_path / "B", {**params, "files": 4}, build_corpus_b(4))
     assert not third["reused"] and third["expected"]["files"] == 4
