@@ -80,7 +80,7 @@ class BullyNode:
         self.leader: int | None = 0  # None while this node knows no live leader
         self.role = Role.LEADER if rank == 0 else Role.FOLLOWER
         self.failed: set[int] = set()  # ranks ULFM reported dead and silent since
-        self._announced = (0, 1)  # the (leader, epoch) the shell last heard of
+        self._announced: tuple | None = (0, 1)  # the (leader, epoch) the shell last heard of
         self._probing = False  # a follower's Probe is out and unanswered
         self._heard: set[int] = set()  # a leader's: ranks heard from since its last check
         self._timer: float | None = None  # when tick() next has something to do
@@ -148,9 +148,13 @@ class BullyNode:
         return self._become_candidate(now)
 
     def pause(self) -> None:
-        """Feigns failure: every input is ignored until `recover`. A paused leader leads no more."""
+        """Feigns failure: every input is ignored until `recover`. A paused leader leads no more.
+
+        The shell lost every message meanwhile (its assignments too), so whoever
+        it follows after recovering is announced again, even the same leader."""
         if self.is_leader:
             self.leader = None
+        self._announced = None
         self.role = Role.PAUSED
         self._probing = False
         self._timer = None

@@ -162,29 +162,37 @@ def _main(args) -> int:
     if size > 1:
         election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
     chaos = FeignedFailures(args.chaos, rank, time.monotonic()) if args.chaos is not None else None
-    node = RankNode(transport, election, worker, make_master, say, chaos)
+
+    def report(node):
+        if bar is not None:
+            bar.close()
+        _report(node, args, plan, extra, size, time.perf_counter() - start)
+
+    node = RankNode(transport, election, worker, make_master, say, chaos, report)
     _on_signals(node, rank)
     code = _run_rank(node)
     if bar is not None:
         bar.close()
-    if not node.final_master:
-        return code
-    sched = node.master.scheduler
-    state = sched.state
-    doc = result_document(state.total(), time.perf_counter() - start, program="distributed", ranks=size,
+    return code
+
+
+def _report(node, args, plan, extra: dict, size: int, seconds: float) -> None:
+    """The final master's one result: printed, and written with --output."""
+    master = node.master
+    sched = master.scheduler
+    doc = result_document(sched.state.total(), seconds, program="distributed", ranks=size,
                           workers=size - 1, tasks=len(plan.tasks), failed_workers=sorted(sched.failed_workers),
-                          reassigned_tasks=sched.reassigned, master_rank=rank, epoch=node.master.epoch,
+                          reassigned_tasks=sched.reassigned, master_rank=node.rank, epoch=master.epoch,
                           elections=node.elections,
-                          checkpoints_saved=node.master.checkpointer.written if node.master.checkpointer else 0,
+                          checkpoints_saved=master.checkpointer.written if master.checkpointer else 0,
                           **extra)
     emit(doc, args.json, args.output, extra_lines=[
         f"Files processed: {doc['files']}",
         f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
         f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",
         f"Checkpoints saved: {doc['checkpoints_saved']}",
-        f"Master: rank {rank} (epoch {node.master.epoch})",
+        f"Master: rank {node.rank} (epoch {master.epoch})",
     ])
-    return int(ExitCode.OK)
 
 
 def _agree_on_job(comm, args, say):

@@ -15,7 +15,7 @@ from .checkpoint import CheckpointWriteError, StaleEpoch
 from .cli import warn
 from .errors import AnalyserError, ExitCode, InputError
 from .jobstate import JobState
-from .protocol import Ack, Assign, StateSync, Stop
+from .protocol import Ack, Assign, Release, StateSync, Stop
 from .reader import analyse_pieces
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
 
@@ -30,7 +30,8 @@ class MasterDuty:
     """What the current master does; one per term (epoch) of mastership."""
 
     def __init__(self, rank: int, workers, plan, timing: Timing, epoch: int, state: JobState, send, say,
-                 backups: int = 1, checkpointer=None, progress=None, injector=None):
+                 backups: int = 1, checkpointer=None, progress=None, injector=None, clock=time.monotonic,
+                 analyse=analyse_pieces):
         self.rank = rank
         self.epoch = epoch
         self.send = send  # send(dest, message)
@@ -38,9 +39,11 @@ class MasterDuty:
         self.checkpointer = checkpointer  # a Checkpointer, or None when checkpoints are off
         self.progress = progress  # a tqdm bar over bytes, or None
         self.injector = injector
+        self.clock = clock
+        self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
         self.backups = backups  # how many ranks receive every accepted result
         self.workers = list(workers)
-        self.scheduler = Scheduler(list(plan.tasks), self.workers, timing, time.monotonic(), state)
+        self.scheduler = Scheduler(list(plan.tasks), self.workers, timing, clock(), state)
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
@@ -74,24 +77,20 @@ class MasterDuty:
             self.scheduler.accept_local(task_id, result)
         self._after_accept(before)
 
-    def forget(self, ranks) -> None:
-        """Ranks that left the job (they said Bye to an earlier master): no work for them, no waiting."""
-        for rank in ranks:
-            self.scheduler.retire(rank)
-
     def needs_local_work(self) -> bool:
         return not self.scheduler.finished and not self.scheduler.live_workers()
 
-    def run_one_locally(self) -> None:
-        """With no live worker left the master counts the next task itself."""
+    def run_one_locally(self) -> bool:
+        """With no live worker left the master counts the next task itself; False if
+        every remaining task is held by a silent worker (its timeout will free it)."""
         task = self.scheduler.claim_local()
         if task is None:
-            time.sleep(0.01)  # tasks are held by silent workers: wait for their timeout
-            return
+            return False
         self.say(f"[Master] No live worker: processing {task.describe()} itself")
         before = self.scheduler.done_bytes
-        self.scheduler.accept_local(task.task_id, analyse_pieces(task.pieces, warn=warn))
+        self.scheduler.accept_local(task.task_id, self.analyse(task.pieces, warn=warn))
         self._after_accept(before)
+        return True
 
     def stop_workers(self, exit_code: int) -> None:
         """Tells every worker not known dead to leave; remembers who has not said Bye."""
@@ -104,6 +103,13 @@ class MasterDuty:
         for w in self.leaving:
             self.send(w, Stop(self.epoch, self.exit_code))
 
+    def release(self) -> None:
+        """The result is out: every rank not known dead may exit (also one that never
+        said Bye: it reads Stop, then this, whenever it runs again)."""
+        for w in self.workers:
+            if w not in self.scheduler.dead:
+                self.send(w, Release(self.epoch))
+
     def checkpoint(self) -> None:
         """Writes a checkpoint now if anything changed since the last one."""
         if self.checkpointer is None:
@@ -112,13 +118,13 @@ class MasterDuty:
         if not self.checkpointer.dirty:
             return
         try:
-            folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, time.monotonic())
+            folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, self.clock())
         except StaleEpoch as exc:  # a newer master exists: the election will tell us; write nothing
             self.say(f"[Master] Not writing a checkpoint: {exc}")
             return
         except CheckpointWriteError as exc:  # e.g. a full disk: the job goes on, older checkpoints stand
             warn(str(exc))
-            self.checkpointer.postpone(time.monotonic())
+            self.checkpointer.postpone(self.clock())
             return
         self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
 

@@ -7,28 +7,40 @@ can move: a rank that wins an election builds the master's state from its
 replica, the newest checkpoint and what the workers resend; an old master that
 learns of a newer term hands its state over and becomes a worker.
 
-Nothing here waits without a deadline: messages are polled, and an empty
-poll sleeps for at most a millisecond.
+The loop is a sequence of turns (`turn`), and a turn never waits: the MPI
+program runs turns back to back with a short sleep after an idle one; the
+whole-job simulation (loganalyser/simulation.py) runs the turns of many nodes
+in a seeded order on a fake clock.
+
+The job ends in two phases, so that it survives its master dying at the very
+end. The finished master sends Stop; a worker answers Bye and stops working,
+but stays (still in the election) until Release. The master waits for every
+Bye (or death, or STOP_GRACE), reports the result, then sends Release to every
+rank not known dead. Release means "the result is out": any rank that gets it
+ends, whatever its role or term, so no second master reports. If the master
+dies before Release, the waiting ranks elect a new one, which holds the whole
+state (replica, resent results, checkpoint) and ends the job itself.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass, field
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
 from election.messages import ELECTION_MESSAGES, Coordinator, Probe
 
+from .backoff import IdleBackoff
 from .errors import AnalyserError, ExitCode
 from .jobstate import JobState
 from .master import MasterDuty
-from .protocol import Ack, Assign, Bye, Heartbeat, Result, StateHandover, StateSync, Stop, WorkRequest
+from .protocol import Ack, Assign, Bye, Heartbeat, Release, Result, StateHandover, StateSync, Stop, WorkRequest
 from .result import PartialResult
-from .backoff import IdleBackoff
 from .worker import WorkerDuty
 
 _ELECTION_TAGS = set(ELECTION_MESSAGES)  # the election's own list of its messages
-_BURST = 64  # messages handled per loop turn before ticking the clocks
+_BURST = 64  # messages handled per turn before ticking the clocks
 STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # Feigned failures drop messages (a real pause only delays them), and a rank may
 # feign again right after it recovers: with --chaos the master waits longer.
@@ -36,80 +48,120 @@ CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
 
 
-class RankNode:
-    """Runs one rank until the job ends; returns the exit code and, on the final master, the result."""
+@dataclass
+class _Stopping:
+    """A master that sent Stop, waiting for its workers' Bye."""
 
-    def __init__(self, transport, election, worker: WorkerDuty, make_master, say, chaos=None):
+    master: MasterDuty
+    deadline: float
+    next_resend: float
+
+
+@dataclass
+class _Feigning:
+    """A rank playing dead until `until` (--chaos)."""
+
+    until: float
+    deaths: list[int] = field(default_factory=list)  # failure notices kept for the recovery
+    released: bool = False  # the job ended meanwhile: a Release is not ignored
+
+
+class RankNode:
+    """Runs one rank until the job ends; the final master reports through `report`."""
+
+    def __init__(self, transport, election, worker: WorkerDuty, make_master, say, chaos=None, report=None,
+                 clock=time.monotonic):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
         self.worker = worker
         self.make_master = make_master  # make_master(epoch, state) -> MasterDuty
         self.say = say
+        self.chaos = chaos  # FeignedFailures (anything with due(now) -> length or None), or None
+        self.report = report  # report(node): prints and writes the result, on the final master, before Release
+        self.clock = clock
         self.master: MasterDuty | None = None
         self.replica = JobState()  # results the master replicated to us
         self.exit_code: int | None = None  # set when the job ends for this rank
         self.interrupted: int | None = None  # a signal asked us to stop (set by a handler)
         self.elections = 0  # terms started while this rank ran
-        self.chaos = chaos  # FeignedFailures, or None
         self.final_master = False  # True on the one rank that ends the job and reports
-        self.gone: set[int] = set()  # ranks that said Bye (to us, or to a master we took over from)
+        self.said_bye = False  # answered a final Stop: waits for Release and feigns no more
         self._deferred: deque = deque()  # messages received while only probes could be answered
         self._in_service = False
+        self._stopping: _Stopping | None = None
+        self._feigning: _Feigning | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """A master that sent Stop and waits for its workers' Bye."""
+        return self._stopping is not None
+
+    @property
+    def feigning(self) -> bool:
+        return self._feigning is not None
 
     # -------------------------------------------------------------------- loop
     def run(self) -> int:
-        """Runs until the job ends; flushes outgoing messages however it ends."""
+        """Runs turns until the job ends; flushes outgoing messages however it ends."""
+        idle = IdleBackoff()
         try:
-            return self._loop()
+            self.start()
+            while self.exit_code is None:
+                if self.turn():
+                    idle.reset()
+                else:
+                    idle.sleep()
+            return self.exit_code
         except AnalyserError:
-            if self.master is not None and self.master.leaving:
-                self._linger()  # the workers were told to stop: see them go
+            if self.master is not None and self.master.leaving:  # the workers were told to stop: see them go
+                self._stopping = self._stop_phase(self.master)
+                while self._stopping is not None:
+                    if not self._stop_turn(self.clock()):
+                        idle.sleep()
             raise
         finally:
             self.transport.flush(timeout=1.0)
 
-    def _loop(self) -> int:
-        idle = IdleBackoff()
+    def start(self) -> None:
         if self.election is None or self.election.is_leader:
             self._become_master(self.election.epoch if self.election else 1)
         else:
             self.worker.follow(self.election.leader, self.election.epoch)
-        while self.exit_code is None:
-            if self.chaos is not None and self.election is not None:
-                length = self.chaos.due(time.monotonic())
-                if length is not None:
-                    self._feign_failure(length)
-            busy = self._service()
-            if self.exit_code is not None:
-                break
-            if self.interrupted is not None:
-                if self.master is None:  # a worker told to stop ends like a failed process
-                    raise SystemExit(1)
-                self.master.interrupt(self.interrupted)
-            if self.master is not None:
-                if self.master.finished:
-                    self.master.final_checkpoint()
-                    self.master.stop_workers(int(ExitCode.OK))
-                    if self._linger():  # every live rank follows us: we are the final master
-                        self.final_master = True
-                        self.exit_code = int(ExitCode.OK)
-                        break
-                    continue  # a newer master exists: we handed over and work for it
-                if self.master.needs_local_work():
-                    self.master.run_one_locally()
-                    continue
-            elif self.worker.has_work:
-                self._deliver(*self.worker.run_next(self._service))
-                idle.reset()
-                continue
-            else:
-                self.worker.heartbeat_if_due()
-            if busy:
-                idle.reset()
-            else:
-                idle.sleep()
-        return self.exit_code
+
+    def turn(self) -> bool:
+        """One pass of the loop; True if it did anything (else the caller may sleep a little)."""
+        now = self.clock()
+        if self._feigning is not None:
+            return self._feign_turn(now)
+        if self._stopping is not None:
+            return self._stop_turn(now)
+        if self.chaos is not None and self.election is not None and not self.said_bye:
+            length = self.chaos.due(now)
+            if length is not None:
+                self._start_feigning(length, now)
+                return True
+        busy = self._service()
+        if self.exit_code is not None:
+            return True
+        if self.interrupted is not None:
+            if self.master is None:  # a worker told to stop ends like a failed process
+                raise SystemExit(1)
+            self.master.interrupt(self.interrupted)
+        if self.master is not None:
+            if self.master.finished:
+                self.master.final_checkpoint()
+                self.master.stop_workers(int(ExitCode.OK))
+                self._stopping = self._stop_phase(self.master)
+                return True
+            if self.master.needs_local_work():
+                return self.master.run_one_locally()
+        elif self.worker.has_work:
+            self._deliver(*self.worker.run_next(self._service))
+            return True
+        else:
+            self.worker.heartbeat_if_due()
+        return busy
 
     def _service(self) -> bool:
         """Handles failure notices, waiting messages and clock ticks; True if anything came."""
@@ -117,7 +169,7 @@ class RankNode:
             return False
         self._in_service = True
         try:
-            now = time.monotonic()
+            now = self.clock()
             busy = False
             for rank in self.transport.take_failures():
                 busy = True
@@ -151,16 +203,16 @@ class RankNode:
             self.worker.on_message(source, message)
         elif isinstance(message, Stop):
             self._on_stop(source, message)
+        elif isinstance(message, Release):
+            self._on_release(source)
         elif isinstance(message, StateSync):
             if message.epoch >= self._epoch():
                 for task_id, result in message.results:
                     self.replica.accept(task_id, result)
         elif isinstance(message, StateHandover):
-            self.gone.update(message.gone)
             if self.master is not None:
                 self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
                 self.master.merge(message.results)
-                self.master.forget(self.gone)
 
     def _next_message(self):
         """A deferred message first, else a waiting one, else None."""
@@ -173,13 +225,86 @@ class RankNode:
             return
         while (got := self.transport.poll()) is not None:
             if isinstance(got[1], Probe):
-                for action in self.election.step(got[0], got[1], time.monotonic()):
+                for action in self.election.step(got[0], got[1], self.clock()):
                     if isinstance(action, Send):
                         self.transport.send(action.dest, action.message)
             else:
                 self._deferred.append(got)
 
-    def _feign_failure(self, length: float) -> None:
+    def _on_stop(self, source: int, message: Stop) -> None:
+        """The job's end, if said by the newest master we know; else tell a stale master the present."""
+        if message.epoch >= self._epoch():
+            if self.master is not None:  # a newer master ended the job: ours is no term any more
+                self._step_down(source, message.epoch)
+            self.transport.send(source, Bye(message.epoch))
+            if message.exit_code != ExitCode.OK:
+                self.exit_code = 0  # an aborted job reports no result: nothing to wait for
+            else:
+                self.said_bye = True  # wait for Release, or elect a master that ends the job
+        elif self.election is not None and self.election.leader is not None:
+            self.transport.send(source, Coordinator(self.election.epoch, self.election.leader))
+
+    def _on_release(self, source: int) -> None:
+        """The result is out (whoever reported it): this rank's part is over, in any role."""
+        if self.master is not None:
+            self.say(f"[Rank {self.rank}] Rank {source} reported the result: leaving without reporting")
+            self.master = None
+        self.exit_code = 0
+
+    # ------------------------------------------------------------ job's end
+    def _stop_phase(self, master: MasterDuty) -> _Stopping:
+        now = self.clock()
+        grace = CHAOS_STOP_GRACE if self.chaos is not None else STOP_GRACE
+        return _Stopping(master, now + grace, now + STOP_RESEND)
+
+    def _stop_turn(self, now: float) -> bool:
+        """The master waits for its workers' Bye (resending Stop); then, if the job
+        finished and it is still master, it reports and releases everyone."""
+        stopping = self._stopping
+        master = stopping.master
+        busy = False
+        for rank in self.transport.take_failures():
+            busy = True
+            master.leaving.discard(rank)
+            self._on_failure(rank, now)
+        got = self._next_message()
+        if got is not None:
+            busy = True
+            source, message = got
+            if isinstance(message, Bye):
+                master.leaving.discard(source)
+            elif isinstance(message, Stop):  # a newer master ended the job while we were away
+                self._on_stop(source, message)
+            elif isinstance(message, Release):
+                self._on_release(source)
+            elif message.TAG in _ELECTION_TAGS and self.election is not None:
+                self._apply(self.election.step(source, message, now), now)
+        if self.master is not master or self.exit_code is not None:
+            self._stopping = None  # stepped down for a newer term, or the job ended elsewhere
+            return True
+        if not master.leaving or now >= stopping.deadline:
+            self._stopping = None
+            if master.exit_code == ExitCode.OK:
+                self._end_job(master)
+            return True
+        if now >= stopping.next_resend:
+            master.resend_stop()
+            stopping.next_resend = now + STOP_RESEND
+        return busy
+
+    def _end_job(self, master: MasterDuty) -> None:
+        """We are the final master: the result first, then Release (a master that
+        dies in between leaves the job to a successor, which reports again)."""
+        self.final_master = True
+        try:
+            if self.report is not None:
+                self.report(self)
+        finally:
+            master.release()
+            self.exit_code = int(ExitCode.OK)
+
+    # ---------------------------------------------------------- feigned failure
+    def _start_feigning(self, length: float, now: float) -> None:
         """Plays dead for `length` seconds (deaf and mute), then recovers with an election."""
         self.say(f"[Rank {self.rank}] Feigning failure for {length:.1f}s")
         if self.master is not None:  # a silent master is no master: keep its results, drop the role
@@ -187,60 +312,29 @@ class RankNode:
                 self.replica.accept(task_id, result)
             self.master = None
         self.election.pause()
-        deaths = []
-        end = time.monotonic() + length
-        while time.monotonic() < end:
-            deaths += self.transport.take_failures()
-            while self.transport.poll() is not None:
-                pass  # ignored, as a dead rank would
-            time.sleep(0.01)
-        now = time.monotonic()
+        self._deferred.clear()
+        self._feigning = _Feigning(now + length)
+
+    def _feign_turn(self, now: float) -> bool:
+        feigning = self._feigning
+        feigning.deaths += self.transport.take_failures()
+        while (got := self.transport.poll()) is not None:
+            # Ignored, as a dead rank would; but the job's end is kept: a rank
+            # that comes back after the result is out must leave, not restart it.
+            feigning.released = feigning.released or isinstance(got[1], Release)
+        if now < feigning.until:
+            return False
+        self._feigning = None
+        if feigning.released:
+            self.exit_code = 0
+            return True
         self.say(f"[Rank {self.rank}] Recovered from feigned failure; starting an election")
         self._apply(self.election.recover(now), now)
-        for rank in deaths:
+        for rank in feigning.deaths:
             self._on_failure(rank, now)
-
-    def _on_stop(self, source: int, message: Stop) -> None:
-        """The job's end, if said by the newest master we know; else tell a stale master the present."""
-        if message.epoch >= self._epoch():
-            self.transport.send(source, Bye(message.epoch))
-            self.exit_code = 0  # the final master reports; every other rank just ends
-        elif self.election is not None and self.election.leader is not None:
-            self.transport.send(source, Coordinator(self.election.epoch, self.election.leader))
-
-    def _linger(self) -> bool:
-        """Resends Stop until every worker said Bye or died (or STOP_GRACE passed).
-
-        Returns False if a newer term showed up meanwhile: then this rank has
-        stepped down (its state handed over) and must not report.
-        """
-        master = self.master
-        deadline = time.monotonic() + (CHAOS_STOP_GRACE if self.chaos is not None else STOP_GRACE)
-        next_resend = time.monotonic() + STOP_RESEND
-        idle = IdleBackoff()
-        while master.leaving and time.monotonic() < deadline:
-            now = time.monotonic()
-            for rank in self.transport.take_failures():
-                master.leaving.discard(rank)
-                if self.election is not None:
-                    self._apply(self.election.peer_failed(rank, now), now)
-            got = self._next_message()
-            if got is None:
-                idle.sleep()
-            elif isinstance(got[1], Bye):
-                master.leaving.discard(got[0])
-                self.gone.add(got[0])
-            elif isinstance(got[1], Stop):  # a newer master ended the job while we were away
-                self._on_stop(got[0], got[1])
-            elif got[1].TAG in _ELECTION_TAGS and self.election is not None:
-                self._apply(self.election.step(got[0], got[1], now), now)
-            if self.master is not master or self.exit_code is not None:
-                return False
-            if now >= next_resend:
-                master.resend_stop()
-                next_resend = now + STOP_RESEND
         return True
 
+    # -------------------------------------------------------------- transitions
     def _on_failure(self, rank: int, now: float) -> None:
         if self.master is not None:
             self.master.on_failure(rank, now)
@@ -263,7 +357,6 @@ class RankNode:
                     self.say(f"[Rank {self.rank}] New master: rank {action.leader} (epoch {action.epoch})")
                     self.worker.follow(action.leader, action.epoch)
 
-    # -------------------------------------------------------------- transitions
     def _become_master(self, epoch: int) -> None:
         state = JobState()
         if self.master is not None:  # re-elected (bully rule): keep what we hold
@@ -272,7 +365,6 @@ class RankNode:
         for task_id, result in self.worker.results.items():
             state.accept(task_id, PartialResult.from_dict(result))
         self.master = self.make_master(epoch, state)
-        self.master.forget(self.gone)
         if self.master.checkpointer is not None:
             self.master.checkpointer.store.keepalive = self._answer_probes
         self.worker.queue.clear()  # our own assignments came from the old master
@@ -284,7 +376,7 @@ class RankNode:
             return
         results = tuple(self.master.scheduler.state.items())
         self.say(f"[Rank {self.rank}] Stepping down for rank {new_leader} (epoch {epoch}); handing over {len(results)} result(s)")
-        self.transport.send(new_leader, StateHandover(epoch, results, tuple(self.gone)))
+        self.transport.send(new_leader, StateHandover(epoch, results))
         for task_id, result in results:
             self.replica.accept(task_id, result)
         self.master = None

@@ -21,6 +21,7 @@ class Tag(IntEnum):
     HEARTBEAT = 5
     STOP = 6
     BYE = 7
+    RELEASE = 8
     # Bully election (seeds 000 and 001).
     ELECTION = 20
     OK = 21
@@ -85,7 +86,8 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class Stop:
-    """The job is over (or aborted with `exit_code`): finish and exit."""
+    """The job is over: stop working, say Bye, and wait for Release (or, aborted with a
+    non-zero `exit_code`, exit at once)."""
 
     TAG = Tag.STOP
     epoch: int
@@ -94,9 +96,17 @@ class Stop:
 
 @dataclass(frozen=True)
 class Bye:
-    """A worker's answer to Stop: it is leaving (so the master stops resending Stop)."""
+    """A worker's answer to Stop: it has stopped working (so the master stops resending Stop)."""
 
     TAG = Tag.BYE
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """The final master has reported the result: the job is over, every rank may exit."""
+
+    TAG = Tag.RELEASE
     epoch: int
 
 
@@ -111,9 +121,8 @@ class StateSync:
 
 @dataclass(frozen=True)
 class StateHandover:
-    """An old master -> the new one: every result it holds, and the ranks that already left the job."""
+    """An old master -> the new one: every result it holds."""
 
     TAG = Tag.STATE_HANDOVER
     epoch: int
     results: tuple
-    gone: tuple[int, ...] = ()  # said Bye to the old master's Stop: nobody should wait for them

@@ -147,13 +147,6 @@ class Scheduler:
         self.dead.add(worker)
         return self._lose(worker, "died")
 
-    def retire(self, worker: int) -> None:
-        """A worker that left the job normally (it said Bye to an earlier master): no more work for it."""
-        if worker in self.held and worker not in self.dead:
-            self.dead.add(worker)
-            self.lost[worker] = "left"
-            self._release(worker)
-
     def forgive_silence(self, now: float) -> None:
         """The master itself was not running (paused): its workers' silence proves nothing."""
         for w in self.live_workers():

@@ -28,13 +28,16 @@ PREFETCH = 1  # tasks held beyond the one running
 class WorkerDuty:
     """What a rank does while another rank is master."""
 
-    def __init__(self, rank: int, timing: Timing, send, say, injector=None, task_delay: float = 0.0):
+    def __init__(self, rank: int, timing: Timing, send, say, injector=None, task_delay: float = 0.0,
+                 clock=time.monotonic, analyse=analyse_pieces):
         self.rank = rank
         self.timing = timing
         self.send_to = send  # send(dest, message)
         self.say = say
         self.injector = injector
         self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
+        self.clock = clock
+        self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=...) -> PartialResult
         self.master: int | None = None  # the rank we work for
         self.epoch = 0  # its term
         self.queue: deque[Task] = deque()  # assigned, not started
@@ -77,7 +80,7 @@ class WorkerDuty:
         self.say(f"[Worker {self.rank}] Processing {task.describe()}")
         try:
             self._pause(self.task_delay, service)
-            result = analyse_pieces(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(), service()), warn=warn)
+            result = self.analyse(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(), service()), warn=warn)
         except AnalyserError as exc:
             return task.task_id, None, str(exc)
         finally:
@@ -92,14 +95,14 @@ class WorkerDuty:
         self._send(Result(self.epoch, task_id, self.results.get(task_id, {}), error))
 
     def heartbeat_if_due(self) -> None:
-        if self.master is not None and time.monotonic() - self.last_spoke >= self.timing.heartbeat_interval:
+        if self.master is not None and self.clock() - self.last_spoke >= self.timing.heartbeat_interval:
             holding = ((self.running,) if self.running else ()) + tuple(t.task_id for t in self.queue)
             self._send(Heartbeat(self.epoch, holding, self.assign_seq))
 
     def _pause(self, seconds: float, service) -> None:
         """Sleeps `seconds` while still sending heartbeats and serving messages."""
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
+        end = self.clock() + seconds
+        while (left := end - self.clock()) > 0:
             time.sleep(min(left, self.timing.heartbeat_interval / 4, 0.05))
             self.heartbeat_if_due()
             service()
@@ -108,4 +111,4 @@ class WorkerDuty:
         if self.master is None:
             return
         self.send_to(self.master, message)
-        self.last_spoke = time.monotonic()
+        self.last_spoke = self.clock()

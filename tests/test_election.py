@@ -435,6 +435,16 @@ def test_recovering_node_runs_an_election():
     assert n.role is Role.CANDIDATE and n.recover(6.1) == []
 
 
+def test_after_a_feigned_failure_even_the_same_leader_is_announced_again():
+    """The shell lost every message while it played dead (its assignments too): it must follow afresh."""
+    n = follower_at(3, leader=0, epoch=1)
+    n.pause()
+    n.recover(6.0)
+    n.step(0, Ok(1), 6.1)
+    assert n.step(0, Coordinator(1, 0), 6.2) == [NewLeader(0, 1)]
+    assert n.step(0, Coordinator(1, 0), 6.3) == []  # once
+
+
 # --- purity --------------------------------------------------------------------------
 
 FORBIDDEN = {"mpi4py", "time", "random"}

@@ -13,12 +13,11 @@ document with --json). Every wait polls an observable condition (the master's
 "Assigning" lines, a "[Rank N] Became master" line, a trace line) against a
 deadline; every job has a hard timeout; no process may outlive its test.
 
-Known problems: a master killed during the Stop/Bye handshake leaves no
-result at all (a strict xfail below). Jobs that lost a rank used to hang now
-and then with every survivor in MPI_Finalize after the result was written
-(now cut short by a deadline on finalisation); a job still running EXIT_GRACE
-s after writing its result fails here at once, naming the processes left, and
-FAILOVER_STRESS=N runs an opt-in stress test of N such jobs.
+Jobs that lost a rank used to hang now and then with every survivor in
+MPI_Finalize after the result was written (now cut short by a deadline on
+finalisation); a job still running EXIT_GRACE s after writing its result fails
+here at once, naming the processes left, and FAILOVER_STRESS=N runs an opt-in
+stress test of N such jobs.
 """
 
 from __future__ import annotations
@@ -284,11 +283,9 @@ def _setup(step, what: str):
         pytest.fail(f"set-up failed ({what}): {exc}")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="a master killed during the Stop/Bye handshake leaves the job ending with exit 0 and no "
-                          "result at all: the workers that said Bye just exit, nobody takes over")
 def test_sigkill_of_the_master_while_it_waits_for_the_last_bye(corpus, jobs, tmp_path):
-    """Rank 3 is stopped, so the finished master lingers for its Bye; once ranks 1 and 2 said Bye, kill the master."""
+    """Rank 3 is stopped, so the finished master lingers for its Bye; once ranks 1 and 2 said Bye, kill the master:
+    ranks 1 and 2 wait for Release, so they elect a new master that ends the job and reports."""
     folder, expected = corpus
     run = _setup(lambda: Run(jobs, tmp_path, folder, "--trace", "--worker-timeout", "1.5", delay=0.1), "the start")
     pids = _setup(lambda: {rank: run.pid_of(rank) for rank in range(NP)}, "the ranks' pids")
@@ -305,7 +302,6 @@ def test_sigkill_of_the_master_while_it_waits_for_the_last_bye(corpus, jobs, tmp
     finally:
         signal_pid(pids[3], signal.SIGCONT)
     code = _setup(run.wait, "the job's end")
-    # The bug: exit 0, but no rank printed (or wrote) a result.
     assert code == 0 and run.output.is_file(), f"exit {code}, result file: {run.output.is_file()}"
     assert_one_exact_table(run.job.stdout, expected)
     assert_exact(json.loads(run.output.read_text()), expected)

@@ -1,0 +1,209 @@
+"""The whole job (election + master/worker protocol) on a simulated network: scripted faults, then seeded schedules.
+
+Every rank is a real RankNode; only MPI and the clock are simulated
+(loganalyser/simulation.py). Every schedule is checked for: at most one master
+per epoch, epochs never going back, no rank raising, and once the faults stop,
+a job that ends with one result, exact to the line, holding every task (a
+second result is allowed only when the first reporter was killed before its
+Release got out). A failing schedule names its seed; rerun it with its
+transcript printed:
+
+    .venv/bin/python -c "from tests.test_job_sim import replay; replay(123, 'ending')"
+"""
+
+from __future__ import annotations
+
+import atexit
+import random
+import shutil
+import tempfile
+from collections import Counter
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from loganalyser.inputs import find_log_files
+from loganalyser.node import RankNode
+from loganalyser.protocol import Bye
+from loganalyser.reader import analyse_pieces
+from loganalyser.simulation import FOCUSES, JobSimulation, random_job
+from loganalyser.tasks import Task, plan_tasks
+from utils import generate_logs
+from utils.generate_logs import merge_totals
+
+SCHEDULES = 200  # per focus; six focuses make 1,200 whole-job schedules a run
+COVERAGE = {  # focus -> events its schedules must have produced (a schedule generator that drifts fails here)
+    "master": ("master crashed", "second master crashed"),
+    "candidate": ("candidate crashed mid-election",),
+    "ending": ("master crashed while waiting for Bye", "worker crashed waiting for Release"),
+    "pause": ("master paused past the probe timeout",),
+    "chaos": ("feigned failure", "feigned failure of a master"),
+    "mixed": ("master crashed", "feigned failure", "master paused past the probe timeout"),
+}
+
+
+@cache
+def job() -> tuple[tuple[Task, ...], object]:
+    """(tasks, exact totals) of a small fixed corpus: 5 CRLF files with traps, 25 tasks.
+
+    Task ids are renumbered by file and offset: the planner's ids hash each
+    file's inode and mtime, and a seed must replay the same schedule in any run.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="job_sim_"))
+    atexit.register(shutil.rmtree, folder, True)
+    oracle = generate_logs.generate(folder, files=5, lines=300, seed=7, noise=0.1, malformed=0.05, blank=0.05,
+                                    crlf=True)
+    planned = plan_tasks(find_log_files([str(folder)]), chunk_bytes=4096, batch_bytes=8192)
+    by_place = sorted(planned, key=lambda t: (t.pieces[0].path, t.pieces[0].offset))
+    tasks = tuple(sorted((Task(f"task{i:02d}", t.pieces) for i, t in enumerate(by_place)), key=lambda t: -t.size))
+    expected = analyse_pieces([piece for task in tasks for piece in task.pieces])
+    assert expected.to_dict() == merge_totals(oracle)  # the kernel agrees with the generator
+    return tasks, expected
+
+
+def replay(seed: int, focus: str = "mixed") -> JobSimulation:
+    """Reruns one random schedule, printing its transcript and what went wrong."""
+    tasks, expected = job()
+    sim = random_job(tasks, expected, random.Random(seed), focus, log=print)
+    print(f"problems: {sim.problems or 'none'}")
+    return sim
+
+
+def run_schedules(focus: str, seeds=range(SCHEDULES)) -> tuple[Counter, list[str]]:
+    """Runs the seeded schedules; returns what they covered and the failures (seed, first problems)."""
+    tasks, expected = job()
+    covered, failures = Counter(), []
+    for seed in seeds:
+        sim = random_job(tasks, expected, random.Random(seed), focus)
+        covered.update(sim.seen_events)
+        if sim.problems:
+            failures.append(f"seed {seed}: {sim.problems[:3]}  -> replay({seed}, {focus!r})")
+    return covered, failures
+
+
+def quiet_job(size: int, seed: int = 0, ulfm: bool = True, log=None) -> JobSimulation:
+    tasks, expected = job()
+    return JobSimulation(tasks, expected, size, random.Random(seed), ulfm=ulfm, log=log)
+
+
+def run_until(sim: JobSimulation, condition, limit: int = 100_000) -> None:
+    """Steps the fault-free schedule until `condition(sim)` holds (a bounded number of events)."""
+    for _ in range(limit):
+        if condition(sim):
+            return
+        sim.step()
+    raise AssertionError(f"condition not reached in {limit} events")
+
+
+def finish(sim: JobSimulation) -> None:
+    sim.run(fault_events=0)
+
+
+# --- scripted scenarios ----------------------------------------------------------------
+
+def test_a_quiet_job_reports_once_from_rank_0_at_epoch_1():
+    sim = quiet_job(4)
+    finish(sim)
+    assert sim.problems == []
+    assert [(r.rank, r.epoch) for r in sim.reports] == [(0, 1)]
+    assert sim.masters_by_epoch == {1: {0}}
+    assert all(sim.nodes[r].exit_code == 0 for r in range(4))
+
+
+@pytest.mark.parametrize("ulfm", [True, False], ids=["ulfm-notice", "probe-timeout"])
+def test_the_master_killed_mid_job_is_replaced_and_the_counts_stay_exact(ulfm):
+    sim = quiet_job(4, ulfm=ulfm)
+    run_until(sim, lambda s: len(s.nodes[0].master.scheduler.state) >= 8)
+    sim.crash(0)
+    finish(sim)
+    assert sim.problems == []
+    assert [r.rank for r in sim.reports] == [1]  # the lowest live rank
+
+
+def test_two_masters_killed_one_after_the_other():
+    sim = quiet_job(5)
+    run_until(sim, lambda s: len(s.nodes[0].master.scheduler.state) >= 5)
+    sim.crash(0)
+    run_until(sim, lambda s: s.nodes[1].master is not None and len(s.nodes[1].master.scheduler.state) >= 12)
+    sim.crash(1)
+    finish(sim)
+    assert sim.problems == []
+    assert [r.rank for r in sim.reports] == [2]
+    assert len([e for e, ranks in sim.masters_by_epoch.items() if ranks]) == 3
+
+
+def test_the_master_killed_after_some_workers_said_bye_is_replaced_by_one_that_reports():
+    """The former gap: workers that said Bye used to exit, leaving nobody to report."""
+    sim = quiet_job(4)
+    sim.pause(3, 30.0)  # rank 3 cannot answer Stop, so the master waits in the stop phase
+    run_until(sim, lambda s: s.nodes[0].stopping and s.nodes[1].said_bye and s.nodes[2].said_bye)
+    assert sim.reports == []
+    sim.crash(0)
+    finish(sim)
+    assert sim.problems == []
+    assert [r.rank for r in sim.reports] == [1]
+
+
+def test_the_master_paused_in_the_stop_phase_past_the_probe_timeout_still_gives_one_result():
+    sim = quiet_job(4)
+    run_until(sim, lambda s: s.nodes[0].stopping)
+    sim.pause(0, 6.0)  # the waiting workers elect rank 1, which ends the job; rank 0 comes back to a Release
+    finish(sim)
+    assert sim.problems == []
+    assert len(sim.reports) == 1
+
+
+def test_a_reporter_killed_before_its_release_got_out_leaves_a_second_exact_report():
+    """The one window that output and messages cannot close: the result printed, the Release lost."""
+    sim = quiet_job(3)
+    run_until(sim, lambda s: s.reports)
+    sim.crash(0)  # its Release messages are still in flight; the simulation loses a random part of them
+    finish(sim)
+    assert sim.problems == []
+    if 0 in sim.cut_short:
+        assert [r.rank for r in sim.reports][0] == 0 and len(sim.reports) <= 2
+    else:
+        assert len(sim.reports) == 1
+
+
+def test_a_feigning_worker_that_lost_its_assignments_gets_them_again():
+    """Assignments sent while a worker plays dead are lost: after recovering it follows its master
+    afresh (WorkRequest), and the master hands those tasks out again instead of waiting for good."""
+    sim = quiet_job(3)
+    run_until(sim, lambda s: s.nodes[0].master.scheduler.held[2])
+    sim.feign(2, 2.0)
+    finish(sim)
+    assert sim.problems == []
+    assert len(sim.reports) == 1
+
+
+def test_the_checker_catches_workers_that_leave_on_stop(monkeypatch):
+    """The property checker can fail: with the old end of job (a worker exits as soon as it says Bye),
+    schedules that kill the master at the end report nothing."""
+    def old_on_stop(self, source, message):
+        if message.epoch >= self._epoch():
+            self.transport.send(source, Bye(message.epoch))
+            self.exit_code = 0
+
+    monkeypatch.setattr(RankNode, "_on_stop", old_on_stop)
+    _, failures = run_schedules("ending", range(60))
+    assert any("no result" in f for f in failures), failures
+
+
+# --- seeded random schedules -------------------------------------------------------------
+
+@pytest.mark.parametrize("focus", FOCUSES)
+def test_random_schedules(focus):
+    covered, failures = run_schedules(focus)
+    assert not failures, f"{len(failures)} of {SCHEDULES} {focus!r} schedules failed:\n" + "\n".join(failures[:10])
+    missing = [event for event in COVERAGE[focus] if covered[event] < 3]
+    assert not missing, f"{focus!r} schedules rarely produced {missing}: {dict(covered)}"
+
+
+def test_a_seed_replays_the_same_schedule():
+    tasks, expected = job()
+    lines = [[], []]
+    for transcript in lines:
+        random_job(tasks, expected, random.Random(5), "mixed", log=transcript.append)
+    assert lines[0] == lines[1] and len(lines[0]) > 50
