@@ -93,7 +93,7 @@ class MasterDuty:
         return True
 
     def stop_workers(self, exit_code: int) -> None:
-        """Tells every worker not known dead to leave; remembers who has not said Bye."""
+        """Tells every worker not known dead to stop; remembers who has not said Bye."""
         self.exit_code = exit_code
         self.leaving = {w for w in self.workers if w not in self.scheduler.dead}
         for w in self.leaving:
