@@ -139,6 +139,8 @@ class BullyNode:
                 return self._become_candidate(now)
         if self.role is Role.AWAITING_COORDINATOR and rank < self.rank:
             return self._become_candidate(now)  # it may be the rank that promised to win
+        if self.role is Role.CANDIDATE and not self._higher_ranks():
+            return self._become_leader(now)  # nobody above is left to answer: no need to wait out the timeout
         return []
 
     def start_election(self, now: float) -> list[Action]:

@@ -415,6 +415,22 @@ def test_awaiting_candidate_runs_again_when_a_higher_rank_dies():
     assert sends(n.peer_failed(1, 0.2)) == [(0, Election(1)), (2, Election(1))]
 
 
+def test_candidate_wins_at_once_when_the_last_rank_above_it_is_reported_dead():
+    """Rank 1 heard an election from below before ULFM told it rank 0 died: it need not wait out the timeout."""
+    n = node(1)
+    assert sends(n.step(2, Election(1), 0.0)) == [(2, Ok(1)), (0, Election(1))]
+    assert n.role is Role.CANDIDATE
+    actions = n.peer_failed(0, 0.1)
+    assert n.is_leader and isinstance(actions[0], BecomeLeader)
+    assert sends(actions, Coordinator) == [(r, Coordinator(n.epoch, 1)) for r in (2, 3, 4)]
+
+
+def test_candidate_keeps_waiting_while_a_rank_above_it_may_live():
+    n = node(2)
+    n.step(3, Election(1), 0.0)
+    assert n.peer_failed(0, 0.1) == [] and n.role is Role.CANDIDATE  # rank 1 may still answer Ok
+
+
 def test_paused_node_ignores_every_input():
     n = node(0)
     n.pause()
