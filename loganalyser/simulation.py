@@ -272,6 +272,7 @@ class JobSimulation:
         others = [r for r in range(self.size) if r != rank]
 
         def make_master(epoch, state):
+            # The plan a master needs is its tasks: the simulation holds them as `tasks`.
             master = MasterDuty(rank, others, self, TIMING, epoch, state, transport.send, say,
                                 backups=self.backups, clock=clock, analyse=analyse_pieces)
             for dead in transport.known_failed():
