@@ -120,3 +120,15 @@ def log_buffers(draw, max_lines: int = 60) -> bytes:
     if data and draw(st.booleans()):
         data = data[:-1]  # no final newline (or a final lone "\r")
     return data
+
+
+RESULT_FIELDS = ("lines", "malformed", "blank", "bytes", "files")
+
+
+def assert_exact(doc: dict, expected: dict) -> None:
+    """The analyser's document holds exactly the generator's totals, to the line (zero level counts aside)."""
+    got = {level: n for level, n in doc["counts"].items() if n}
+    want = {level: n for level, n in expected["counts"].items() if n}
+    assert got == want
+    for key in RESULT_FIELDS:
+        assert doc[key] == expected[key], f"{key}: got {doc[key]}, expected {expected[key]}"

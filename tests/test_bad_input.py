@@ -321,14 +321,6 @@ def test_hundred_thousand_empty_files(program, many_empty_files, tmp_path, recor
         shutil.rmtree(tmp_path / "checkpoints", ignore_errors=True)
 
 
-@pytest.fixture
-def jobs():
-    """The background jobs a test starts; at teardown none may run and no process of theirs may be left."""
-    started = Jobs()
-    yield started
-    started.cleanup()
-
-
 def test_master_busy_storing_many_files_is_not_voted_out(many_empty_files, jobs, tmp_path):
     folder, _ = many_empty_files
     output = tmp_path / "result.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import program_cmd, program_env
+from .helpers import assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs
 
 PROG = "distributed_log_analyser.py"
@@ -25,14 +25,6 @@ CHUNK = 256 << 10
 
 from utils import generate_logs
 from utils.generate_logs import merge_totals as merged
-
-
-def assert_exact(doc: dict, expected: dict) -> None:
-    """The analyser's document holds exactly the generator's totals."""
-    got = {k: v for k, v in doc["counts"].items() if v}
-    assert got == expected["counts"]
-    for key in ("lines", "malformed", "blank", "files", "bytes"):
-        assert doc[key] == expected[key], f"{key}: got {doc[key]}, expected {expected[key]}"
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +39,6 @@ def corpus(tmp_path_factory):
                                  no_final_newline=True)
     assert big["bytes"] > 10 * CHUNK
     return root, merged(small, big, odd)
-
-
-@pytest.fixture
-def jobs():
-    """The jobs a test starts; at teardown none may still run and no process of theirs may be left."""
-    started = Jobs()
-    yield started
-    started.cleanup()
 
 
 def run(jobs: Jobs, tmp_path: Path, *args, np: int, timeout: float = RUN_TIMEOUT):

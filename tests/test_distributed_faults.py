@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import program_cmd, program_env
+from .helpers import assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs, rank_pid, signal_pid, wait_for
-from .test_distributed import PROG, assert_exact, generate_logs, merged
+from .test_distributed import PROG, generate_logs, merged
 
 JOB_TIMEOUT = 60  # seconds: a hard limit for any job here (they take 2-10 s)
 START_TIMEOUT = 20  # for the job to get going (MPI start-up on a loaded machine)
@@ -38,14 +38,6 @@ def corpus(tmp_path_factory):
     big = generate_logs.generate(root, files=1, seed=22, prefix="big", total_bytes=3_000_000, noise=0.1,
                                  malformed=0.05, blank=0.05, no_final_newline=True)
     return root, merged(small, big)
-
-
-@pytest.fixture
-def jobs():
-    """The jobs a test starts; at teardown none may still run and no process of theirs may be left."""
-    started = Jobs()
-    yield started
-    started.cleanup()
 
 
 class Run:

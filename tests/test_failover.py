@@ -34,7 +34,7 @@ import pytest
 from utils import generate_logs, recovery_bench
 from utils.generate_logs import merge_totals
 
-from .helpers import program_cmd, program_env
+from .helpers import assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs, rank_pid, session_pids, signal_pid, wait_for
 
 PROG = "distributed_log_analyser.py"
@@ -75,13 +75,6 @@ def corpus(tmp_path_factory):
     return root, merge_totals(main, tail)
 
 
-def assert_exact(doc: dict, expected: dict) -> None:
-    """The JSON document holds exactly the generator's totals."""
-    assert {k: v for k, v in doc["counts"].items() if v} == expected["counts"]
-    for key in ("lines", "malformed", "blank", "files", "bytes"):
-        assert doc[key] == expected[key], f"{key}: got {doc[key]}, expected {expected[key]}"
-
-
 def assert_one_exact_table(stdout: str, expected: dict) -> None:
     """stdout holds exactly one ANALYSIS RESULTS block, and its figures are the generator's."""
     assert stdout.count("ANALYSIS RESULTS") == 1, f"{stdout.count('ANALYSIS RESULTS')} result blocks:\n{stdout[-4000:]}"
@@ -97,14 +90,6 @@ def assert_one_exact_table(stdout: str, expected: dict) -> None:
 
 
 # --- running a job --------------------------------------------------------------------
-
-@pytest.fixture
-def jobs():
-    """The jobs a test starts; at teardown none may still run and no process of theirs may be left."""
-    started = Jobs()
-    yield started
-    started.cleanup()
-
 
 class Run:
     """One background job of the analyser at -np 4; its output file's path marks its processes."""

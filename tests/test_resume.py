@@ -33,7 +33,7 @@ from loganalyser.inputs import find_log_files
 from loganalyser.reader import analyse_pieces
 from loganalyser.tasks import plan_tasks
 
-from .helpers import PYTHON, REPO, program_cmd, program_env
+from .helpers import PYTHON, REPO, RESULT_FIELDS, assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs, assert_no_processes, rank_pid, signal_pid, wait_for
 
 from utils import generate_logs
@@ -45,7 +45,6 @@ RUN_TIMEOUT = 60  # seconds for one mpirun, from start to exit
 WAIT = 40  # seconds to wait for a state of a running job (checkpoints, the master's pid)
 TEST_TIMEOUT = 170  # hard limit for one test, whatever it waits on
 PROGRAM = "distributed_log_analyser.py"
-RESULT_FIELDS = ("lines", "malformed", "blank", "bytes", "files")
 
 
 # --- hard timeout and process hygiene ----------------------------------------
@@ -64,14 +63,6 @@ def hard_timeout():
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-
-
-@pytest.fixture
-def jobs():
-    """Starts jobs; at teardown kills what still runs and fails if any process of a job outlived it."""
-    started = Jobs()
-    yield started
-    started.cleanup()
 
 
 # --- the corpus and its oracle -----------------------------------------------
@@ -161,15 +152,6 @@ def finish(job, marker: str) -> dict:
 def run_to_end(jobs: Jobs, tmp_path: Path, inputs, *extra, delay: float = QUICK_DELAY):
     job = start(jobs, tmp_path, inputs, *extra, delay=delay)
     return finish(job, str(tmp_path / "ck")), job
-
-
-def assert_exact(doc: dict, expected: dict) -> None:
-    """The document's counts and totals are the generator's, to the line."""
-    got = {level: n for level, n in doc["counts"].items() if n}
-    want = {level: n for level, n in expected["counts"].items() if n}
-    assert got == want
-    for key in RESULT_FIELDS:
-        assert doc[key] == expected[key], key
 
 
 def newest(ck: Path) -> int:
