@@ -8,15 +8,25 @@ that declares itself can pick an epoch above every term in use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
-from loganalyser.protocol import Tag
+
+class ElectionTag(IntEnum):
+    """The election's MPI tags. The job protocol (loganalyser/protocol.py) owns
+    the other tags and must not reuse 20-24."""
+
+    ELECTION = 20
+    OK = 21
+    COORDINATOR = 22
+    PROBE = 23
+    PROBE_OK = 24
 
 
 @dataclass(frozen=True)
 class Election:
     """A lower-priority rank runs for leader: answer Ok if you are alive."""
 
-    TAG = Tag.ELECTION
+    TAG = ElectionTag.ELECTION
     epoch: int
 
 
@@ -24,7 +34,7 @@ class Election:
 class Ok:
     """I am alive and outrank you: leave the election to me."""
 
-    TAG = Tag.OK
+    TAG = ElectionTag.OK
     epoch: int
 
 
@@ -32,7 +42,7 @@ class Ok:
 class Coordinator:
     """`leader` leads term `epoch` (a victory, or a reminder of the present term)."""
 
-    TAG = Tag.COORDINATOR
+    TAG = ElectionTag.COORDINATOR
     epoch: int
     leader: int
 
@@ -41,7 +51,7 @@ class Coordinator:
 class Probe:
     """Are you still the leader?"""
 
-    TAG = Tag.PROBE
+    TAG = ElectionTag.PROBE
     epoch: int
 
 
@@ -49,7 +59,7 @@ class Probe:
 class ProbeOk:
     """The answer to a Probe: `leader` leads term `epoch`, as far as I know."""
 
-    TAG = Tag.PROBE_OK
+    TAG = ElectionTag.PROBE_OK
     epoch: int
     leader: int
 

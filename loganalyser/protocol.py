@@ -1,4 +1,9 @@
-"""The vocabulary ranks speak: one tag per message kind, one dataclass each.
+"""The job's vocabulary: one tag per message kind, one dataclass each.
+
+This is the task protocol and the replication of the job state. The bully
+election owns its own tags and messages (election/messages.py, tags 20-24), so
+the election stands alone; a message's `TAG` comes from either enum, and a tag
+value means one message kind on the wire (tests/test_layers.py checks it).
 
 Every message carries the sender's `epoch` (the coordinator term it believes
 in), so a rank can ignore or redirect a message from an older term.
@@ -22,12 +27,7 @@ class Tag(IntEnum):
     STOP = 6
     BYE = 7
     RELEASE = 8
-    # Bully election (seeds 000 and 001).
-    ELECTION = 20
-    OK = 21
-    COORDINATOR = 22
-    PROBE = 23
-    PROBE_OK = 24
+    # 20-24 belong to the bully election (election.messages.ElectionTag).
     # Replication of the job state.
     STATE_SYNC = 30
     STATE_HANDOVER = 31

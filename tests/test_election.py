@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
 from election.bully import BullyNode, ElectionTiming, Role
-from election.messages import ELECTION_MESSAGES, Coordinator, Election, Ok, Probe, ProbeOk
-from loganalyser.protocol import Tag
+from election.messages import ELECTION_MESSAGES, Coordinator, Election, ElectionTag, Ok, Probe, ProbeOk
 
 T = ElectionTiming()
 ELECTION_PACKAGE = Path(__file__).resolve().parent.parent / "election"
@@ -83,8 +82,9 @@ def test_timing_defaults_follow_the_seeds():
 
 
 def test_messages_are_frozen_tagged_and_carry_an_epoch():
-    assert ELECTION_MESSAGES == {Tag.ELECTION: Election, Tag.OK: Ok, Tag.COORDINATOR: Coordinator,
-                                 Tag.PROBE: Probe, Tag.PROBE_OK: ProbeOk}
+    assert ELECTION_MESSAGES == {ElectionTag.ELECTION: Election, ElectionTag.OK: Ok,
+                                 ElectionTag.COORDINATOR: Coordinator, ElectionTag.PROBE: Probe,
+                                 ElectionTag.PROBE_OK: ProbeOk}
     for message in (Election(3), Ok(3), Coordinator(3, 1), Probe(3), ProbeOk(3, 1)):
         assert message.epoch == 3
         with pytest.raises(FrozenInstanceError):
