@@ -71,9 +71,11 @@ def encode(doc: dict) -> bytes:
     return body[: body.rindex(b"}")].rstrip() + f',\n "checksum": "{digest}"\n}}\n'.encode()
 
 
-def input_fingerprint(paths, pattern: str, recursive: bool) -> str:
-    """Names the input set: a checkpoint of another set is never applied."""
-    spec = {"paths": sorted(os.path.abspath(p) for p in paths), "glob": pattern, "recursive": recursive}
+def input_fingerprint(paths, pattern: str | None, recursive: bool, counting: str = "") -> str:
+    """Names the input set and how it is counted (`counting`: formats and level
+    mode): a checkpoint of another set is never applied."""
+    spec = {"paths": sorted(os.path.abspath(p) for p in paths), "glob": pattern, "recursive": recursive,
+            "counting": counting}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

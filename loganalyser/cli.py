@@ -40,8 +40,16 @@ def base_parser(prog: str, description: str) -> OneLineParser:
     """Options every program takes: inputs and how to report."""
     parser = OneLineParser(prog=prog, description=description)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders to analyse")
-    parser.add_argument("--glob", default="*.log", metavar="PATTERN", help="file names to take from folders (default: *.log)")
+    parser.add_argument("--glob", default=None, metavar="PATTERN",
+                        help="file names to take from folders (default: *.log and rotated names: *.log.1, *.log.2.gz, ...)")
     parser.add_argument("--recursive", action="store_true", help="scan folders recursively")
+    formats = parser.add_argument_group("formats")
+    formats.add_argument("--format", default="auto", metavar="NAME",
+                         help="the log format of every file (default: auto, detected per file from its first lines)")
+    formats.add_argument("--format-file", action="append", default=[], metavar="FILE",
+                         help="add the format specs of a JSON file (repeatable; see README)")
+    formats.add_argument("--raw-levels", action="store_true",
+                         help="report level spellings as written instead of canonical levels")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE (atomically)")
     parser.add_argument("--quiet", action="store_true", help="print only the result")

@@ -7,6 +7,7 @@ an election (node.py). Exactly one result is printed, by the final master.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -23,11 +24,12 @@ from .checkpointing import CONSISTENCY
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int, warn
 from .errors import AnalyserError, ExitCode, UsageError
 from .faults import FaultInjector, parse_fault
-from .inputs import find_log_files
 from .jobsetup import latest_checkpoint_state, make_checkpointer, plan_job
 from .master import MasterDuty
 from .node import RankNode
+from .reader import analyse_pieces
 from .report import emit, result_document
+from .scanning import job_formats, scan_inputs
 from .scheduler import Timing
 from .tasks import CHUNK_BYTES
 from .worker import WorkerDuty
@@ -143,6 +145,7 @@ def _main(args) -> int:
     transport = MpiTransport(comm, Tracer(rank, args.trace))
     injector = FaultInjector(args.inject, rank, say)
     bar = _progress_bar(args, plan.total_bytes) if rank == 0 else None
+    analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
 
     def make_master(epoch, state):
         if epoch == 1:
@@ -152,12 +155,12 @@ def _main(args) -> int:
         workers = [r for r in range(size) if r != rank]
         master = MasterDuty(rank, workers, plan, timing, epoch, state, transport.send, say,
                             backups=args.backups, checkpointer=make_checkpointer(args, plan, state),
-                            progress=bar, injector=injector)
+                            progress=bar, injector=injector, analyse=analyse)
         for dead in transport.known_failed():
             master.on_failure(dead, time.monotonic())
         return master
 
-    worker = WorkerDuty(rank, timing, transport.send, say, injector, args.task_delay)
+    worker = WorkerDuty(rank, timing, transport.send, say, injector, args.task_delay, analyse=analyse)
     election = None
     if size > 1:
         election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
@@ -200,8 +203,8 @@ def _agree_on_job(comm, args, say):
     job = None
     if comm.Get_rank() == 0:
         try:
-            files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
-            job = plan_job(args, files, comm.Get_size() - 1, say)
+            formats = job_formats(args)
+            job = plan_job(args, scan_inputs(args, formats, warn), formats, comm.Get_size() - 1, say)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)

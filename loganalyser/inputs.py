@@ -1,7 +1,8 @@
 """Turns the user's paths into the list of log files to analyse.
 
-A folder is scanned for names matching a glob (`*.log` by default), at its top
-level or, with `recursive`, below it (symbolic links to folders are not
+A folder is scanned for names matching a glob (by default log names and their
+rotations: `*.log`, `*.log.1`, `*.log.2.gz`, ...), at its top level or, with
+`recursive`, below it (symbolic links to folders are not
 followed, so a link loop cannot trap the scan). A file named on the command
 line is always taken. Anything that is not a regular file (FIFO, device,
 socket) is skipped with a warning: opening a FIFO would block the job.
@@ -14,7 +15,12 @@ import os
 import stat
 from dataclasses import dataclass
 
+from .compressed import compression_of
 from .errors import InputError
+
+# Log names as logrotate leaves them: app.log, app.log.1, app.log.2.gz, app.log.gz ...
+DEFAULT_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz", "*.log.bz2", "*.log.xz", "*.log.zst")
+DEFAULT_GLOB_TEXT = "*.log and rotated names (*.log.1, *.log.2.gz, ...)"
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,12 @@ class LogFile:
     mtime_ns: int
     inode: int
     device: int
+    format: str = "seed"  # the log format its lines are counted in (chosen once, at planning)
+
+    @property
+    def compression(self) -> str | None:
+        """".gz", ".bz2", ".xz", ".zst", or None: a compressed file is read whole."""
+        return compression_of(self.path)
 
     @property
     def identity(self) -> str:
@@ -33,8 +45,10 @@ class LogFile:
         return f"{self.device}:{self.inode}:{self.size}:{self.mtime_ns}"
 
 
-def find_log_files(paths, pattern: str = "*.log", recursive: bool = False, warn=None) -> list[LogFile]:
-    """The log files under `paths`, sorted by path; raises InputError if none."""
+def find_log_files(paths, pattern: str | None = None, recursive: bool = False, warn=None) -> list[LogFile]:
+    """The log files under `paths`, sorted by path; raises InputError if none.
+
+    `pattern` None takes DEFAULT_PATTERNS."""
     if not paths:
         raise InputError("no input path given")
     found: dict[tuple[int, int], LogFile] = {}  # (device, inode) -> file: a file named twice counts once
@@ -53,19 +67,24 @@ def find_log_files(paths, pattern: str = "*.log", recursive: bool = False, warn=
                 found.setdefault((log_file.device, log_file.inode), log_file)
     if not found:
         where = ", ".join(paths)
-        raise InputError(f"no files matching {pattern!r} in {where}")
+        raise InputError(f"no files matching {pattern or DEFAULT_GLOB_TEXT!r} in {where}")
     return sorted(found.values(), key=lambda f: f.path)
 
 
-def _scan_folder(folder: str, pattern: str, recursive: bool) -> list[str]:
+def _scan_folder(folder: str, pattern: str | None, recursive: bool) -> list[str]:
+    patterns = DEFAULT_PATTERNS if pattern is None else (pattern,)
+
+    def wanted(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
     try:
         if not recursive:
             with os.scandir(folder) as entries:
-                return [entry.path for entry in entries if fnmatch.fnmatchcase(entry.name, pattern)]
+                return [entry.path for entry in entries if wanted(entry.name)]
         matches = []
         for root, dirs, files in os.walk(folder, onerror=_raise):
             dirs.sort()
-            matches.extend(os.path.join(root, name) for name in files if fnmatch.fnmatchcase(name, pattern))
+            matches.extend(os.path.join(root, name) for name in files if wanted(name))
         return matches
     except OSError as exc:
         raise InputError(f"cannot read folder {folder}: {exc.strerror or exc}") from None

@@ -16,8 +16,10 @@ from .checkpoint import CheckpointStore, input_fingerprint
 from .checkpointing import Checkpointer, CheckpointPolicy, FileTracker, restore
 from .cli import warn
 from .errors import AnalyserError, ExitCode
+from .formats import FormatSet
 from .inputs import shown
 from .jobstate import JobState
+from .scanning import counting_key
 from .tasks import BATCH_BYTES, BATCH_FILES, plan_tasks, task_sizes
 
 
@@ -28,17 +30,18 @@ class JobPlan:
     files: tuple  # LogFile, sorted by path
     tasks: tuple  # Task, largest first
     sizes: dict  # chunk_bytes, batch_bytes, batch_files: same sizes, same task ids
-    fingerprint: str  # the input set (paths, glob, recursive)
+    fingerprint: str  # the input set (paths, glob, recursive) and how it is counted
     run_id: str  # this launch of the job: epochs are compared within one run only
+    formats: FormatSet  # the formats the files' pieces name, as rank 0 loaded them
 
     @property
     def total_bytes(self) -> int:
         return sum(t.size for t in self.tasks)
 
 
-def plan_job(args, files, workers: int, say):
+def plan_job(args, files, formats: FormatSet, workers: int, say):
     """The plan, plus what a checkpoint of the same input already holds."""
-    fingerprint = input_fingerprint(args.paths, args.glob, args.recursive)
+    fingerprint = input_fingerprint(args.paths, args.glob, args.recursive, counting_key(args, formats))
     check_checkpoint_dir(args)
     checkpoint = None
     if not (args.no_resume or args.no_checkpoint):
@@ -54,7 +57,7 @@ def plan_job(args, files, workers: int, say):
     else:
         chunk, batch = task_sizes(files, max(1, workers), args.chunk_size, BATCH_BYTES)
         sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
-    plan = JobPlan(tuple(files), tuple(plan_tasks(files, **sizes)), sizes, fingerprint, uuid.uuid4().hex[:12])
+    plan = JobPlan(tuple(files), tuple(plan_tasks(files, **sizes)), sizes, fingerprint, uuid.uuid4().hex[:12], formats)
     state, extra = JobState(), {}
     if checkpoint is not None:
         restored = restore(checkpoint, plan.files, plan.tasks)

@@ -5,9 +5,13 @@ The format is the seed's `[TIMESTAMP] [LEVEL] message`. The rule for one line
 must agree with:
 
 * blank: the line is empty or a lone "\\r";
-* counted under LEVEL.upper(): the line starts with "[", the first "]" is
+* counted under LEVEL as written: the line starts with "[", the first "]" is
   followed by " [", and the text from there to the next "]" is 1 to 16 ASCII
-  letters. A level word inside the message never counts: only this field does;
+  letters. A level word inside the message never counts: only this field does
+  (formats/engine.py folds the spellings onto canonical levels);
+* continuation (a line of a record after its first, e.g. a stack trace): no
+  level, and it starts with a space or tab, `at `, `Caused by:` or `... N more`
+  (CONTINUATION_RULE, shared by every format);
 * malformed: every other line.
 
 `count_lines` applies the rule to a whole buffer with numpy and no per-line
@@ -19,14 +23,20 @@ at the very end of the buffer) take `classify_line`; there are few of them.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .result import PartialResult
 
 MAX_LEVEL_LEN = 16
-BLANK = ""  # classify_line's answer for a blank line
+BLANK = "\0blank"  # classify_line's answer for a blank line
+CONTINUATION = "\0continuation"  # ... for a continuation line
+CONTINUATION_RULE = r"[ \t]|at |Caused by:|\.\.\. \d+ more"  # matched at a line's start
+_CONTINUED = re.compile(CONTINUATION_RULE.encode())
 
 _NL, _CR, _SPACE, _OPEN, _CLOSE = 10, 13, 32, 91, 93
+_TAB, _LOWER_A, _UPPER_C, _DOT = 9, 97, 67, 46  # first bytes of continuation lines
 _WORD = 8  # bytes of level the vectorised path reads at once
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(_WORD)] + [(1 << 64) - 1], dtype=np.uint64)
 # A level of k < 8 letters keeps k in its top byte, which the mask cleared; an
@@ -40,6 +50,13 @@ def classify_line(line: bytes) -> str | None:
         line = line[:-1]
     if line == b"" or line == b"\r":
         return BLANK
+    level = _level_field(line)
+    if level is not None:
+        return level
+    return CONTINUATION if _CONTINUED.match(line) else None
+
+
+def _level_field(line: bytes) -> str | None:
     if not line.startswith(b"["):
         return None
     close = line.find(b"]")
@@ -50,7 +67,7 @@ def classify_line(line: bytes) -> str | None:
         return None
     level = line[close + 3 : end]
     if 1 <= len(level) <= MAX_LEVEL_LEN and level.isalpha():  # bytes.isalpha is ASCII-only
-        return level.upper().decode("ascii")
+        return level.decode("ascii")
     return None
 
 
@@ -73,6 +90,8 @@ def _tally(result: PartialResult, level: str | None) -> None:
         result.malformed += 1
     elif level == BLANK:
         result.blank += 1
+    elif level == CONTINUATION:
+        result.continuation += 1
     else:
         result.counts[level] = result.counts.get(level, 0) + 1
 
@@ -133,7 +152,13 @@ def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_i
     longer = shaped & (level_len > _WORD) & (level_len <= MAX_LEVEL_LEN)
     for i in np.flatnonzero(longer):  # rare: levels of 9 to 16 bytes
         _add_level(result, classify_line(v[line_start[i] : newline_at[i]].tobytes()), 1)
-    result.malformed = result.lines - result.blank - sum(result.counts.values())
+    # Continuation lines never start with "[", so no level line is one of them.
+    indented = (head == _SPACE) | (head == _TAB)
+    result.continuation += int(np.count_nonzero(indented[length > 0]))
+    for i in np.flatnonzero((head == _LOWER_A) | (head == _UPPER_C) | (head == _DOT)):  # rare: "at ", "Caused by:", "... N more"
+        if length[i] and _CONTINUED.match(v[line_start[i] : newline_at[i]].tobytes()):
+            result.continuation += 1
+    result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
 
 
 def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray, level_len: np.ndarray) -> None:
@@ -149,7 +174,7 @@ def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray
         tag = key >> 56
         size = tag if tag < _WORD else _WORD
         level = key.to_bytes(8, "little")[:size]
-        _add_level(result, level.upper().decode("ascii") if level.isalpha() else None, count)
+        _add_level(result, level.decode("ascii") if level.isalpha() else None, count)
 
 
 def _distinct_counts(keys: np.ndarray):

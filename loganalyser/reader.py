@@ -4,36 +4,56 @@ Ownership rule: a range `[offset, offset + length)` owns exactly the lines that
 *start* inside it, so ranges that tile a file count every line once, however
 the file is cut. Memory stays at about two chunks whatever the file or line
 size: a line longer than a chunk is classified as it streams past, from the
-few bytes around its level field, and never held whole.
+bytes that decide it, and never held whole. A compressed file is read whole,
+through its decompressor, in the same bounded chunks.
 """
 
 from __future__ import annotations
 
 import os
 
+from .compressed import ERRORS as DECOMPRESS_ERRORS, compression_of, open_decompressed
 from .errors import InputError
+from .formats import FormatSet
+from .formats.engine import tally
 from .inputs import shown
-from .kernel import classify_line, count_lines
 from .result import PartialResult
 
 CHUNK_SIZE = 4 << 20  # the kernel's sweet spot: fits in cache-friendly passes
+LONG_LINE_HEAD = 1 << 20  # a line longer than a chunk is classified from this many first bytes (non-seed formats)
+
+_standard: FormatSet | None = None
 
 
-def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE, on_chunk=None) -> PartialResult:
-    """Statistics of the lines of `path` that start in [offset, offset+length).
+def standard_formats() -> FormatSet:
+    """The built-in formats, canonical levels (the default of every reader call)."""
+    global _standard
+    if _standard is None:
+        _standard = FormatSet.standard()
+    return _standard
+
+
+def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE, on_chunk=None,
+                  fmt: str = "seed", formats: FormatSet | None = None) -> PartialResult:
+    """Statistics of the lines of `path` that start in [offset, offset+length), in format `fmt`.
 
     `on_chunk()` is called after each chunk, so a long task can send heartbeats.
     """
-    stop = float("inf") if length is None else offset + length
+    dialect = (formats or standard_formats()).dialect(fmt)
+    suffix = compression_of(path)
+    stop = float("inf") if length is None or suffix else offset + length
     try:
+        if suffix:
+            if offset > 0:
+                return PartialResult()  # a compressed file is one piece, at offset 0
+            with open_decompressed(path, suffix) as f:
+                return _Scan(f, dialect, chunk_size, on_chunk).run(0, stop)
         with open(path, "rb", buffering=0) as f:
-            return _scan(f, offset, stop, chunk_size, on_chunk or _nothing)
+            return _Scan(f, dialect, chunk_size, on_chunk).run(offset, stop)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _nothing() -> None:
-    pass
+    except DECOMPRESS_ERRORS as exc:
+        raise InputError(f"cannot read {path}: damaged or truncated {suffix} data ({exc})") from None
 
 
 _buffers: dict[int, bytearray] = {}  # size -> buffer, reused: a batch of small files would otherwise zero 8 MB per file
@@ -45,45 +65,99 @@ def _buffer(size: int) -> bytearray:
     return _buffers[size]
 
 
-def _scan(f, offset: int, stop: float, chunk_size: int, on_chunk) -> PartialResult:
-    result = PartialResult()
-    pos = offset  # file offset of the next unread byte
-    if offset > 0:
-        f.seek(offset - 1)
-        if f.read(1) != b"\n":  # the line at `offset` began in the previous range
-            pos = offset + _skip_line(f, chunk_size)
-    else:
-        f.seek(0)
-    # One buffer for the whole scan: the unfinished last line of a chunk is
-    # moved to its front and the next chunk read in behind it (no copies).
-    buf = _buffer(2 * chunk_size)
-    view = memoryview(buf)
-    carry = 0  # bytes at the front of buf: a line whose end is not read yet
-    while pos - carry < stop:
-        got = f.readinto(view[carry : carry + chunk_size])
-        if not got:
-            if carry:
-                result.add(count_lines(view[:carry]))
-            return result
-        pos += got
-        filled = carry + got
-        base = pos - filled  # file offset of buf[0]
-        if pos >= stop:  # the last line we own ends at the first "\n" at or after stop - 1
-            end = buf.find(b"\n", max(int(stop) - 1 - base, 0), filled)
-            if end >= 0:
-                result.add(count_lines(view[: end + 1]))
+class _Scan:
+    """One pass over a stream: whole lines go to the dialect a chunk at a time."""
+
+    def __init__(self, f, dialect, chunk_size: int, on_chunk):
+        self.f = f
+        self.dialect = dialect
+        self.chunk_size = chunk_size
+        self.on_chunk = on_chunk or _nothing
+
+    def run(self, offset: int, stop: float) -> PartialResult:
+        f, chunk_size = self.f, self.chunk_size
+        result = PartialResult()
+        pos = offset  # stream offset of the next unread byte
+        if offset > 0:
+            f.seek(offset - 1)
+            if f.read(1) != b"\n":  # the line at `offset` began in the previous range
+                pos = offset + _skip_line(f, chunk_size)
+        # One buffer for the whole scan: the unfinished last line of a chunk is
+        # moved to its front and the next chunk read in behind it.
+        buf = _buffer(2 * chunk_size)
+        view = memoryview(buf)
+        carry = 0  # bytes at the front of buf: a line whose end is not read yet
+        while pos - carry < stop:
+            got = f.readinto(view[carry : carry + chunk_size])
+            if not got:
+                if carry:
+                    result.add(self.dialect.count(buf, carry))
                 return result
-        cut = buf.rfind(b"\n", 0, filled) + 1
-        if cut:
-            result.add(count_lines(view[:cut]))
-        on_chunk()
-        carry = filled - cut
-        buf[:carry] = bytes(view[cut:filled])  # a copy: the ranges may overlap
-        if carry >= chunk_size:  # a line longer than a chunk: stream it
-            result.add(_stream_long_line(f, bytes(view[:carry]), chunk_size, on_chunk))
-            pos = f.tell()
-            carry = 0
-    return result
+            pos += got
+            filled = carry + got
+            base = pos - filled  # stream offset of buf[0]
+            if pos >= stop:  # the last line we own ends at the first "\n" at or after stop - 1
+                end = buf.find(b"\n", max(int(stop) - 1 - base, 0), filled)
+                if end >= 0:
+                    result.add(self.dialect.count(buf, end + 1))
+                    return result
+            cut = buf.rfind(b"\n", 0, filled) + 1
+            if cut:
+                result.add(self.dialect.count(buf, cut))
+            self.on_chunk()
+            carry = filled - cut
+            buf[:carry] = buf[cut:filled]
+            if carry >= chunk_size:  # a line longer than a chunk: stream it
+                line, rest = self._long_line(bytes(view[:carry]))
+                result.add(line)
+                pos += line.bytes - carry + len(rest)  # bytes the line streamed past, and what it read beyond
+                carry = len(rest)
+                buf[:carry] = rest
+        return result
+
+    def _long_line(self, start: bytes) -> tuple[PartialResult, bytes]:
+        """Counts one line that begins with `start` and goes on in the stream; returns
+        its result and the bytes read past its end (at most a chunk)."""
+        seed = self.dialect.spec.kernel == "seed"
+        # What decides a line: its first bytes (a continuation, a blank "\r"), and
+        # for the seed format the bytes after its first "]" (kernel.classify_line).
+        keep = SEED_HEAD if seed else LONG_LINE_HEAD
+        head = bytearray()
+        after_close = None  # seed: up to 19 bytes after the first "]", once one is seen
+        size = 0
+        data, rest = start, b""
+        while data:
+            nl = data.find(b"\n")
+            part = data if nl < 0 else data[:nl]
+            if len(head) < keep:
+                head += part[: keep - len(head)]
+            if seed and after_close is None:
+                close = part.find(b"]")
+                if close >= 0:
+                    after_close = part[close + 1 : close + 20]
+            elif seed and len(after_close) < 19:
+                after_close += part[: 19 - len(after_close)]
+            if nl >= 0:
+                size += nl + 1
+                rest = data[nl + 1 :]
+                break
+            size += len(data)
+            self.on_chunk()
+            data = self.f.read(self.chunk_size)
+        if seed and head[:1] == b"[":  # a level line, or malformed: never blank or continued
+            level = self.dialect.classify(b"[]" + after_close) if after_close is not None else None
+        else:
+            level = self.dialect.classify(bytes(head))
+        result = PartialResult(bytes=size)
+        tally(result, level)
+        return result, rest
+
+
+SEED_HEAD = 64  # enough for every continuation prefix
+
+
+def _nothing() -> None:
+    pass
 
 
 def _skip_line(f, chunk_size: int) -> int:
@@ -100,54 +174,17 @@ def _skip_line(f, chunk_size: int) -> int:
         skipped += len(data)
 
 
-def _stream_long_line(f, start: bytes, chunk_size: int, on_chunk) -> PartialResult:
-    """Counts one line that begins with `start` and goes on in `f`."""
-    # Only the first byte and the 19 bytes after the first "]" decide a line
-    # (see kernel.classify_line): keep those, let the rest stream past.
-    first = start[:1]
-    after_close = None  # bytes after the first "]", once one is seen
-    size = 0
-    ended = False  # the line's "\n" was seen (not just the end of the file)
-    data = start
-    while data:
-        nl = data.find(b"\n")
-        part = data if nl < 0 else data[:nl]
-        if after_close is None:
-            close = part.find(b"]")
-            if close >= 0:
-                after_close = part[close + 1 : close + 20]
-        elif len(after_close) < 19:
-            after_close += part[: 19 - len(after_close)]
-        if nl >= 0:
-            f.seek(nl + 1 - len(data), 1)
-            size += nl + 1
-            ended = True
-            break
-        size += len(data)
-        on_chunk()
-        data = f.read(chunk_size)
-    result = PartialResult(lines=1, bytes=size)
-    if size - ended == 1 and first == b"\r":  # only with a chunk of 1 byte: a blank CRLF line
-        result.blank = 1
-        return result
-    level = classify_line(first + b"]" + after_close) if after_close is not None and first == b"[" else None
-    if level:
-        result.counts[level] = 1
-    else:
-        result.malformed = 1
-    return result
-
-
-def analyse_pieces(pieces, on_chunk=None, warn=None) -> PartialResult:
+def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None = None) -> PartialResult:
     """Statistics of a sequence of pieces; a piece at offset 0 counts its file.
 
     What is counted is what existed at scan time; `warn(text)` hears of a file
     whose size changed since (it grew: the new lines are not counted).
     """
+    formats = formats or standard_formats()
     total = PartialResult()
-    batch = _SmallFiles(warn=warn)
+    batch = _SmallFiles(formats, warn=warn)
     for piece in pieces:
-        if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE:
+        if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE and not piece.compressed:
             if batch.add(piece):
                 continue
             total.add(batch.count())
@@ -155,8 +192,10 @@ def analyse_pieces(pieces, on_chunk=None, warn=None) -> PartialResult:
                 on_chunk()
             batch.add(piece)
             continue
-        part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk)
-        part.files = 1 if piece.offset == 0 else 0
+        part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk, fmt=piece.format, formats=formats)
+        if piece.offset == 0:
+            part.files = 1
+            part.formats = {piece.format: 1}
         if piece.offset + piece.length == piece.file_size:
             _check_size(piece, os.path.getsize(piece.path) if os.path.exists(piece.path) else None, warn)
         total.add(part)
@@ -180,18 +219,20 @@ def _check_size(piece, size_now: int | None, warn) -> None:
 
 
 class _SmallFiles:
-    """Whole small files joined into one buffer, so the kernel's fixed cost is paid once."""
+    """Whole small files of one format joined into one buffer, so the kernel's fixed cost is paid once."""
 
-    def __init__(self, limit: int = CHUNK_SIZE, warn=None):
+    def __init__(self, formats: FormatSet, limit: int = CHUNK_SIZE, warn=None):
+        self.formats = formats
         self.limit = limit
         self.warn = warn
+        self.format: str | None = None  # the format of the files held
         self.data = bytearray()
         self.files = 0
         self.bytes = 0  # file bytes, without the newlines added between files
 
     def add(self, piece) -> bool:
-        """Reads the file in; False (nothing read) if the buffer is full."""
-        if self.files and len(self.data) + piece.length + 1 > self.limit:
+        """Reads the file in; False (nothing read) if the buffer is full or holds another format."""
+        if self.files and (len(self.data) + piece.length + 1 > self.limit or piece.format != self.format):
             return False
         try:
             with open(piece.path, "rb") as f:
@@ -199,6 +240,7 @@ class _SmallFiles:
                 _check_size(piece, os.fstat(f.fileno()).st_size, self.warn)
         except OSError as exc:
             raise InputError(f"cannot read {piece.path}: {exc.strerror or exc}") from None
+        self.format = piece.format
         self.data += content
         if content and not content.endswith(b"\n"):
             self.data += b"\n"  # end its last line here, not in the next file
@@ -207,7 +249,10 @@ class _SmallFiles:
         return True
 
     def count(self) -> PartialResult:
-        result = count_lines(self.data)
+        if not self.files:
+            return PartialResult()
+        result = self.formats.dialect(self.format).count(self.data)
         result.bytes, result.files = self.bytes, self.files
-        self.data, self.files, self.bytes = bytearray(), 0, 0
+        result.formats = {self.format: self.files}
+        self.data, self.files, self.bytes, self.format = bytearray(), 0, 0, None
         return result

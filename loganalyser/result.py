@@ -16,10 +16,17 @@ class PartialResult:
 
     counts: dict[str, int] = field(default_factory=dict)  # level -> lines
     lines: int = 0  # every line, blank and malformed included
-    malformed: int = 0  # non-blank lines with no level in the level field
+    malformed: int = 0  # non-blank lines that neither parse nor continue a record
     blank: int = 0  # empty lines (a lone "\r" counts as empty)
-    bytes: int = 0  # bytes of input covered
+    bytes: int = 0  # bytes of input covered (of compressed files: decompressed bytes)
     files: int = 0  # whole files covered (a chunk of a file counts 0)
+    continuation: int = 0  # lines of a record after its first (stack traces and the like)
+    formats: dict[str, int] = field(default_factory=dict)  # format name -> whole files read in it
+
+    @property
+    def records(self) -> int:
+        """Log entries: every line that is neither blank nor a continuation."""
+        return self.lines - self.blank - self.continuation
 
     def add(self, other: "PartialResult") -> "PartialResult":
         """Adds `other` into this result in place and returns self."""
@@ -30,6 +37,9 @@ class PartialResult:
         self.blank += other.blank
         self.bytes += other.bytes
         self.files += other.files
+        self.continuation += other.continuation
+        for name, n in other.formats.items():
+            self.formats[name] = self.formats.get(name, 0) + n
         return self
 
     def __add__(self, other: "PartialResult") -> "PartialResult":
@@ -48,10 +58,13 @@ class PartialResult:
         return {
             "counts": dict(sorted(self.counts.items())),
             "lines": self.lines,
+            "records": self.records,
+            "continuation": self.continuation,
             "malformed": self.malformed,
             "blank": self.blank,
             "bytes": self.bytes,
             "files": self.files,
+            "formats": dict(sorted(self.formats.items())),
         }
 
     @classmethod
@@ -64,4 +77,6 @@ class PartialResult:
             blank=int(data.get("blank", 0)),
             bytes=int(data.get("bytes", 0)),
             files=int(data.get("files", 0)),
+            continuation=int(data.get("continuation", 0)),
+            formats={str(k): int(v) for k, v in data.get("formats", {}).items()},
         )

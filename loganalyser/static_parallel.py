@@ -12,10 +12,10 @@ import time
 
 from .cli import base_parser, warn
 from .errors import AnalyserError, ExitCode
-from .inputs import find_log_files
 from .reader import analyse_pieces
 from .report import emit, result_document
 from .result import PartialResult
+from .scanning import job_formats, scan_inputs
 from .tasks import partition_by_bytes
 
 PROG = "parallel_log_analyser.py"
@@ -29,24 +29,26 @@ def main(argv) -> int:
     args = base_parser(PROG, "Count log lines per level, partitioned statically over MPI ranks.").parse_args(argv)
     start = time.perf_counter()
 
-    plan = None
+    job = None
     if rank == 0:
         try:
-            plan = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+            formats = job_formats(args)
+            job = (scan_inputs(args, formats, warn), formats)
         except AnalyserError as exc:
-            plan = exc
-    plan = comm.bcast(plan, root=0)
-    if isinstance(plan, AnalyserError):
+            job = exc
+    job = comm.bcast(job, root=0)  # every rank counts with rank 0's formats
+    if isinstance(job, AnalyserError):
         if rank == 0:
-            raise plan
+            raise job
         return 0  # rank 0 reports the error and sets the exit code
+    plan, formats = job
     if rank == 0 and not (args.quiet or args.json):
         print(f"Found {len(plan)} log file(s) to analyse")
         print(f"Starting parallel analysis on {size} rank(s)...", flush=True)
 
     share = partition_by_bytes(plan, size)[rank]
     try:
-        part = analyse_pieces(share, warn=warn)
+        part = analyse_pieces(share, warn=warn, formats=formats)
     except AnalyserError as exc:
         part = exc
     parts = comm.gather(part, root=0)

@@ -96,6 +96,8 @@ _ODD_LINES = st.sampled_from([
     b"[t] [ABCDEFGHI] nine", b"[t] [ABCDEFGHIJKLMNOP] sixteen", b"[t] [ABCDEFGHIJKLMNOPQ] seventeen",
     b"[t] [\xc3\xa9] latin", b"[t] [INFO]", b"[t] [INFO]]", b"[t] [[INFO]]", b"\x00[t] [INFO]", b"[\xff] [WARN] x",
     b"[t] [INFO\r", b"[t] [", b"[t] ", b"[t]", b"[",
+    b"\tat com.example.Main.run(Main.java:12)", b"Caused by: java.io.IOException: reset", b"\t... 12 more",
+    b"... 3 more", b"...3 more", b"at ", b"at", b"attic", b"Caused", b"C", b".", b"\t", b"  indented",
 ])
 _LONG_LINES = st.builds(
     lambda pad, where, line: line[:where] + pad + line[where:],
@@ -132,3 +134,10 @@ def assert_exact(doc: dict, expected: dict) -> None:
     assert got == want
     for key in RESULT_FIELDS:
         assert doc[key] == expected[key], f"{key}: got {doc[key]}, expected {expected[key]}"
+
+
+def seed_reference(data: bytes):
+    """The seed format's per-line rule, canonical levels: what the programs must report for `data`."""
+    from loganalyser.reader import standard_formats
+
+    return standard_formats().dialect("seed").count_reference(data)

@@ -5,7 +5,7 @@ Every case checks the documented exit code, that whatever goes wrong is said in 
 naming what and where, that no traceback is printed, and, for the distributed program (always under a
 real `mpirun -np 3`, with its checkpoints in the test's own folder), that the newest checkpoint on disk
 still loads. Expected counts come from the kernel's per-line reference
-(`loganalyser.kernel.count_lines_reference`) applied file by file. (tests/test_cli_bad_input.py covers
+(`tests.helpers.seed_reference`) applied file by file. (tests/test_cli_bad_input.py covers
 missing paths, empty folders, unknown options, an unwritable --output and FIFOs.)
 """
 
@@ -24,11 +24,11 @@ import pytest
 
 from loganalyser.checkpoint import CheckpointStore, input_fingerprint, stored_name
 from loganalyser.errors import ExitCode
-from loganalyser.kernel import count_lines_reference
+
 from loganalyser.result import PartialResult
 from utils.jobcontrol import Jobs, wait_for
 
-from .helpers import PYTHON, json_of, program_cmd, program_env, run_program
+from .helpers import PYTHON, json_of, program_cmd, program_env, run_program, seed_reference
 
 BASE, DIST = "base_log_analyser.py", "distributed_log_analyser.py"
 NP = 3
@@ -51,7 +51,7 @@ def reference(*paths) -> PartialResult:
     """The totals of whole files by the kernel's per-line reference (files and bytes included)."""
     total = PartialResult()
     for path in paths:
-        part = count_lines_reference(Path(path).read_bytes())
+        part = seed_reference(Path(path).read_bytes())
         part.files = 1
         total.add(part)
     return total
@@ -380,7 +380,7 @@ class Live:
 
 def _whole(data: bytes) -> PartialResult:
     """The reference totals of one whole file's content."""
-    part = count_lines_reference(data)
+    part = seed_reference(data)
     part.files = 1
     return part
 

@@ -1,4 +1,8 @@
-"""The vectorised kernel agrees with the per-line definition (kernel.classify_line)."""
+"""The vectorised kernel agrees with the per-line definition (kernel.classify_line).
+
+The kernel reports level spellings as written; the seed format's dialect
+(`SEED`, kernel plus canonical levels) is what the programs report, and the
+hand-written examples check that."""
 
 from __future__ import annotations
 
@@ -6,10 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loganalyser.kernel import classify_line, count_lines, count_lines_reference
+from loganalyser.kernel import BLANK, CONTINUATION, classify_line, count_lines, count_lines_reference
+from loganalyser.reader import standard_formats
 from loganalyser.result import PartialResult
 
 from .helpers import log_buffers
+
+SEED = standard_formats().dialect("seed")
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -17,8 +24,9 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 _RULE_BYTES = st.sampled_from(list(b"[] \n\r") * 4 + list(b"AbZz\x03\x00\xff1"))
 
 
-def result(counts=None, lines=0, malformed=0, blank=0, bytes_=0) -> PartialResult:
-    return PartialResult(counts=counts or {}, lines=lines, malformed=malformed, blank=blank, bytes=bytes_)
+def result(counts=None, lines=0, malformed=0, blank=0, bytes_=0, continuation=0) -> PartialResult:
+    return PartialResult(counts=counts or {}, lines=lines, malformed=malformed, blank=blank, bytes=bytes_,
+                         continuation=continuation)
 
 
 def line_starts(data: bytes) -> list[int]:
@@ -64,9 +72,10 @@ def test_parts_split_at_line_boundaries_sum_to_whole(data, draw):
 def test_memoryview_and_bytearray_inputs():
     data = b"[t] [INFO] a\n" * 10 + b"[t] [warn] b\n"
     expected = result({"INFO": 10, "WARN": 1}, lines=11, bytes_=len(data))
-    assert count_lines(memoryview(data)) == expected
-    assert count_lines(bytearray(data)) == expected
-    assert count_lines(memoryview(b"xx" + data)[2:]) == expected
+    assert SEED.count(memoryview(data)) == expected
+    assert SEED.count(bytearray(data)) == expected
+    assert SEED.count(memoryview(b"xx" + data)[2:]) == expected
+    assert count_lines(memoryview(b"xx" + data)[2:]).counts == {"INFO": 10, "warn": 1}  # the kernel: as written
 
 
 def test_many_distinct_levels():
@@ -77,8 +86,8 @@ def test_many_distinct_levels():
     levels = ["".join(p) for p in itertools.islice(itertools.product(letters, repeat=3), 600)]
     levels += [w + "x" * 6 for w in levels[:50]] + [w * 4 for w in levels[:50]]  # 9 and 12 letters
     data = b"".join(f"[t] [{lvl}] m\n".encode() for lvl in levels * 2)
-    got = count_lines(data)
-    assert got == count_lines_reference(data)
+    got = SEED.count(data)
+    assert got == SEED.count_reference(data) and count_lines(data) == count_lines_reference(data)
     assert got.counts == {lvl.upper(): 2 for lvl in levels}
 
 
@@ -103,7 +112,7 @@ EXAMPLES = [
     (b"[t] [\xc3\x89TAT] non-ascii letter\n", {}, 1, 1, 0),
     (b"[t] [] empty level\n", {}, 1, 1, 0),
     (b"[t][INFO] no space\n", {}, 1, 1, 0),
-    (b" [t] [INFO] leading space\n", {}, 1, 1, 0),
+    (b" [t] [INFO] leading space\n", {}, 1, 0, 0),  # a continuation line
     (b"no brackets\n", {}, 1, 1, 0),
     (b"[user 42]\n", {}, 1, 1, 0),
     (b"[]\n", {}, 1, 1, 0),
@@ -118,26 +127,28 @@ EXAMPLES = [
 
 @pytest.mark.parametrize("data, counts, lines, malformed, blank", EXAMPLES)
 def test_examples(data, counts, lines, malformed, blank):
-    expected = result(counts, lines, malformed, blank, len(data))
-    assert count_lines_reference(data) == expected
-    assert count_lines(data) == expected
+    continued = lines - malformed - blank - sum(counts.values())
+    expected = result(counts, lines, malformed, blank, len(data), continued)
+    assert SEED.count_reference(data) == expected
+    assert SEED.count(data) == expected
     # The same line in the vectorised body (before padding) and repeated.
     body = data + PADDING
-    assert count_lines(body) == result(counts, lines + 40, malformed, blank + 40, len(body))
+    assert SEED.count(body) == result(counts, lines + 40, malformed, blank + 40, len(body), continued)
     many = data * 50
-    assert count_lines(many) == result({k: 50 * v for k, v in counts.items()}, 50 * lines, 50 * malformed, 50 * blank, len(many))
+    assert SEED.count(many) == result({k: 50 * v for k, v in counts.items()}, 50 * lines, 50 * malformed, 50 * blank,
+                                      len(many), 50 * continued)
 
 
 def test_no_trailing_newline():
     data = PADDING + b"[t] [INFO] a\n[t] [ERROR] last line has no newline"
-    assert count_lines(data) == result({"INFO": 1, "ERROR": 1}, lines=42, blank=40, bytes_=len(data))
+    assert SEED.count(data) == result({"INFO": 1, "ERROR": 1}, lines=42, blank=40, bytes_=len(data))
     data = PADDING + b"[t] [INFO] a\r"  # a final lone "\r" stays part of the line
-    assert count_lines(data) == result({"INFO": 1}, lines=41, blank=40, bytes_=len(data))
+    assert SEED.count(data) == result({"INFO": 1}, lines=41, blank=40, bytes_=len(data))
 
 
 def test_final_lone_cr_is_a_blank_line():
     data = b"[t] [INFO] a\n" * 5 + b"\r"
-    assert count_lines(data) == result({"INFO": 5}, lines=6, blank=1, bytes_=len(data))
+    assert SEED.count(data) == result({"INFO": 5}, lines=6, blank=1, bytes_=len(data))
 
 
 def test_empty_buffer():
@@ -154,12 +165,14 @@ def test_very_long_lines():
     long_info = b"[" + b"9" * 100_000 + b"] [info] " + b"m" * 100_000 + b"\n"
     long_bad = b"x" * 200_000 + b"\n"
     data = long_info + long_bad + long_info
-    assert count_lines(data) == result({"INFO": 2}, lines=3, malformed=1, bytes_=len(data))
+    assert SEED.count(data) == result({"INFO": 2}, lines=3, malformed=1, bytes_=len(data))
 
 
 @pytest.mark.parametrize("line, level", [
-    (b"[t] [INFO] x", "INFO"), (b"[t] [INFO] x\n", "INFO"), (b"", ""), (b"\r", ""), (b"\n", ""),
-    (b"[t] [iNfO] x", "INFO"), (b"[t] [INFO]", "INFO"), (b"[t] [INFO", None), (b"[t] [IN\nFO]", None),
+    (b"[t] [INFO] x", "INFO"), (b"[t] [INFO] x\n", "INFO"), (b"", BLANK), (b"\r", BLANK), (b"\n", BLANK),
+    (b"[t] [iNfO] x", "iNfO"), (b"[t] [INFO]", "INFO"), (b"[t] [INFO", None), (b"[t] [IN\nFO]", None),
+    (b"\tat com.example.Main.run(Main.java:12)", CONTINUATION), (b"Caused by: java.io.IOException", CONTINUATION),
+    (b"    ... 12 more", CONTINUATION), (b"... 12 more", CONTINUATION), (b"...12 more", None), (b"at", None),
 ])
 def test_classify_line(line, level):
     assert classify_line(line) == level

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from loganalyser.kernel import count_lines_reference
+
 from loganalyser.result import PartialResult
 
-from .helpers import json_of, run_program
+from .helpers import json_of, run_program, seed_reference
 
 FIELDS = ("counts", "lines", "malformed", "blank", "bytes", "files")
 LEVELS = ["INFO", "WARN", "ERROR", "DEBUG", "warn", "Critical", "ABCDEFGHIJKLMNOP"]
@@ -55,7 +55,7 @@ def write_corpus(folder: Path, seed: int = 7) -> list[bytes]:
 
 def expected_document(contents: list[bytes]) -> dict:
     """The definition, per file: concatenating would join an unterminated last line to the next file."""
-    total = PartialResult.total(count_lines_reference(data) for data in contents)
+    total = PartialResult.total(seed_reference(data) for data in contents)
     total.files = len(contents)
     return total.to_dict()
 

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from loganalyser.errors import InputError
 from loganalyser.inputs import find_log_files
-from loganalyser.kernel import count_lines_reference
+
 from loganalyser.reader import CHUNK_SIZE, SMALL_FILE, analyse_pieces, analyse_range
 from loganalyser.result import PartialResult
 from loganalyser.tasks import Piece, partition_by_bytes, plan_tasks, split_file
 
-from .helpers import PYTHON, log_buffers
+from .helpers import PYTHON, log_buffers, seed_reference
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CHUNK_SIZES = [16, 64, 1000, 1 << 20]
@@ -50,7 +50,7 @@ def tile(path, cuts, chunk_size) -> PartialResult:
 def test_tiling_ranges_sum_to_whole_file(scratch, data, draw, chunk_size):
     path = write(scratch, data)
     cuts = draw.draw(st.lists(st.integers(0, len(data)), max_size=10))
-    assert tile(path, cuts, chunk_size) == count_lines_reference(data)
+    assert tile(path, cuts, chunk_size) == seed_reference(data)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -58,7 +58,7 @@ def test_tiling_ranges_sum_to_whole_file(scratch, data, draw, chunk_size):
 def test_every_single_byte_range(scratch, data, chunk_size):
     """Cutting at every byte: each line is owned by the range of its first byte only."""
     path = write(scratch, data)
-    assert tile(path, range(1, len(data)), chunk_size) == count_lines_reference(data)
+    assert tile(path, range(1, len(data)), chunk_size) == seed_reference(data)
 
 
 @pytest.mark.parametrize("chunk_size", [16, 64, 1000, None])
@@ -67,7 +67,7 @@ def test_whole_file_in_one_range(tmp_path, chunk_size):
     path = write(tmp_path / "a.log", data)
     kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
     got = analyse_range(path, **kwargs)
-    assert got == count_lines_reference(data)
+    assert got == seed_reference(data)
     assert got.counts == {"INFO": 300, "WARN": 300, "ERROR": 1} and got.blank == 600 and got.malformed == 300
 
 
@@ -84,8 +84,8 @@ def test_whole_file_in_one_range(tmp_path, chunk_size):
 def test_line_longer_than_chunk(tmp_path, chunk_size, line):
     data = b"[t] [INFO] short\n" + line + b"\r\n" + b"[t] [DEBUG] after\n" + line
     path = write(tmp_path / "long.log", data)
-    assert analyse_range(path, chunk_size=chunk_size) == count_lines_reference(data)
-    assert tile(path, [17, 18, 40, len(data) - 5], chunk_size) == count_lines_reference(data)
+    assert analyse_range(path, chunk_size=chunk_size) == seed_reference(data)
+    assert tile(path, [17, 18, 40, len(data) - 5], chunk_size) == seed_reference(data)
 
 
 @pytest.mark.parametrize("chunk_size", [16, 64, 1 << 20])
@@ -118,7 +118,7 @@ def test_one_byte_chunks(tmp_path, chunk_size):
     """A lone-"\\r" blank line read one byte at a time is still blank (it once streamed as malformed)."""
     data = b"[t] [INFO] x\n\r\n\n\r\n[t] [warn] y\r\nbad\n\r"
     path = write(tmp_path / "a.log", data)
-    expected = count_lines_reference(data)
+    expected = seed_reference(data)
     assert expected.blank == 4 and expected.malformed == 1
     assert analyse_range(path, chunk_size=chunk_size) == expected
     assert tile(path, range(1, len(data)), chunk_size) == expected
@@ -160,8 +160,9 @@ def test_analyse_pieces_counts_each_file_once(tmp_path):
 
 def expected_for(contents) -> PartialResult:
     """The definition applied file by file (a file's last line ends with the file)."""
-    total = PartialResult.total(count_lines_reference(data) for data in contents)
+    total = PartialResult.total(seed_reference(data) for data in contents)
     total.files = len(contents)
+    total.formats = {"seed": len(contents)}
     return total
 
 

@@ -1,0 +1,108 @@
+"""Log formats as data: the built-in specs, a user's own, and the set a job uses.
+
+`FormatSet` is what travels with a job: the specs by name (built-ins plus any
+`--format-file`), whether levels are reported raw, and a `Dialect` per format
+that counts buffers. A task's pieces name their format, so every rank and
+every resume counts a file the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from .engine import BLANK, CONTINUATION, Dialect
+from .spec import FormatSpec, SpecError, spec_from_dict
+
+SPEC_FOLDER = os.path.join(os.path.dirname(__file__), "specs")
+DEFAULT_FORMAT = "seed"  # what a file no spec fits is counted as
+
+__all__ = ["BLANK", "CONTINUATION", "DEFAULT_FORMAT", "Dialect", "FormatSet", "FormatSpec", "SpecError",
+           "builtin_specs", "load_format_file"]
+
+
+def builtin_specs() -> list[FormatSpec]:
+    """The specs shipped in specs/*.json, sorted by name."""
+    specs = []
+    for name in sorted(os.listdir(SPEC_FOLDER)):
+        if name.endswith(".json"):
+            path = os.path.join(SPEC_FOLDER, name)
+            with open(path, encoding="utf-8") as f:
+                specs.append(spec_from_dict(json.load(f), origin=path))
+    return specs
+
+
+def load_format_file(path: str) -> list[FormatSpec]:
+    """A user's specs: one JSON object, or a list of them; raises SpecError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise SpecError(f"cannot read format file {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SpecError(f"format file {path} is not valid JSON: {exc}") from None
+    items = data if isinstance(data, list) else [data]
+    return [spec_from_dict(item, origin=path) for item in items]
+
+
+class FormatSet:
+    """The formats a job knows, each ready to count."""
+
+    def __init__(self, specs: list[FormatSpec], raw_levels: bool = False):
+        self.raw_levels = raw_levels
+        self.specs: dict[str, FormatSpec] = {}
+        for spec in specs:  # a user's spec of a built-in's name replaces it
+            self.specs[spec.name] = spec
+        self._dialects: dict[str, Dialect] = {}
+
+    @classmethod
+    def standard(cls, format_files=(), raw_levels: bool = False) -> "FormatSet":
+        """The built-ins plus the specs of `format_files`, each checked on its samples."""
+        specs = builtin_specs()
+        for path in format_files:
+            specs.extend(load_format_file(path))
+        formats = cls(specs, raw_levels)
+        formats.check_samples(only=[s.name for s in specs[len(builtin_specs()):]] if format_files else None)
+        return formats
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.specs
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.specs)
+
+    def dialect(self, name: str) -> Dialect:
+        """The counting dialect of format `name` (made once, then reused)."""
+        if name not in self._dialects:
+            if name not in self.specs:
+                raise SpecError(f"unknown format {name!r} (known: {', '.join(self.names)})")
+            self._dialects[name] = Dialect(self.specs[name], self.raw_levels)
+        return self._dialects[name]
+
+    def check_samples(self, only=None) -> None:
+        """Every spec's sample lines give their expected level; raises SpecError."""
+        for name in only if only is not None else self.names:
+            dialect = Dialect(self.specs[name], raw_levels=False)
+            for line, expected in self.specs[name].samples:
+                got = dialect.classify(line)
+                shown = "continuation" if got == CONTINUATION else "blank" if got == BLANK else got
+                if shown != expected:
+                    raise SpecError(f"format {name}: sample {line[:60]!r} gives {shown!r}, expected {expected!r}")
+
+    def digest(self) -> str:
+        """Names what counting means in this set (specs and level mode), for checkpoints."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(b"raw" if self.raw_levels else b"canonical")
+        for name in self.names:
+            h.update(self.specs[name].source.encode())
+        return h.hexdigest()
+
+    def __getstate__(self):  # dialects are caches: rebuilt where the set is unpickled
+        return {"raw_levels": self.raw_levels, "specs": self.specs}
+
+    def __setstate__(self, state):
+        self.raw_levels = state["raw_levels"]
+        self.specs = state["specs"]
+        self._dialects = {}

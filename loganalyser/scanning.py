@@ -1,0 +1,70 @@
+"""From the user's paths and format options to the files of a job, each with its format.
+
+Shared by the three programs: the formats the job knows (built-ins plus
+`--format-file`), the files found, and for each file the format it is counted
+in, forced by `--format NAME` or detected from its first lines. Detection runs
+once, where the job is planned, and the format then travels with the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .compressed import ERRORS as DECOMPRESS_ERRORS, compression_of, open_decompressed
+from .errors import InputError, UsageError
+from .formats import DEFAULT_FORMAT, FormatSet, SpecError
+from .formats.detect import HEAD_BYTES, detect
+from .inputs import LogFile, find_log_files, shown
+
+AUTO = "auto"
+
+
+def job_formats(args) -> FormatSet:
+    """The formats of this job; a bad format file or name is a usage error."""
+    try:
+        formats = FormatSet.standard(args.format_file, args.raw_levels)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format != AUTO and args.format not in formats:
+        raise UsageError(f"--format: unknown format {args.format!r} (known: {AUTO}, {', '.join(formats.names)})")
+    return formats
+
+
+def counting_key(args, formats: FormatSet) -> str:
+    """What decides how lines are counted: part of a checkpoint's input fingerprint."""
+    return f"{args.format}:{formats.digest()}"
+
+
+def scan_inputs(args, formats: FormatSet, warn) -> list[LogFile]:
+    """The files to analyse, sorted by path, each with the format it is counted in."""
+    files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+    return assign_formats(files, formats, args.format, warn)
+
+
+def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=None) -> list[LogFile]:
+    """Each file with its format: `choice`, or (auto) the one its first lines fit best."""
+    if choice != AUTO:
+        return [replace(f, format=choice) for f in files]
+    out = []
+    for f in files:
+        name, fits = detect(read_head(f), formats)
+        if not fits and warn:
+            warn(f"no known format fits {shown(f.path)}: counted with the {DEFAULT_FORMAT} rules "
+                 f"(see --format and --format-file)")
+        out.append(replace(f, format=name))
+    return out
+
+
+def read_head(f: LogFile) -> bytes:
+    """The first bytes of a file as its lines read (decompressed), at most HEAD_BYTES."""
+    suffix = compression_of(f.path)
+    try:
+        if suffix:
+            with open_decompressed(f.path, suffix) as stream:
+                return stream.read(HEAD_BYTES)
+        with open(f.path, "rb") as stream:
+            return stream.read(min(HEAD_BYTES, f.size))
+    except OSError as exc:
+        raise InputError(f"cannot read {f.path}: {exc.strerror or exc}") from None
+    except DECOMPRESS_ERRORS as exc:
+        raise InputError(f"cannot read {f.path}: damaged or truncated {suffix} data ({exc})") from None
