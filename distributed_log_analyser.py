@@ -3,10 +3,12 @@
 
 import sys
 
+from loganalyser.allocator import tune_allocator
 from loganalyser.cli import run
 from loganalyser.distributed import PROG, finalize_mpi, main
 
 if __name__ == "__main__":
+    tune_allocator()  # keep per-chunk numpy temporaries out of mmap/munmap
     code = run(PROG, main)
     finalize_mpi(code)
     sys.exit(code)
