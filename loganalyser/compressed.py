@@ -13,6 +13,9 @@ import bz2
 import gzip
 import lzma
 import zlib
+from contextlib import contextmanager
+
+from .errors import InputError
 
 try:
     from isal import igzip as _fast_gzip
@@ -32,10 +35,6 @@ def compression_of(path: str) -> str | None:
         if path.endswith(suffix):
             return suffix
     return None
-
-
-class DecompressError(Exception):
-    """The compressed stream is damaged or truncated."""
 
 
 # What the decompressors raise on a damaged stream.
@@ -83,3 +82,17 @@ class _ZstdStream:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@contextmanager
+def reading(path: str, suffix: str):
+    """The decompressed stream of `path`; any failure is an InputError naming the file."""
+    try:
+        stream = open_decompressed(path, suffix)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        with stream:
+            yield stream
+    except ERRORS as exc:
+        raise InputError(f"cannot read {path}: damaged or truncated {suffix} data ({exc})") from None

@@ -12,14 +12,14 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from .checkpoint import CheckpointStore, input_fingerprint
+from .checkpoint import CheckpointStore
 from .checkpointing import Checkpointer, CheckpointPolicy, FileTracker, restore
 from .cli import warn
 from .errors import AnalyserError, ExitCode
 from .formats import FormatSet
 from .inputs import shown
 from .jobstate import JobState
-from .scanning import counting_key
+from .scanning import job_fingerprint
 from .tasks import BATCH_BYTES, BATCH_FILES, plan_tasks, task_sizes
 
 
@@ -41,7 +41,7 @@ class JobPlan:
 
 def plan_job(args, files, formats: FormatSet, workers: int, say):
     """The plan, plus what a checkpoint of the same input already holds."""
-    fingerprint = input_fingerprint(args.paths, args.glob, args.recursive, counting_key(args, formats))
+    fingerprint = job_fingerprint(args, formats)
     check_checkpoint_dir(args)
     checkpoint = None
     if not (args.no_resume or args.no_checkpoint):

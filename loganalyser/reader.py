@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .compressed import ERRORS as DECOMPRESS_ERRORS, compression_of, open_decompressed
+from .compressed import compression_of, reading
 from .errors import InputError
 from .formats import FormatSet
 from .formats.engine import tally
@@ -42,18 +42,16 @@ def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_s
     dialect = (formats or standard_formats()).dialect(fmt)
     suffix = compression_of(path)
     stop = float("inf") if length is None or suffix else offset + length
+    if suffix:
+        if offset > 0:
+            return PartialResult()  # a compressed file is one piece, at offset 0
+        with reading(path, suffix) as f:
+            return _Scan(f, dialect, chunk_size, on_chunk).run(0, stop)
     try:
-        if suffix:
-            if offset > 0:
-                return PartialResult()  # a compressed file is one piece, at offset 0
-            with open_decompressed(path, suffix) as f:
-                return _Scan(f, dialect, chunk_size, on_chunk).run(0, stop)
         with open(path, "rb", buffering=0) as f:
             return _Scan(f, dialect, chunk_size, on_chunk).run(offset, stop)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except DECOMPRESS_ERRORS as exc:
-        raise InputError(f"cannot read {path}: damaged or truncated {suffix} data ({exc})") from None
 
 
 _buffers: dict[int, bytearray] = {}  # size -> buffer, reused: a batch of small files would otherwise zero 8 MB per file

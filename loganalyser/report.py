@@ -25,10 +25,9 @@ def results_table(doc: dict, extra_lines=()) -> str:
     lines = ["", RULE, "ANALYSIS RESULTS", RULE]
     lines += [f"{level}: {count}" for level, count in sorted(doc["counts"].items())]
     lines.append(RULE)
-    lines.append(f"Total lines: {doc['lines']} (malformed: {doc['malformed']}, blank: {doc['blank']}, "
-                 f"continuation: {doc.get('continuation', 0)})")
-    lines.append(f"Records: {doc.get('records', doc['lines'])}")
+    lines.append(f"Total lines: {doc['lines']} (malformed: {doc['malformed']}, blank: {doc['blank']})")
     lines.append(f"Files: {doc['files']}  Bytes: {doc['bytes']}")
+    lines.append(f"Records: {doc.get('records', doc['lines'])} (continuation lines: {doc.get('continuation', 0)})")
     if doc.get("formats"):
         lines.append("Formats: " + ", ".join(f"{name} ({n})" for name, n in sorted(doc["formats"].items())))
     lines.append(f"Total time: {doc['elapsed_s']:.2f}s")

@@ -9,8 +9,10 @@ once, where the job is planned, and the format then travels with the work.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
-from .compressed import ERRORS as DECOMPRESS_ERRORS, compression_of, open_decompressed
+from .checkpoint import input_fingerprint
+from .compressed import compression_of, reading
 from .errors import InputError, UsageError
 from .formats import DEFAULT_FORMAT, FormatSet, SpecError
 from .formats.detect import HEAD_BYTES, detect
@@ -30,9 +32,16 @@ def job_formats(args) -> FormatSet:
     return formats
 
 
-def counting_key(args, formats: FormatSet) -> str:
-    """What decides how lines are counted: part of a checkpoint's input fingerprint."""
-    return f"{args.format}:{formats.digest()}"
+def job_fingerprint(args, formats: FormatSet) -> str:
+    """Names the job's input set and how it is counted: a checkpoint of another is never applied."""
+    return input_fingerprint(args.paths, args.glob, args.recursive, f"{args.format}:{formats.digest()}")
+
+
+def fingerprint_of(paths, glob: str | None = None, recursive: bool = False, fmt: str = AUTO,
+                   format_files=(), raw_levels: bool = False) -> str:
+    """The fingerprint a job with these options gives its checkpoints (for tools and tests)."""
+    args = SimpleNamespace(paths=paths, glob=glob, recursive=recursive, format=fmt)
+    return job_fingerprint(args, FormatSet.standard(format_files, raw_levels))
 
 
 def scan_inputs(args, formats: FormatSet, warn) -> list[LogFile]:
@@ -58,13 +67,11 @@ def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=N
 def read_head(f: LogFile) -> bytes:
     """The first bytes of a file as its lines read (decompressed), at most HEAD_BYTES."""
     suffix = compression_of(f.path)
+    if suffix:
+        with reading(f.path, suffix) as stream:
+            return stream.read(HEAD_BYTES)
     try:
-        if suffix:
-            with open_decompressed(f.path, suffix) as stream:
-                return stream.read(HEAD_BYTES)
         with open(f.path, "rb") as stream:
             return stream.read(min(HEAD_BYTES, f.size))
     except OSError as exc:
         raise InputError(f"cannot read {f.path}: {exc.strerror or exc}") from None
-    except DECOMPRESS_ERRORS as exc:
-        raise InputError(f"cannot read {f.path}: damaged or truncated {suffix} data ({exc})") from None

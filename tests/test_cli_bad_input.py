@@ -6,6 +6,8 @@ process, the parallel one under a real `mpirun -np 2`.
 
 from __future__ import annotations
 
+import gzip
+
 import json
 import os
 
@@ -41,7 +43,7 @@ def folders(tmp_path):
     nomatch = tmp_path / "nomatch"
     nomatch.mkdir()
     (nomatch / "notes.txt").write_bytes(INFO)
-    (nomatch / "old.log.gz").write_bytes(b"\x1f\x8b")
+    (nomatch / "old.log.bak").write_bytes(INFO)  # rotated names are taken (app.log.1, app.log.2.gz), backups not
     (nomatch / "dir.log").mkdir()  # a folder whose name matches is not a file
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
@@ -75,6 +77,19 @@ def test_empty_folder(program, folders):
 def test_folder_with_no_matching_files(program, folders):
     nomatch = str(folders / "nomatch")
     one_error_line(run_program(program[0], nomatch, np=program[1]), ExitCode.INPUT, nomatch, "*.log")
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("name, data", [("old.log.gz", b"\x1f\x8b"), ("old.log.2.gz", gzip.compress(INFO * 50)[:-9]),
+                                        ("x.log.bz2", b"BZh9garbage"), ("x.log.xz", b"\xfd7zXZ\x00junk"),
+                                        ("x.log.zst", b"(\xb5/\xfd junk")])
+def test_damaged_compressed_file(program, tmp_path, name, data):
+    """A truncated or damaged compressed log is an input error naming it, never a traceback."""
+    (tmp_path / "good.log").write_bytes(INFO)
+    (tmp_path / name).write_bytes(data)
+    proc = run_program(program[0], tmp_path, "--no-checkpoint", np=program[1]) if program[0].startswith("distributed") \
+        else run_program(program[0], tmp_path, np=program[1])
+    one_error_line(proc, ExitCode.INPUT, name, "damaged or truncated")
 
 
 BAD_OPTIONS = [

@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 
 from loganalyser import checkpoint as checkpoint_module
-from loganalyser.checkpoint import STORE, CheckpointStore, encode, input_fingerprint, stored_name
+from loganalyser.checkpoint import STORE, CheckpointStore, encode, stored_name
+from loganalyser.scanning import fingerprint_of
 from loganalyser.inputs import find_log_files
 from loganalyser.reader import analyse_pieces
 from loganalyser.tasks import plan_tasks
@@ -195,7 +196,7 @@ def assert_checkpoint_is_true(ck: Path, inputs: str, cwd: Path):
     here = os.getcwd()
     os.chdir(cwd)
     try:
-        got = CheckpointStore(str(ck), warn=warnings).load_latest(input_fingerprint([inputs], "*.log", False))
+        got = CheckpointStore(str(ck), warn=warnings).load_latest(fingerprint_of([inputs]))
         files = find_log_files([inputs])
         assert got is not None and warnings.lines == [], warnings.lines
         tasks = {t.task_id: t for t in plan_tasks(files, **got.doc["plan"])}
@@ -340,7 +341,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(damage, corpus
 
 def _processed_small_file(ck: Path, inputs: Path) -> str:
     """A small file the checkpoint a rerun would resume from holds as fully counted."""
-    got = CheckpointStore(str(ck)).load_latest(input_fingerprint([os.path.realpath(inputs)], "*.log", False))
+    got = CheckpointStore(str(ck)).load_latest(fingerprint_of([os.path.realpath(inputs)]))
     assert got is not None, f"no checkpoint of {inputs} in {ck}"
     small = [p for p in got.doc["processed_files"] if os.path.basename(p).startswith("node")]
     assert small, f"no small file processed yet in {got.doc['processed_files']}"

@@ -38,7 +38,8 @@ sys.path[:0] = [str(REPO), str(REPO / "utils")]
 from generate_logs import generate, merge_totals  # noqa: E402
 from jobcontrol import Job, job_pids, rank_pid, session_pids, signal_pid, wait_for  # noqa: E402
 
-from loganalyser.checkpoint import CheckpointStore, input_fingerprint  # noqa: E402
+from loganalyser.checkpoint import CheckpointStore  # noqa: E402
+from loganalyser.scanning import fingerprint_of  # noqa: E402
 
 FAULTS = ("kill_worker", "kill_master", "stop_cont", "sigint_resume", "sigkill_resume", "feign")
 RUN_BOUND = 150.0  # seconds a run (all its restarts) may take before it counts as a hang
@@ -225,7 +226,7 @@ def _check(report: RunReport, jobs: list[Job], expected: dict, folder: Path, cor
             signal_pid(pid, signal.SIGCONT)
             signal_pid(pid, signal.SIGKILL)
     store = CheckpointStore(str(folder / "checkpoints"), warn=report.problems.append)
-    fingerprint = input_fingerprint([str(corpus)], "*.log", False)
+    fingerprint = fingerprint_of([str(corpus)])
     report.checkpoint_ok = store.load_latest(fingerprint) is not None or not store.sequences()
 
 

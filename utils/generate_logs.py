@@ -20,6 +20,9 @@ multi-gigabyte files are written at hundreds of MB/s in constant memory.
 
     python utils/generate_logs.py --out sample_logs --files 10 --lines 5000
     python utils/generate_logs.py --total-bytes 2GB --noise 0.05 --json
+
+``--format NAME`` writes one of the real formats of docs/formats-contract.md
+instead (utils/format_logs.py); ``--format seed`` is the format above.
 """
 from __future__ import annotations
 
@@ -32,6 +35,11 @@ import sys
 import time
 
 import numpy as np
+
+try:
+    from utils import format_logs
+except ImportError:  # run as a script: utils/ itself is on sys.path
+    import format_logs
 
 DEFAULT_LEVELS = "INFO=50,WARN=20,ERROR=10,DEBUG=20"
 STANDARD_LEVELS = ("DEBUG", "ERROR", "INFO", "WARN")
@@ -296,12 +304,17 @@ def _parser():
                            " (KB=1000, K=KiB=1024)")
     p.add_argument("--prefix", default="node", help="file name prefix (default node)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--levels", default=DEFAULT_LEVELS,
-                   help=f"relative level weights (default {DEFAULT_LEVELS})")
+    p.add_argument("--format", default="seed", metavar="NAME", choices=["seed", *format_logs.FORMATS],
+                   help="log format: seed (default) or a built-in format of docs/formats-contract.md")
+    p.add_argument("--levels", default=None,
+                   help=f"relative level weights, seed format only (default {DEFAULT_LEVELS})")
     p.add_argument("--noise", type=float, default=0.0,
                    help="fraction of lines with level words planted in the message")
     p.add_argument("--malformed", type=float, default=0.0, help="fraction of malformed lines")
     p.add_argument("--blank", type=float, default=0.0, help="fraction of empty lines")
+    p.add_argument("--traces", type=float, default=None,
+                   help="fraction of records followed by a stack trace or similar block"
+                        " (not with --format seed)")
     p.add_argument("--crlf", action="store_true", help="end lines with \\r\\n")
     p.add_argument("--no-final-newline", action="store_true",
                    help="leave the last line of each file unterminated")
@@ -321,16 +334,33 @@ def merge_totals(*totals: dict) -> dict:
     out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
     return out
 
+
+def _generate(args) -> dict:
+    """The totals of the run args ask for: the seed generator or format_logs."""
+    lines = 5000 if args.lines is None else args.lines
+    if args.format == "seed":
+        if args.traces is not None:
+            raise ValueError("--traces needs --format NAME (not seed)")
+        return generate(args.out, args.files, lines, args.seed, prefix=args.prefix,
+                        levels=DEFAULT_LEVELS if args.levels is None else args.levels,
+                        total_bytes=args.total_bytes, noise=args.noise,
+                        malformed=args.malformed, blank=args.blank, crlf=args.crlf,
+                        no_final_newline=args.no_final_newline)
+    if args.levels is not None:
+        raise ValueError("--levels is for --format seed; other formats have their own mix")
+    return format_logs.generate(
+        args.format, args.out, args.files, lines, args.seed, prefix=args.prefix,
+        total_bytes=None if args.total_bytes is None else parse_size(args.total_bytes),
+        noise=args.noise, malformed=args.malformed, blank=args.blank,
+        traces=args.traces or 0.0, crlf=args.crlf, no_final_newline=args.no_final_newline)
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        result = generate(args.out, args.files, 5000 if args.lines is None else args.lines,
-                          args.seed, prefix=args.prefix, levels=args.levels,
-                          total_bytes=args.total_bytes, noise=args.noise,
-                          malformed=args.malformed, blank=args.blank, crlf=args.crlf,
-                          no_final_newline=args.no_final_newline)
+        result = _generate(args)
     except ValueError as e:
         parser.error(str(e))
     except OSError as e:

@@ -89,7 +89,8 @@ class FormatSet:
                 got = dialect.classify(line)
                 shown = "continuation" if got == CONTINUATION else "blank" if got == BLANK else got
                 if shown != expected:
-                    raise SpecError(f"format {name}: sample {line[:60]!r} gives {shown!r}, expected {expected!r}")
+                    text = line[:60].decode("utf-8", "replace")
+                    raise SpecError(f"format {name}: sample {text!r} gives {shown!r}, expected {expected!r}")
 
     def digest(self) -> str:
         """Names what counting means in this set (specs and level mode), for checkpoints."""
