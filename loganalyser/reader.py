@@ -20,6 +20,7 @@ from .inputs import shown
 from .result import PartialResult
 
 CHUNK_SIZE = 4 << 20  # the kernel's sweet spot: fits in cache-friendly passes
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark opening a file is not part of its first line
 LONG_LINE_HEAD = 1 << 20  # a line longer than a chunk is classified from this many first bytes (non-seed formats)
 
 _standard: FormatSet | None = None
@@ -76,20 +77,26 @@ class _Scan:
         f, chunk_size = self.f, self.chunk_size
         result = PartialResult()
         pos = offset  # stream offset of the next unread byte
+        # One buffer for the whole scan: the unfinished last line of a chunk is
+        # moved to its front and the next chunk read in behind it.
+        buf = _buffer(2 * chunk_size + len(BOM))
+        view = memoryview(buf)
+        carry = 0  # bytes at the front of buf: a line whose end is not read yet
+        self.skip = 0  # bytes at the front of buf that belong to no line (a byte-order mark)
         if offset > 0:
             f.seek(offset - 1)
             if f.read(1) != b"\n":  # the line at `offset` began in the previous range
                 pos = offset + _skip_line(f, chunk_size)
-        # One buffer for the whole scan: the unfinished last line of a chunk is
-        # moved to its front and the next chunk read in behind it.
-        buf = _buffer(2 * chunk_size)
-        view = memoryview(buf)
-        carry = 0  # bytes at the front of buf: a line whose end is not read yet
+        elif stop > 0:
+            head = f.read(len(BOM))
+            pos = carry = len(head)
+            buf[:carry] = head
+            self.skip = len(BOM) if head == BOM else 0
         while pos - carry < stop:
             got = f.readinto(view[carry : carry + chunk_size])
             if not got:
                 if carry:
-                    result.add(self.dialect.count(buf, carry))
+                    result.add(self._count(buf, carry))
                 return result
             pos += got
             filled = carry + got
@@ -97,21 +104,30 @@ class _Scan:
             if pos >= stop:  # the last line we own ends at the first "\n" at or after stop - 1
                 end = buf.find(b"\n", max(int(stop) - 1 - base, 0), filled)
                 if end >= 0:
-                    result.add(self.dialect.count(buf, end + 1))
+                    result.add(self._count(buf, end + 1))
                     return result
             cut = buf.rfind(b"\n", 0, filled) + 1
             if cut:
-                result.add(self.dialect.count(buf, cut))
+                result.add(self._count(buf, cut))
             self.on_chunk()
             carry = filled - cut
             buf[:carry] = buf[cut:filled]
             if carry >= chunk_size:  # a line longer than a chunk: stream it
-                line, rest = self._long_line(bytes(view[:carry]))
+                line, rest = self._long_line(bytes(view[self.skip : carry]))
+                line.bytes += self.skip
+                self.skip = 0
                 result.add(line)
                 pos += line.bytes - carry + len(rest)  # bytes the line streamed past, and what it read beyond
                 carry = len(rest)
                 buf[:carry] = rest
         return result
+
+    def _count(self, buf, end: int) -> PartialResult:
+        """The lines of buf[:end] (after a byte-order mark, which only the first count sees)."""
+        part = self.dialect.count(buf, end, self.skip)
+        part.bytes += self.skip
+        self.skip = 0
+        return part
 
     def _long_line(self, start: bytes) -> tuple[PartialResult, bytes]:
         """Counts one line that begins with `start` and goes on in the stream; returns
@@ -239,11 +255,13 @@ class _SmallFiles:
         except OSError as exc:
             raise InputError(f"cannot read {piece.path}: {exc.strerror or exc}") from None
         self.format = piece.format
+        self.bytes += len(content)
+        if content.startswith(BOM):
+            content = content[len(BOM):]
         self.data += content
         if content and not content.endswith(b"\n"):
             self.data += b"\n"  # end its last line here, not in the next file
         self.files += 1
-        self.bytes += len(content)
         return True
 
     def count(self) -> PartialResult:

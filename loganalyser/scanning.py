@@ -17,6 +17,7 @@ from .errors import InputError, UsageError
 from .formats import DEFAULT_FORMAT, FormatSet, SpecError
 from .formats.detect import HEAD_BYTES, detect
 from .inputs import LogFile, find_log_files, shown
+from .reader import BOM
 
 AUTO = "auto"
 
@@ -69,9 +70,9 @@ def read_head(f: LogFile) -> bytes:
     suffix = compression_of(f.path)
     if suffix:
         with reading(f.path, suffix) as stream:
-            return stream.read(HEAD_BYTES)
+            return stream.read(HEAD_BYTES).removeprefix(BOM)
     try:
         with open(f.path, "rb") as stream:
-            return stream.read(min(HEAD_BYTES, f.size))
+            return stream.read(min(HEAD_BYTES, f.size)).removeprefix(BOM)
     except OSError as exc:
         raise InputError(f"cannot read {f.path}: {exc.strerror or exc}") from None

@@ -232,3 +232,16 @@ def test_memory_is_bounded_on_a_large_file(tmp_path, shape):
     lines, covered, maxrss_kib = map(int, proc.stdout.split())
     assert covered == size and lines == (lines_per_block * blocks or 1)
     assert maxrss_kib * 1024 < 300 << 20, f"peak RSS {maxrss_kib / 1024:.0f} MiB for a {size >> 20} MiB file"
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 64, 1 << 20])
+def test_a_byte_order_mark_is_no_part_of_the_first_line(tmp_path, chunk_size):
+    """Windows tools start files with a UTF-8 BOM: it is counted in bytes, never as part of a line."""
+    data = b"\xef\xbb\xbf[t] [INFO] x\r\n[t] [WARN] y\r\n\xef\xbb\xbf[t] [ERROR] not at the start: malformed\r\n"
+    path = write(tmp_path / "bom.log", data)
+    whole = analyse_range(path, chunk_size=chunk_size)
+    assert whole.counts == {"INFO": 1, "WARN": 1} and whole.malformed == 1 and whole.bytes == len(data)
+    assert whole == seed_reference(data)
+    assert tile(path, range(1, len(data)), chunk_size) == whole
+    batch = analyse_pieces([Piece(path, 0, len(data), "id", whole=True, file_size=len(data))] * 2)
+    assert batch.counts == {"INFO": 2, "WARN": 2} and batch.bytes == 2 * len(data)

@@ -128,8 +128,8 @@ class Dialect:
             tally(result, self.classify(line))
         return result
 
-    def count(self, data, end: int | None = None) -> PartialResult:
-        """Line statistics of data[:end] (whole lines; the last may lack "\\n").
+    def count(self, data, end: int | None = None, start: int = 0) -> PartialResult:
+        """Line statistics of data[start:end] (whole lines; the last may lack "\\n").
 
         `data` is bytes or a bytearray (a reader's reused buffer: no copy is made).
         """
@@ -137,15 +137,13 @@ class Dialect:
             data = data.tobytes()
         end = len(data) if end is None else end
         if self.spec.kernel == "seed":
-            return self._relabel(seed_kernel.count_lines(memoryview(data)[:end]))
-        if self._chunk is None:
-            return self.count_reference(data[:end])
-        first = data.find(b"\n", 0, end)
-        if first < 0:
-            return self.count_reference(data[:end])
-        last = data.rfind(b"\n", 0, end)
-        result = PartialResult(bytes=end)
-        tally(result, self.classify(bytes(data[:first])))
+            return self._relabel(seed_kernel.count_lines(memoryview(data)[start:end]))
+        first = data.find(b"\n", start, end)
+        if self._chunk is None or first < 0:
+            return self.count_reference(data[start:end])
+        last = data.rfind(b"\n", start, end)
+        result = PartialResult(bytes=end - start)
+        tally(result, self.classify(bytes(data[start:first])))
         if last + 1 < end:
             tally(result, self.classify(bytes(data[last + 1 : end])))
         if last > first:  # the lines that start after a "\n" and end at the next one
