@@ -2,7 +2,8 @@
 """Chaos campaign (`make chaos`): real jobs, real signals, randomised, checked.
 
 Each run draws, from one seeded generator: a corpus shape (many small files,
-a few large ones, or mixed), a rank count (3 to 6) and one to three faults at
+a few large ones, or mixed) in one of the 22 built-in log formats (mixed
+corpora add seed-format small files beside it), a rank count (3 to 6) and one to three faults at
 random moments: SIGKILL of a worker, SIGKILL of the master, SIGSTOP then
 SIGCONT of any rank, SIGINT of the whole job then a resume, SIGKILL of the
 whole job then a resume, or `--chaos` feigned failures. Every run is checked:
@@ -35,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "utils")]
 
+import format_logs  # noqa: E402
 from generate_logs import generate, merge_totals  # noqa: E402
 from jobcontrol import Job, job_pids, rank_pid, session_pids, signal_pid, wait_for  # noqa: E402
 
@@ -70,21 +72,32 @@ class RunReport:
         return self.exact and self.results == 1 and not (self.hang or self.traceback or self.orphans) and self.checkpoint_ok
 
 
+FORMAT_NAMES = ("seed", *sorted(format_logs.FORMATS))
+
+
+def generate_in(fmt: str, folder: Path, files: int, lines: int, seed: int, prefix: str = "node") -> dict:
+    """`files` logs of `lines` lines in format `fmt`, traps included; their exact totals."""
+    traps = {"noise": 0.05, "malformed": 0.01, "blank": 0.01}
+    if fmt == "seed":
+        return generate(folder, files=files, lines=lines, seed=seed, prefix=prefix, **traps)
+    return format_logs.generate(fmt, str(folder), files=files, lines=lines, seed=seed, prefix=prefix, traces=0.02,
+                                crlf=seed % 3 == 0, no_final_newline=seed % 4 == 0, **traps)
+
+
 def make_corpus(rng: random.Random, folder: Path, quick: bool) -> tuple[str, dict]:
-    """A corpus of a random shape, with level words in messages; returns (shape, expected counts)."""
+    """A corpus of a random shape and format; returns (shape/format, expected counts)."""
     shape = rng.choice(["many-small", "few-large", "mixed"])
+    fmt = rng.choice(FORMAT_NAMES)
     scale = 0.25 if quick else 1.0
     seed = rng.randrange(1 << 30)
-    traps = {"noise": 0.05, "malformed": 0.01, "blank": 0.01}
     if shape == "many-small":
-        expected = generate(folder, files=int(400 * scale) + 20, lines=200, seed=seed, **traps)
+        parts = [generate_in(fmt, folder, int(400 * scale) + 20, 200, seed)]
     elif shape == "few-large":
-        expected = generate(folder, files=rng.randint(1, 3), lines=int(120_000 * scale), seed=seed, **traps)
+        parts = [generate_in(fmt, folder, rng.randint(1, 3), int(120_000 * scale), seed)]
     else:
-        expected = generate(folder, files=int(60 * scale) + 5, lines=500, seed=seed, prefix="small", **traps)
-        big = generate(folder, files=1, lines=int(150_000 * scale), seed=seed + 1, prefix="big", **traps)
-        expected = merge_totals(expected, big)
-    return shape, expected
+        parts = [generate_in("seed", folder, int(60 * scale) + 5, 500, seed, prefix="small"),
+                 generate_in(fmt, folder, 1, int(150_000 * scale), seed + 1, prefix="big")]
+    return f"{shape}/{fmt}", merge_totals(*parts)  # zero counts dropped, as the analyser reports
 
 
 CHUNK = 256 << 10  # task size the campaign asks for: many tasks, so faults land mid-run
@@ -212,7 +225,8 @@ def _check(report: RunReport, jobs: list[Job], expected: dict, folder: Path, cor
     report.results = sum(job.stdout.count("ANALYSIS RESULTS") for job in jobs)
     try:
         result = json.loads((folder / "result.json").read_text())
-        report.exact = all(result[k] == expected[k] for k in ("counts", "lines", "malformed", "blank", "files", "bytes"))
+        keys = ("counts", "lines", "malformed", "blank", "continuation", "files", "bytes")
+        report.exact = all(result[k] == expected.get(k, 0) for k in keys)
         if not report.exact:
             report.problems.append(f"counts {result['counts']} lines {result['lines']} != {expected['counts']} {expected['lines']}")
     except (OSError, ValueError, KeyError) as exc:
@@ -288,10 +302,10 @@ def summary(reports: list[RunReport], interrupted: dict | None) -> str:
         "faults by kind:",
     ]
     lines += [f"  {kind:16s} {by_kind.get(kind, 0)}" for kind in FAULTS]
-    lines += ["", f"{'run':>4} {'shape':11} {'np':>2} {'files':>6} {'MB':>6} {'wall s':>7} {'ok':>3}  faults / problems"]
+    lines += ["", f"{'run':>4} {'shape/format':28} {'np':>2} {'files':>6} {'MB':>6} {'wall s':>7} {'ok':>3}  faults / problems"]
     for r in reports:
         note = ", ".join(r.faults) + (f"  !! {'; '.join(r.problems)}" if not r.ok else "")
-        lines.append(f"{r.run:>4} {r.shape:11} {r.ranks:>2} {r.files:>6} {r.bytes / 1e6:>6.1f} {r.wall_s:>7.1f} "
+        lines.append(f"{r.run:>4} {r.shape:28} {r.ranks:>2} {r.files:>6} {r.bytes / 1e6:>6.1f} {r.wall_s:>7.1f} "
                      f"{'yes' if r.ok else 'NO':>3}  {note}")
     if interrupted is not None:
         lines += ["", f"one job interrupted {sum(interrupted['interruptions'].values())} times "

@@ -325,12 +325,12 @@ def _parser():
 
 def merge_totals(*totals: dict) -> dict:
     """The sum of several generate() results (zero level counts dropped): the oracle of a mixed corpus."""
-    out = {"counts": {}, "lines": 0, "malformed": 0, "blank": 0, "files": 0, "bytes": 0}
+    out = {"counts": {}, "lines": 0, "malformed": 0, "blank": 0, "continuation": 0, "files": 0, "bytes": 0}
     for t in totals:
         for level, n in t["counts"].items():
             out["counts"][level] = out["counts"].get(level, 0) + n
-        for key in ("lines", "malformed", "blank", "files", "bytes"):
-            out[key] += t[key]
+        for key in ("lines", "malformed", "blank", "continuation", "files", "bytes"):
+            out[key] += t.get(key, 0)
     out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
     return out
 
