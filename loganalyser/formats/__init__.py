@@ -29,7 +29,7 @@ def builtin_specs() -> list[FormatSpec]:
         if name.endswith(".json"):
             path = os.path.join(SPEC_FOLDER, name)
             with open(path, encoding="utf-8") as f:
-                specs.append(spec_from_dict(json.load(f), origin=path))
+                specs.append(spec_from_dict(json.load(f), origin=path, builtin=True))
     return specs
 
 

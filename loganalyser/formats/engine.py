@@ -26,7 +26,8 @@ from collections import Counter
 from .. import kernel as seed_kernel
 from ..result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
-from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
+from .spec import FormatSpec, _compile, chunk_safe
+from .vectorised import FieldProgram
 
 BLANK = "\0blank"  # classify's answer for a blank line
 CONTINUATION = "\0continuation"  # ... for a continuation line
@@ -44,6 +45,7 @@ class Dialect:
         self._line = spec.pattern  # matched at a line's start
         self._continuation = spec.continuation_pattern
         self._levels: dict[bytes, str] = {}  # spelling -> reported level (a cache)
+        self._fast = FieldProgram([list(p) for p in spec.fast], list(spec.fast_words)) if spec.fast else None
         self._chunk = None  # whole-chunk patterns, where the spec allows them
         if spec.kind == "regex" and spec.kernel is None and chunk_safe(spec.regex) and chunk_safe(self._continuation.pattern.decode()):
             record = _only_level_group(_strip_caret(spec.regex))
@@ -138,6 +140,8 @@ class Dialect:
         end = len(data) if end is None else end
         if self.spec.kernel == "seed":
             return self._relabel(seed_kernel.count_lines(memoryview(data)[start:end]))
+        if self._fast is not None:
+            return self._fast.count(data, start, end, self)
         first = data.find(b"\n", start, end)
         if self._chunk is None or first < 0:
             return self.count_reference(data[start:end])

@@ -65,6 +65,8 @@ class FormatSpec:
     description: str = ""
     samples: tuple = ()  # (line bytes, expected level | "continuation" | None)
     source: str = ""  # the JSON text the spec came from (its identity in checkpoints)
+    fast: tuple = ()  # built-ins: field programs of the vectorised path (vectorised.py)
+    fast_words: tuple = ()  # ... and the only level spellings the regex takes, if it lists them
 
     @property
     def pattern(self) -> re.Pattern | None:
@@ -80,12 +82,17 @@ def _compile(regex: str) -> re.Pattern:
     return re.compile(regex.encode("utf-8"))
 
 
-def spec_from_dict(data: dict, origin: str = "spec") -> FormatSpec:
-    """Validates a spec's JSON object; raises SpecError naming what is wrong."""
+def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> FormatSpec:
+    """Validates a spec's JSON object; raises SpecError naming what is wrong.
+
+    Only built-in specs may carry a vectorised program (`fast`): the test suite
+    proves each one against its regex, and nothing could prove a user's."""
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: a format spec must be a JSON object")
     unknown = set(data) - {"name", "kind", "regex", "fields", "levels", "level_rule", "continuation",
                            "timestamp", "priority", "kernel", "description", "samples", "documentation"}
+    if builtin:
+        unknown -= {"fast", "fast_words"}
     if unknown:
         raise SpecError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
     name = data.get("name")
@@ -125,8 +132,20 @@ def spec_from_dict(data: dict, origin: str = "spec") -> FormatSpec:
         priority=priority, kernel=data.get("kernel"), description=str(data.get("description", "")),
         samples=_samples(data.get("samples", []), origin),
         source=json.dumps(data, sort_keys=True),
+        fast=_fast_program(data.get("fast", []), origin),
+        fast_words=tuple(data.get("fast_words", ())),
     )
     return spec
+
+
+def _fast_program(alternatives, origin: str) -> tuple:
+    from .vectorised import STEP_KINDS
+
+    for program in alternatives:
+        kinds = [next(iter(step)) for step in program]
+        if any(len(step) != 1 for step in program) or not set(kinds) <= set(STEP_KINDS) or kinds.count("level") != 1:
+            raise SpecError(f"{origin}: 'fast' programs are lists of known one-key steps with one 'level' step")
+    return tuple(tuple(program) for program in alternatives)
 
 
 def _fields_regex(fields, origin: str) -> str:
