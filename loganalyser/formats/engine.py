@@ -23,10 +23,12 @@ import json
 import re
 from collections import Counter
 
+import numpy as np
+
 from .. import kernel as seed_kernel
 from ..result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
-from .spec import FormatSpec, _compile, chunk_safe
+from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
 from .vectorised import FieldProgram
 
 BLANK = "\0blank"  # classify's answer for a blank line
@@ -50,7 +52,7 @@ class Dialect:
         if spec.kind == "regex" and spec.kernel is None and chunk_safe(spec.regex) and chunk_safe(self._continuation.pattern.decode()):
             record = _only_level_group(_strip_caret(spec.regex))
             if record is not None:
-                self._chunk = _ChunkPatterns(record, self._continuation.pattern.decode())
+                self._chunk = _ChunkPatterns(record, spec.continuation)
 
     @property
     def name(self) -> str:
@@ -154,6 +156,14 @@ class Dialect:
             self._chunk.count(data, first, last, result, self.level)
         return result
 
+    def count_lines_after_newlines(self, joined: bytes, result: PartialResult) -> None:
+        """Adds the lines of `joined`, "\\n" + line + "\\n" + ... + line + "\\n", to `result`."""
+        if self._chunk is not None and len(joined) > 1:
+            self._chunk.count(joined, 0, len(joined) - 1, result, self.level)
+            return
+        for line in joined[1:-1].split(b"\n"):
+            tally(result, self.classify(line))
+
     def _relabel(self, part: PartialResult) -> PartialResult:
         """The seed kernel reports spellings: map them as this dialect reports levels."""
         counts: dict[str, int] = {}
@@ -165,24 +175,43 @@ class Dialect:
 
 
 class _ChunkPatterns:
-    """The whole-chunk patterns of a chunk-safe spec (see Dialect)."""
+    """The whole-chunk patterns of a chunk-safe spec (see Dialect).
 
-    BLANK = _compile(r"\n\r?(?=\n|\Z)")
+    One regex pass finds the records and their levels; numpy finds the lines,
+    the blank ones and those that start like a continuation; a second regex
+    pass runs only when some do (to tell continuations from records that
+    happen to start that way), or when the format has its own continuation rule.
+    """
 
-    def __init__(self, record: str, continuation: str):
+    def __init__(self, record: str, continuation: str | None):
         not_blank = r"\n(?!\r?(?:\n|\Z))"
+        rule = SHARED_CONTINUATION + (f"|{continuation}" if continuation else "")
         self.records = _compile(f"{not_blank}(?:{record})")  # one group: the level
-        self.continued = _compile(f"{not_blank}(?={continuation})")
-        self.both = _compile(f"{not_blank}(?={continuation})(?:{record})")  # records that look continued
+        self.continued = _compile(f"{not_blank}(?={rule})") if continuation else None
+        self.both = _compile(f"{not_blank}(?={rule})(?:{record})")  # records that look continued
+        self.shared = _compile(f"(?:{SHARED_CONTINUATION})")
 
     def count(self, buf, first: int, last: int, result: PartialResult, level) -> None:
         """Adds the lines after the "\\n"s in buf[first:last] (each ends at the next "\\n", the last at `last`)."""
-        lines = buf.count(b"\n", first, last)
-        levels = Counter(self.records.findall(buf, first, last))
-        blank = len(self.BLANK.findall(buf, first, last))
-        continued = len(self.continued.findall(buf, first, last))
+        v = np.frombuffer(buf, dtype=np.uint8, count=last - first, offset=first)
+        newlines = np.flatnonzero(v == 10)  # v[0] is one: each starts a line
+        ends = np.empty_like(newlines)
+        ends[:-1] = newlines[1:]
+        ends[-1] = v.size
+        length = ends - newlines - 1
+        head = v[np.minimum(newlines + 1, v.size - 1)]
+        blank = int(np.count_nonzero((length == 0) | ((length == 1) & (head == 13))))
+        lines = newlines.size
+        if self.continued is not None:
+            continued = len(self.continued.findall(buf, first, last))
+        else:
+            continued = int(np.count_nonzero(((head == 32) | (head == 9)) & (length > 0)))
+            for i in np.flatnonzero(((head == 97) | (head == 67) | (head == 46)) & (length > 0)).tolist():
+                start = first + int(newlines[i]) + 1  # rare: "at ", "Caused by:", "... N more"
+                continued += self.shared.match(buf, start, first + int(ends[i])) is not None
         if continued:
             continued -= len(self.both.findall(buf, first, last))
+        levels = Counter(self.records.findall(buf, first, last))
         result.lines += lines
         result.blank += blank
         result.continuation += continued

@@ -69,8 +69,11 @@ def _spaces(w):
     return ~_not_equal(w, 0x20) & HIGH
 
 
-def _token(w):  # not space, tab, CR or LF
-    return _not_equal(w, 0x20) & _not_equal(w, 0x09) & _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
+def _token(w):
+    """Bytes above space (and non-ASCII): a token's bytes. The regex's tokens are
+    [^ \\t\\r\\n]+, which also take other control bytes: a run stopped early at one
+    leaves the line to the rule, since no step after a token takes a control byte."""
+    return _in_range(w, 0x21, 0x7F) | (w & HIGH)
 
 
 def _upper(w):
@@ -88,12 +91,13 @@ def _word_bytes(w):  # [A-Za-z0-9_]
     return _letters(w) | _digits(w) | (~_not_equal(w, 0x5F) & HIGH)
 
 
+_PACK = U64(0x0102040810204080)  # gathers the bytes' high bits into the top byte
+_FIRST_CLEAR = np.array([next((i for i in range(8) if not bits >> i & 1), 8) for bits in range(256)], dtype=np.int64)
+
+
 def _first_clear(m):
     """Index (0-8) of the first byte whose high bit is clear in `m`."""
-    clear = ~m & HIGH
-    low = clear & (~clear + U64(1))
-    index = (np.frexp(low.astype(np.float64))[1] - 1) // 8
-    return np.where(clear == 0, 8, index)
+    return _FIRST_CLEAR[(((m >> U64(7)) & ONES) * _PACK) >> U64(56)]
 
 
 class _Cursor:
@@ -113,15 +117,14 @@ class _Cursor:
 
     def run(self, predicate, at_least: int) -> None:
         """Moves over a run of bytes in the class; fails lines whose run is too short or too long."""
-        total = np.zeros_like(self.p)
-        open_ = np.arange(self.p.size)  # lines whose run has not ended yet
-        for _ in range(MAX_RUN_WORDS):
-            w = self.words[np.minimum(self.p[open_] + total[open_], self.limit)]
-            step = _first_clear(predicate(w))
-            total[open_] += step
-            open_ = open_[step == 8]
+        total = _first_clear(predicate(self.word()))
+        open_ = np.flatnonzero(total == 8)  # lines whose run goes on past the first word
+        for _ in range(MAX_RUN_WORDS - 1):
             if open_.size == 0:
                 break
+            step = _first_clear(predicate(self.words[np.minimum(self.p[open_] + total[open_], self.limit)]))
+            total[open_] += step
+            open_ = open_[step == 8]
         self.ok[open_] = False
         self.ok &= total >= at_least
         self.p += total
@@ -201,10 +204,6 @@ class FieldProgram:
     def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None):
         self.alternatives = alternatives
         self.words = {w.upper() for w in words} if words else None  # the only level spellings the regex takes
-        first = [alt[0] for alt in alternatives]
-        # A line starting with a space or tab can be continuation only if no program can start there.
-        self.never_indented = all(("fixed" in s and not s["fixed"][:1].isspace()) or "token" in s or "digits" in s
-                                  or "level" in s for s in first)
 
     def count(self, data, start: int, end: int, dialect) -> PartialResult:
         v = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
@@ -231,11 +230,10 @@ class FieldProgram:
         words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,))
         sure, level_at, level_len = self._run(words, n - 8, starts[todo], ends[todo])
         keys = (words[level_at[sure]] & _MASKS[level_len[sure]]) | _LENGTH_TAGS[level_len[sure]]
-        distinct, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        distinct, slot, counts = _distinct(keys)
         rejected = np.zeros(distinct.size, dtype=bool)
         for i, (key, n_key) in enumerate(zip(distinct.tolist(), counts.tolist())):
-            size = key >> 56
-            spelling = key.to_bytes(8, "little")[:size]
+            spelling = key.to_bytes(8, "little")[: key >> 56]
             if self.words is not None and spelling.decode("ascii").upper() not in self.words:
                 rejected[i] = True  # the regex takes only its listed words: the rule decides
                 continue
@@ -243,14 +241,10 @@ class FieldProgram:
             result.counts[name] = result.counts.get(name, 0) + n_key
         unsure = todo[~sure]
         if rejected.any():
-            unsure = np.concatenate([unsure, todo[sure][rejected[inverse]]])
-        if self.never_indented:
-            indented = (head[unsure] == 32) | (head[unsure] == 9)
-            result.continuation += int(np.count_nonzero(indented))
-            unsure = unsure[~indented]
-        for i in unsure.tolist():  # few: malformed lines, continuations, odd spacing
-            level = dialect.classify(v[starts[i] : ends[i]].tobytes())
-            _add(result, level)
+            unsure = np.sort(np.concatenate([unsure, todo[sure][rejected[slot]]]))
+        ruled = _by_the_rule(v, starts[unsure], ends[unsure], dialect)
+        ruled.lines = ruled.malformed = 0  # in `lines` already; malformed is derived below
+        result.add(ruled)
         result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
         return result
 
@@ -269,14 +263,30 @@ class FieldProgram:
         return fits == 1, level_at, level_len
 
 
-def _add(result: PartialResult, level) -> None:
-    from .engine import BLANK, CONTINUATION
+def _distinct(keys):
+    """(distinct keys, each key's slot in them, counts), without sorting when keys are few."""
+    slots = ((keys * U64(0x9E3779B97F4A7C15)) >> U64(56)).astype(np.intp)  # 256 hash bins
+    first = np.zeros(256, dtype=np.uint64)
+    first[slots] = keys
+    if np.array_equal(first[slots], keys):  # no two distinct keys share a bin
+        counts = np.bincount(slots, minlength=256)
+        used = np.flatnonzero(counts)
+        where = np.zeros(256, dtype=np.intp)
+        where[used] = np.arange(used.size)
+        return first[used], where[slots], counts[used]
+    distinct, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return distinct, inverse, counts
 
-    if level is None:
-        return  # malformed: derived at the end
-    if level == BLANK:
-        result.blank += 1
-    elif level == CONTINUATION:
-        result.continuation += 1
-    else:
-        result.counts[level] = result.counts.get(level, 0) + 1
+
+def _by_the_rule(v, starts, ends, dialect) -> PartialResult:
+    """The lines v[starts[i]:ends[i]] counted by the spec's rule: gathered into one
+    buffer (each behind a "\\n") and counted by its whole-chunk patterns."""
+    if starts.size == 0:
+        return PartialResult()
+    sizes = ends - starts + 1  # with its "\n"
+    offsets = np.cumsum(sizes) - sizes
+    gather = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
+    joined = b"\n" + v[gather].tobytes()
+    part = PartialResult()
+    dialect.count_lines_after_newlines(joined, part)
+    return part
