@@ -9,8 +9,9 @@ and narrowing the set of lines it is *sure* of:
     {"spaces": 1}                 a run of at least N spaces (0 allowed with 0)
     {"digits": 1}                 a run of at least N digits
     {"token": 1}                  a run of at least N bytes that are not space, tab, CR or LF
-    {"until": "]"}                a run of bytes other than that byte, CR and LF, then that byte
+    {"until": ":]"}               a run of bytes other than these, CR and LF, then the first of them
     {"literal": " - "}            those bytes (at most 8)
+    {"oneof": " T"}               one byte, any of these
     {"level": [1, 8]}             the level: a run of letters, of the given length bounds
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
     {"after_word_end": true}      the byte after the cursor is no letter, digit or "_"
@@ -158,12 +159,13 @@ class _Cursor:
         self.level_at, self.level_len = self.p.copy(), np.minimum(length, 8)
         self.p += length
 
-    def next_byte_in(self, allowed: bytes) -> None:
+    def next_byte_in(self, allowed: bytes, line_end: bool = True) -> None:
+        """The byte at the cursor is one of `allowed` (or, with `line_end`, the line ends there)."""
         w = self.word()
         hit = np.zeros(w.shape, dtype=bool)
-        for b in set(allowed) | {0x0A}:  # the line's end ("\n") always ends a field
+        for b in set(allowed) | ({0x0A} if line_end else set()):  # "\n": the line's end
             hit |= (_not_equal(w, b) & U64(0x80)) == 0
-        self.ok &= hit & (self.p <= self.end)
+        self.ok &= hit & (self.p <= self.end if line_end else self.p < self.end)
 
     def word_ends(self) -> None:
         self.ok &= ((_word_bytes(self.word()) & U64(0x80)) == 0) & (self.p <= self.end)
@@ -181,10 +183,18 @@ def _run_step(cur: _Cursor, step: dict) -> None:
         cur.run(_digits, arg)
     elif kind == "token":
         cur.run(_token, arg)
-    elif kind == "until":
-        stop = ord(arg)
-        cur.run(lambda w: _not_equal(w, stop) & _not_equal(w, 0x0D) & _not_equal(w, 0x0A), 0)
-        cur.bytes_are(arg.encode())
+    elif kind == "until":  # [^SET\r\n]* then SET's first byte
+        def other(w):
+            m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
+            for b in arg.encode():
+                m &= _not_equal(w, b)
+            return m
+
+        cur.run(other, 0)
+        cur.bytes_are(arg[0].encode())
+    elif kind == "oneof":
+        cur.next_byte_in(arg.encode(), line_end=False)
+        cur.p += 1
     elif kind == "level":
         cur.level(*arg)
     elif kind == "after":
@@ -195,7 +205,7 @@ def _run_step(cur: _Cursor, step: dict) -> None:
         raise TypeError(f"unknown step {kind!r}")
 
 
-STEP_KINDS = ("fixed", "literal", "spaces", "digits", "token", "until", "level", "after", "after_word_end")
+STEP_KINDS = ("fixed", "literal", "oneof", "spaces", "digits", "token", "until", "level", "after", "after_word_end")
 
 
 class FieldProgram:
