@@ -12,7 +12,8 @@ and narrowing the set of lines it is *sure* of:
     {"until": ":]"}               a run of bytes other than these, CR and LF, then the first of them
     {"literal": " - "}            those bytes (at most 8)
     {"oneof": " T"}               one byte, any of these
-    {"level": [1, 8]}             the level: a run of letters, of the given length bounds
+    {"level": [1, 7]}             the level: a run of letters, of the given length bounds (at most
+                                  7; ["upper"] as a third item: upper-case letters only)
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
     {"after_word_end": true}      the byte after the cursor is no letter, digit or "_"
 
@@ -152,9 +153,9 @@ class _Cursor:
         self.ok &= self.p + len(pattern) <= self.end
         self.p += len(pattern)
 
-    def level(self, shortest: int, longest: int) -> None:
+    def level(self, shortest: int, longest: int, case: str = "any") -> None:
         w = self.word()
-        length = _first_clear(_letters(w))
+        length = _first_clear(_upper(w) if case == "upper" else _letters(w))
         self.ok &= (length >= shortest) & (length <= min(longest, 7))  # 8 or more: the per-line rule
         self.level_at, self.level_len = self.p.copy(), np.minimum(length, 8)
         self.p += length
@@ -213,7 +214,7 @@ class FieldProgram:
 
     def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None):
         self.alternatives = alternatives
-        self.words = {w.upper() for w in words} if words else None  # the only level spellings the regex takes
+        self.words = set(words) if words else None  # level spellings (exact case) the regex surely takes
 
     def count(self, data, start: int, end: int, dialect) -> PartialResult:
         v = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
@@ -244,7 +245,7 @@ class FieldProgram:
         rejected = np.zeros(distinct.size, dtype=bool)
         for i, (key, n_key) in enumerate(zip(distinct.tolist(), counts.tolist())):
             spelling = key.to_bytes(8, "little")[: key >> 56]
-            if self.words is not None and spelling.decode("ascii").upper() not in self.words:
+            if self.words is not None and spelling.decode("ascii") not in self.words:
                 rejected[i] = True  # the regex takes only its listed words: the rule decides
                 continue
             name = dialect.level(spelling)
