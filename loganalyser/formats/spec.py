@@ -143,8 +143,8 @@ def _fast_program(alternatives, origin: str) -> tuple:
 
     for program in alternatives:
         kinds = [next(iter(step)) for step in program]
-        if any(len(step) != 1 for step in program) or not set(kinds) <= set(STEP_KINDS) or kinds.count("level") != 1:
-            raise SpecError(f"{origin}: 'fast' programs are lists of known one-key steps with one 'level' step")
+        if any(len(step) != 1 for step in program) or not set(kinds) <= set(STEP_KINDS) or kinds.count("level") > 1:
+            raise SpecError(f"{origin}: 'fast' programs are lists of known one-key steps, at most one 'level'")
     return tuple(tuple(program) for program in alternatives)
 
 

@@ -10,10 +10,13 @@ and narrowing the set of lines it is *sure* of:
     {"digits": 1}                 a run of at least N digits
     {"token": 1}                  a run of at least N bytes that are not space, tab, CR or LF
     {"until": ":]"}               a run of bytes other than these, CR and LF, then the first of them
+    {"until1": ":]"}              the same with a run of at least one byte
     {"literal": " - "}            those bytes (at most 8)
     {"oneof": " T"}               one byte, any of these
     {"level": [1, 7]}             the level: a run of letters, of the given length bounds (at most
-                                  7; ["upper"] as a third item: upper-case letters only)
+                                  7; a third item "upper" takes upper-case letters only, "digits"
+                                  digits only). A program without a level step reads records
+                                  that carry none (NONE)
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
     {"after_word_end": true}      the byte after the cursor is no letter, digit or "_"
 
@@ -111,8 +114,8 @@ class _Cursor:
         self.p = starts.copy()  # cursor per line
         self.end = ends  # the "\n" of each line
         self.ok = np.ones(starts.shape, dtype=bool)
-        self.level_at = None
-        self.level_len = None
+        self.level_at = starts  # a program without a level step: an empty spelling (NONE)
+        self.level_len = np.zeros_like(starts)
 
     def word(self, offset=0):
         return self.words[np.minimum(self.p + offset, self.limit)]
@@ -153,9 +156,9 @@ class _Cursor:
         self.ok &= self.p + len(pattern) <= self.end
         self.p += len(pattern)
 
-    def level(self, shortest: int, longest: int, case: str = "any") -> None:
+    def level(self, shortest: int, longest: int, kind: str = "letters") -> None:
         w = self.word()
-        length = _first_clear(_upper(w) if case == "upper" else _letters(w))
+        length = _first_clear({"letters": _letters, "upper": _upper, "digits": _digits}[kind](w))
         self.ok &= (length >= shortest) & (length <= min(longest, 7))  # 8 or more: the per-line rule
         self.level_at, self.level_len = self.p.copy(), np.minimum(length, 8)
         self.p += length
@@ -184,14 +187,14 @@ def _run_step(cur: _Cursor, step: dict) -> None:
         cur.run(_digits, arg)
     elif kind == "token":
         cur.run(_token, arg)
-    elif kind == "until":  # [^SET\r\n]* then SET's first byte
+    elif kind in ("until", "until1"):  # [^SET\r\n]* (or +) then SET's first byte
         def other(w):
             m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
             for b in arg.encode():
                 m &= _not_equal(w, b)
             return m
 
-        cur.run(other, 0)
+        cur.run(other, 1 if kind == "until1" else 0)
         cur.bytes_are(arg[0].encode())
     elif kind == "oneof":
         cur.next_byte_in(arg.encode(), line_end=False)
@@ -206,7 +209,8 @@ def _run_step(cur: _Cursor, step: dict) -> None:
         raise TypeError(f"unknown step {kind!r}")
 
 
-STEP_KINDS = ("fixed", "literal", "oneof", "spaces", "digits", "token", "until", "level", "after", "after_word_end")
+STEP_KINDS = ("fixed", "literal", "oneof", "spaces", "digits", "token", "until", "until1", "level", "after",
+              "after_word_end")
 
 
 class FieldProgram:
