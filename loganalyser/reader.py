@@ -94,10 +94,6 @@ class _Scan:
             self.skip = len(BOM) if head == BOM else 0
         while pos - carry < stop:
             got = f.readinto(view[carry : carry + chunk_size])
-            if not got:
-                if carry:
-                    result.add(self._count(buf, carry))
-                return result
             pos += got
             filled = carry + got
             base = pos - filled  # stream offset of buf[0]
@@ -106,6 +102,10 @@ class _Scan:
                 if end >= 0:
                     result.add(self._count(buf, end + 1))
                     return result
+            if not got:  # the end of the file ends the last line
+                if filled:
+                    result.add(self._count(buf, filled))
+                return result
             cut = buf.rfind(b"\n", 0, filled) + 1
             if cut:
                 result.add(self._count(buf, cut))

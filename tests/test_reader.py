@@ -245,3 +245,11 @@ def test_a_byte_order_mark_is_no_part_of_the_first_line(tmp_path, chunk_size):
     assert tile(path, range(1, len(data)), chunk_size) == whole
     batch = analyse_pieces([Piece(path, 0, len(data), "id", whole=True, file_size=len(data))] * 2)
     assert batch.counts == {"INFO": 2, "WARN": 2} and batch.bytes == 2 * len(data)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 16])
+def test_a_range_ending_inside_the_first_bytes_read(tmp_path, chunk_size):
+    """The first read of a file (3 bytes, for a byte-order mark) may pass the range's end."""
+    path = write(tmp_path / "a.log", b"\n\n")
+    assert analyse_range(path, 0, 1, chunk_size=chunk_size).lines == 1
+    assert analyse_range(path, 1, 1, chunk_size=chunk_size).lines == 1
