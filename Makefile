@@ -33,6 +33,7 @@ test: install
 bench: install
 	$(PY) utils/benchmark.py
 	$(PY) utils/recovery_bench.py
+	$(PY) -m utils.format_bench
 
 chaos: install
 	$(PY) utils/chaos.py --runs $(or $(RUNS),50)

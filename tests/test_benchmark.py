@@ -69,3 +69,16 @@ def test_reuses_a_generated_corpus(tmp_path, monkeypatch):
     assert second["expected"] == first["expected"] and first["expected"]["files"] == 3
     third = prepare_corpus(tmp_path / "B", {**params, "files": 4}, build_corpus_b(4))
     assert not third["reused"] and third["expected"]["files"] == 4
+
+
+def test_format_benchmark_checks_counts_and_writes_its_report(tmp_path):
+    """utils/format_bench.py on tiny files: the generator's counts are checked for every format timed."""
+    proc = subprocess.run(
+        [PYTHON, "-m", "utils.format_bench", "--size", "300KB", "--repeat", "1", "--data", str(tmp_path / "data"),
+         "--out", str(tmp_path / "out"), "--only", "seed", "hdfs", "jsonl"],
+        capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "formats_bench.json").read_text())
+    assert [row["format"] for row in doc["rows"]] == ["seed", "hdfs", "jsonl", "user_regex", "user_fields"]
+    assert all(row["ours_s"] > 0 for row in doc["rows"])
+    assert "ratio" in (tmp_path / "out" / "formats_bench.txt").read_text()

@@ -162,6 +162,8 @@ def test_detection_picks_each_format_on_its_own_samples(name):
 
 def test_detection_of_junk_and_empty_files():
     assert detect(b"hello\nworld\n", FORMATS) == ("seed", False)
+    # A format that parses a few lines (under MIN_SCORE) does not fit: the seed rules count the file.
+    assert detect(b"key=value\n" + b"\xff junk \x00\n" * 9, FORMATS) == ("seed", False)
     assert detect(b"", FORMATS) == ("seed", True)
     assert detect(b"\n\r\n", FORMATS) == ("seed", True)
 

@@ -46,9 +46,9 @@ def detect(head: bytes, formats: FormatSet) -> tuple[str, bool]:
         key = (score, formats.specs[name].priority)
         if best_key is None or key > best_key:
             best, best_key = name, key
-    if best_key is None:
-        return DEFAULT_FORMAT, _nothing_to_fit(sample)
-    return best, best_key[0] >= MIN_SCORE
+    if best_key is None or best_key[0] < MIN_SCORE:
+        return DEFAULT_FORMAT, best_key is None and _nothing_to_fit(sample)
+    return best, True
 
 
 PROBE_LINES = 5
