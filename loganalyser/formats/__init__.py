@@ -55,6 +55,7 @@ class FormatSet:
         for spec in specs:  # a user's spec of a built-in's name replaces it
             self.specs[spec.name] = spec
         self._dialects: dict[str, Dialect] = {}
+        self._by_priority: list[str] | None = None
 
     @classmethod
     def standard(cls, format_files=(), raw_levels: bool = False) -> "FormatSet":
@@ -72,6 +73,12 @@ class FormatSet:
     @property
     def names(self) -> list[str]:
         return sorted(self.specs)
+
+    def by_priority(self) -> list[str]:
+        """Format names, the most specific first (priority, then name): detection's order."""
+        if self._by_priority is None:
+            self._by_priority = sorted(self.specs, key=lambda name: (-self.specs[name].priority, name))
+        return self._by_priority
 
     def dialect(self, name: str) -> Dialect:
         """The counting dialect of format `name` (made once, then reused)."""
@@ -107,3 +114,4 @@ class FormatSet:
         self.raw_levels = state["raw_levels"]
         self.specs = state["specs"]
         self._dialects = {}
+        self._by_priority = None

@@ -48,6 +48,9 @@ class Dialect:
         self._continuation = spec.continuation_pattern
         self._levels: dict[bytes, str] = {}  # spelling -> reported level (a cache)
         self._fast = FieldProgram([list(p) for p in spec.fast], list(spec.fast_words)) if spec.fast else None
+        # The spec's regex behind a "\n": records in a buffer, exactly where chunk-safe, else an estimate.
+        self.after_newline = _compile(f"\\n(?:{_strip_caret(spec.regex)})") if spec.kind == "regex" else None
+        self.own_continuation = _compile(f"\\n(?:{spec.continuation})") if spec.continuation else None
         self._chunk = None  # whole-chunk patterns, where the spec allows them
         if spec.kind == "regex" and spec.kernel is None and chunk_safe(spec.regex) and chunk_safe(self._continuation.pattern.decode()):
             record = _only_level_group(_strip_caret(spec.regex))
@@ -74,6 +77,12 @@ class Dialect:
         if self._continuation.match(line):
             return CONTINUATION
         return None
+
+    def parses(self, content: bytes) -> bool:
+        """Whether a line's content (no "\\n", no final "\\r") is a record of this format."""
+        if self.spec.kind == "json":
+            return self._json_level(content) is not None
+        return self._line.match(content) is not None
 
     def _parse(self, content: bytes) -> str | None:
         if self.spec.kind == "json":
