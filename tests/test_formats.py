@@ -259,3 +259,21 @@ def test_vectorised_programs_equal_the_regex_on_mutated_real_shapes(name, seed, 
     for cut in sorted(rng.sample(range(len(data)), 5)):  # and at any line start, as the reader cuts
         start = data.find(b"\n", cut) + 1
         assert dialect.count(bytes(data), None, start) == dialect.count_reference(bytes(data[start:]))
+
+
+@pytest.mark.parametrize("name", [n for n in FAST if len(FORMATS.specs[n].fast) > 1])
+def test_alternative_programs_exclude_each_other(name, tmp_path):
+    """The vectorised path tries alternatives in turn: no line may fit two of them."""
+    import random
+
+    import numpy as np
+
+    from utils import format_logs
+
+    format_logs.generate(name, str(tmp_path), files=1, lines=2000, seed=3, noise=0.1, malformed=0.05, traces=0.05)
+    data = bytearray((tmp_path / "node1.log").read_bytes())
+    rng = random.Random(3)
+    for _ in range(len(data) // 50):
+        data[rng.randrange(len(data))] = rng.choice(b" \t0123456789aZ:-.,[]/<>T")
+    fits = FORMATS.dialect(name)._fast.fits(bytes(data))
+    assert np.sum(fits, axis=0).max() <= 1 and fits[0].any()

@@ -20,8 +20,9 @@ and narrowing the set of lines it is *sure* of:
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
     {"after_word_end": true}      the byte after the cursor is no letter, digit or "_"
 
-A spec may give several programs (alternatives): a line is sure when exactly
-one of them runs to the end. Fields are read as little-endian 64-bit words at
+A spec may give several programs (alternatives), tried in turn: they must
+exclude each other (the tests check that no line fits two), and a line is sure
+when one of them runs to the end. Fields are read as little-endian 64-bit words at
 the cursors, tested a byte at a time with SWAR masks (no per-line Python).
 Lines the program is not sure of (malformed, continuation, odd spacing, a
 level longer than 8 letters) take the spec's per-line rule, so the counts are
@@ -264,18 +265,39 @@ class FieldProgram:
         return result
 
     def _run(self, words, limit: int, starts, ends):
-        """(sure, level_at, level_len) per line: sure where exactly one alternative fits."""
-        fits = np.zeros(starts.shape, dtype=np.int8)
+        """(sure, level_at, level_len) per line. Alternatives are tried in turn on the
+        lines no earlier one fits: they must exclude each other (a byte where they
+        differ), which `fits` lets the tests check."""
+        sure = np.zeros(starts.shape, dtype=bool)
         level_at = np.zeros_like(starts)
         level_len = np.zeros_like(starts)
+        left = np.arange(starts.size)
         for program in self.alternatives:
-            cur = _Cursor(words, limit, starts, ends)
-            for step in program:
-                _run_step(cur, step)
-            fits += cur.ok
-            level_at = np.where(cur.ok, cur.level_at, level_at)
-            level_len = np.where(cur.ok, cur.level_len, level_len)
-        return fits == 1, level_at, level_len
+            cur = self._cursor(program, words, limit, starts[left], ends[left])
+            hit = left[cur.ok]
+            sure[hit] = True
+            level_at[hit] = cur.level_at[cur.ok]
+            level_len[hit] = cur.level_len[cur.ok]
+            left = left[~cur.ok]
+            if left.size == 0:
+                break
+        return sure, level_at, level_len
+
+    @staticmethod
+    def _cursor(program, words, limit: int, starts, ends) -> _Cursor:
+        cur = _Cursor(words, limit, starts, ends)
+        for step in program:
+            _run_step(cur, step)
+        return cur
+
+    def fits(self, data: bytes):
+        """Per alternative, which lines of `data` (all but the last GUARD bytes' lines) it fits."""
+        v = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(v == 10)
+        ends = newlines[: int(np.searchsorted(newlines, v.size - GUARD))]
+        starts = np.concatenate([[0], ends[:-1] + 1]) if ends.size else ends
+        words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
+        return [self._cursor(program, words, v.size - 8, starts, ends).ok for program in self.alternatives]
 
 
 def _distinct(keys):
