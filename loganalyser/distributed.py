@@ -29,7 +29,8 @@ from .master import MasterDuty
 from .node import RankNode
 from .reader import analyse_pieces
 from .report import emit, result_document
-from .scanning import job_formats, scan_inputs
+from .inputs import find_log_files
+from .scanning import job_formats
 from .scheduler import Timing
 from .tasks import CHUNK_BYTES
 from .worker import WorkerDuty
@@ -204,7 +205,8 @@ def _agree_on_job(comm, args, say):
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(args)
-            job = plan_job(args, scan_inputs(args, formats, warn), formats, comm.Get_size() - 1, say)
+            files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+            job = plan_job(args, files, formats, comm.Get_size() - 1, say)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)

@@ -19,7 +19,8 @@ from .errors import AnalyserError, ExitCode
 from .formats import FormatSet
 from .inputs import shown
 from .jobstate import JobState
-from .scanning import job_fingerprint
+from .reader import SMALL_FILE
+from .scanning import assign_formats, job_fingerprint
 from .tasks import BATCH_BYTES, BATCH_FILES, plan_tasks, task_sizes
 
 
@@ -57,6 +58,8 @@ def plan_job(args, files, formats: FormatSet, workers: int, say):
     else:
         chunk, batch = task_sizes(files, max(1, workers), args.chunk_size, BATCH_BYTES)
         sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
+    # Files read whole in a batch are detected by the worker that reads them; the rest here.
+    files = assign_formats(files, formats, args.format, warn, read_later=min(sizes["chunk_bytes"], SMALL_FILE))
     plan = JobPlan(tuple(files), tuple(plan_tasks(files, **sizes)), sizes, fingerprint, uuid.uuid4().hex[:12], formats)
     state, extra = JobState(), {}
     if checkpoint is not None:

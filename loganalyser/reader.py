@@ -14,13 +14,13 @@ import os
 
 from .compressed import compression_of, reading
 from .errors import InputError
-from .formats import FormatSet
+from .formats import AUTO, DEFAULT_FORMAT, FormatSet
+from .formats.detect import BOM, HEAD_BYTES, detect
 from .formats.engine import tally
 from .inputs import shown
 from .result import PartialResult
 
 CHUNK_SIZE = 4 << 20  # the kernel's sweet spot: fits in cache-friendly passes
-BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark opening a file is not part of its first line
 LONG_LINE_HEAD = 1 << 20  # a line longer than a chunk is classified from this many first bytes (non-seed formats)
 
 _standard: FormatSet | None = None
@@ -192,19 +192,21 @@ def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None =
     """Statistics of a sequence of pieces; a piece at offset 0 counts its file.
 
     What is counted is what existed at scan time; `warn(text)` hears of a file
-    whose size changed since (it grew: the new lines are not counted).
+    whose size changed since (it grew: the new lines are not counted), and of
+    a small file of format AUTO that no format fits.
     """
     formats = formats or standard_formats()
     total = PartialResult()
-    batch = _SmallFiles(formats, warn=warn)
+    batch = _SmallFiles(formats)
     for piece in pieces:
         if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE and not piece.compressed:
-            if batch.add(piece):
-                continue
-            total.add(batch.count())
-            if on_chunk:
-                on_chunk()
-            batch.add(piece)
+            content = _read_small(piece, warn)
+            fmt = _detected(content, piece.path, formats, warn) if piece.format == AUTO else piece.format
+            full = batch.take(content, fmt)
+            if full is not None:
+                total.add(full)
+                if on_chunk:
+                    on_chunk()
             continue
         part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk, fmt=piece.format, formats=formats)
         if piece.offset == 0:
@@ -214,6 +216,29 @@ def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None =
             _check_size(piece, os.path.getsize(piece.path) if os.path.exists(piece.path) else None, warn)
         total.add(part)
     return total.add(batch.count())
+
+
+def _read_small(piece, warn) -> bytes:
+    """A whole small file as it was at scan time (its first `length` bytes)."""
+    try:
+        with open(piece.path, "rb") as f:
+            content = f.read(piece.length)
+            _check_size(piece, os.fstat(f.fileno()).st_size, warn)
+    except OSError as exc:
+        raise InputError(f"cannot read {piece.path}: {exc.strerror or exc}") from None
+    return content
+
+
+def _detected(content: bytes, path: str, formats: FormatSet, warn) -> str:
+    """The format of a small file left to the reader (AUTO): the planner's rule on the same head."""
+    name, fits = detect(content[:HEAD_BYTES].removeprefix(BOM), formats)
+    if not fits and warn:
+        warn(unfit_warning(path))
+    return name
+
+
+def unfit_warning(path: str) -> str:
+    return f"no known format fits {shown(path)}: counted with the {DEFAULT_FORMAT} rules (see --format and --format-file)"
 
 
 SMALL_FILE = 1 << 20  # whole files up to this size are counted in batches
@@ -235,34 +260,28 @@ def _check_size(piece, size_now: int | None, warn) -> None:
 class _SmallFiles:
     """Whole small files of one format joined into one buffer, so the kernel's fixed cost is paid once."""
 
-    def __init__(self, formats: FormatSet, limit: int = CHUNK_SIZE, warn=None):
+    def __init__(self, formats: FormatSet, limit: int = CHUNK_SIZE):
         self.formats = formats
         self.limit = limit
-        self.warn = warn
         self.format: str | None = None  # the format of the files held
         self.data = bytearray()
         self.files = 0
         self.bytes = 0  # file bytes, without the newlines added between files
 
-    def add(self, piece) -> bool:
-        """Reads the file in; False (nothing read) if the buffer is full or holds another format."""
-        if self.files and (len(self.data) + piece.length + 1 > self.limit or piece.format != self.format):
-            return False
-        try:
-            with open(piece.path, "rb") as f:
-                content = f.read(piece.length)  # what existed at scan time
-                _check_size(piece, os.fstat(f.fileno()).st_size, self.warn)
-        except OSError as exc:
-            raise InputError(f"cannot read {piece.path}: {exc.strerror or exc}") from None
-        self.format = piece.format
+    def take(self, content: bytes, fmt: str) -> PartialResult | None:
+        """Adds a file's content; returns the count of the files held before when
+        this one does not fit with them (the buffer is full, or another format)."""
+        flushed = None
+        if self.files and (len(self.data) + len(content) + 1 > self.limit or fmt != self.format):
+            flushed = self.count()
+        self.format = fmt
         self.bytes += len(content)
-        if content.startswith(BOM):
-            content = content[len(BOM):]
+        content = content.removeprefix(BOM)
         self.data += content
         if content and not content.endswith(b"\n"):
             self.data += b"\n"  # end its last line here, not in the next file
         self.files += 1
-        return True
+        return flushed
 
     def count(self) -> PartialResult:
         if not self.files:

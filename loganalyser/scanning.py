@@ -14,12 +14,12 @@ from types import SimpleNamespace
 from .checkpoint import input_fingerprint
 from .compressed import compression_of, reading
 from .errors import InputError, UsageError
-from .formats import DEFAULT_FORMAT, FormatSet, SpecError
+from .formats import AUTO, FormatSet, SpecError
 from .formats.detect import HEAD_BYTES, detect
-from .inputs import LogFile, find_log_files, shown
-from .reader import BOM
+from .inputs import LogFile, find_log_files
+from .reader import SMALL_FILE, unfit_warning
+from .formats.detect import BOM
 
-AUTO = "auto"
 
 
 def job_formats(args) -> FormatSet:
@@ -45,22 +45,31 @@ def fingerprint_of(paths, glob: str | None = None, recursive: bool = False, fmt:
     return job_fingerprint(args, FormatSet.standard(format_files, raw_levels))
 
 
-def scan_inputs(args, formats: FormatSet, warn) -> list[LogFile]:
-    """The files to analyse, sorted by path, each with the format it is counted in."""
+def scan_inputs(args, formats: FormatSet, warn, read_later: int = 0) -> list[LogFile]:
+    """The files to analyse, sorted by path, each with the format it is counted in (see assign_formats)."""
     files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
-    return assign_formats(files, formats, args.format, warn)
+    return assign_formats(files, formats, args.format, warn, read_later)
 
 
-def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=None) -> list[LogFile]:
-    """Each file with its format: `choice`, or (auto) the one its first lines fit best."""
+def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=None,
+                   read_later: int = 0) -> list[LogFile]:
+    """Each file with its format: `choice`, or (auto) the one its first lines fit best.
+
+    Plain files of at most `read_later` bytes keep AUTO: whoever reads them
+    whole decides from the same head by the same rule (reader.analyse_pieces),
+    which spares a folder of small files a second read and the planner the
+    work: the answer cannot differ, detection is a pure function of the head.
+    """
     if choice != AUTO:
         return [replace(f, format=choice) for f in files]
     out = []
     for f in files:
+        if f.size <= read_later and not f.compression:
+            out.append(replace(f, format=AUTO))
+            continue
         name, fits = detect(read_head(f), formats)
         if not fits and warn:
-            warn(f"no known format fits {shown(f.path)}: counted with the {DEFAULT_FORMAT} rules "
-                 f"(see --format and --format-file)")
+            warn(unfit_warning(f.path))
         out.append(replace(f, format=name))
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from .cli import base_parser, warn
-from .reader import analyse_pieces
+from .reader import SMALL_FILE, analyse_pieces
 from .report import emit, result_document
 from .scanning import job_formats, scan_inputs
 from .tasks import whole_piece
@@ -17,7 +17,7 @@ def main(argv) -> int:
     args = base_parser(PROG, "Count log lines per level, sequentially.").parse_args(argv)
     start = time.perf_counter()
     formats = job_formats(args)
-    files = scan_inputs(args, formats, warn)
+    files = scan_inputs(args, formats, warn, read_later=SMALL_FILE)  # small files: detected as they are read
     if not (args.quiet or args.json):
         print(f"Found {len(files)} log file(s) to analyse")
         print("Starting sequential analysis...", flush=True)

@@ -218,3 +218,18 @@ def test_a_users_format_file_in_every_program(tmp_path):
         extra = ["--chunk-size", "1K", "--no-checkpoint"] if program.startswith("distributed") else []
         doc = json_of(run_program(program, logs, "--json", "--format-file", spec, *extra, np=np, cwd=tmp_path))
         assert doc["counts"] == want and doc["continuation"] == 200 and doc["formats"] == {"myapp": 1}, program
+
+
+def test_small_files_detected_by_their_reader_as_by_the_planner(mixed):
+    """Small files keep AUTO and are detected as they are read: the same answer, one read less."""
+    from loganalyser.tasks import whole_piece
+
+    files = find_log_files([str(mixed.folder)])
+    eager = assign_formats(files, FORMATS, "auto")
+    lazy = assign_formats(files, FORMATS, "auto", read_later=1 << 20)
+    assert any(f.format == "auto" for f in lazy) and not any(f.format == "auto" for f in eager)
+    warnings: list[str] = []
+    by_reader = analyse_pieces([whole_piece(f) for f in lazy], warn=warnings.append, formats=FORMATS)
+    by_planner = analyse_pieces([whole_piece(f) for f in eager], formats=FORMATS)
+    assert by_reader == by_planner and warnings == []
+    assert by_reader.formats == dict(sorted(mixed.formats.items()))

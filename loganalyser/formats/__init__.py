@@ -17,8 +17,9 @@ from .spec import FormatSpec, SpecError, spec_from_dict
 
 SPEC_FOLDER = os.path.join(os.path.dirname(__file__), "specs")
 DEFAULT_FORMAT = "seed"  # what a file no spec fits is counted as
+AUTO = "auto"  # a small file's format, decided by whoever reads it (the same pure rule as the planner's)
 
-__all__ = ["BLANK", "CONTINUATION", "DEFAULT_FORMAT", "Dialect", "FormatSet", "FormatSpec", "SpecError",
+__all__ = ["AUTO", "BLANK", "CONTINUATION", "DEFAULT_FORMAT", "Dialect", "FormatSet", "FormatSpec", "SpecError",
            "builtin_specs", "load_format_file"]
 
 

@@ -28,6 +28,7 @@ import re
 
 from . import DEFAULT_FORMAT, FormatSet
 
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark opening a file is no part of its first line (nor its head)
 HEAD_BYTES = 64 << 10
 HEAD_LINES = 200
 PROBE_LINES = 8
