@@ -108,11 +108,6 @@ def byte_size(text: str) -> int:
     return value
 
 
-def warn(message: str) -> None:
-    """A one-line warning on stderr."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
 def run(prog: str, main, argv=None) -> int:
     """Calls `main(argv)` and maps every failure to a message and an exit code."""
     argv = sys.argv[1:] if argv is None else argv

@@ -21,7 +21,8 @@ from election.bully import BullyNode, ElectionTiming
 from .chaos import FeignedFailures
 from .checkpoint import FILE_MODES
 from .checkpointing import CONSISTENCY
-from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int, warn
+from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
+from .console import warn
 from .errors import AnalyserError, ExitCode, UsageError
 from .faults import FaultInjector, parse_fault
 from .jobsetup import latest_checkpoint_state, make_checkpointer, plan_job

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .checkpoint import CheckpointStore
 from .checkpointing import Checkpointer, CheckpointPolicy, FileTracker, restore
-from .cli import warn
+from .console import warn
 from .errors import AnalyserError, ExitCode
 from .formats import FormatSet
 from .inputs import shown

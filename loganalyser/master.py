@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from .checkpoint import CheckpointWriteError, StaleEpoch
-from .cli import warn
+from .console import warn
 from .errors import AnalyserError, ExitCode, InputError
 from .jobstate import JobState
 from .protocol import Ack, Assign, Release, StateSync, Stop

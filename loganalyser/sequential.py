@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .cli import base_parser, warn
+from .cli import base_parser
+from .console import warn
 from .reader import SMALL_FILE, analyse_pieces
 from .report import emit, result_document
 from .scanning import job_formats, scan_inputs

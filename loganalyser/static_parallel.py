@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from .cli import base_parser, warn
+from .cli import base_parser
+from .console import warn
 from .errors import AnalyserError, ExitCode
 from .reader import analyse_pieces
 from .report import emit, result_document

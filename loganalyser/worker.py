@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from .cli import warn
+from .console import warn
 from .errors import AnalyserError
 from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .reader import analyse_pieces

@@ -114,3 +114,14 @@ def test_pure_cores_import_no_mpi_clock_or_randomness(core):
     reached = imports_reached(REPO / core)
     offending = {m: by for m, by in reached.items() if m.split(".")[0] in FORBIDDEN_IN_CORES}
     assert not offending, f"{core} reaches {offending} (module: imported by)"
+
+
+FRONT_ENDS = {"loganalyser/cli.py", "loganalyser/sequential.py", "loganalyser/static_parallel.py",
+              "loganalyser/distributed.py"}
+
+
+@pytest.mark.parametrize("path", sorted(p for p in (REPO / "loganalyser").rglob("*.py")
+                                        if str(p.relative_to(REPO)) not in FRONT_ENDS), ids=lambda p: p.name)
+def test_the_engine_does_not_import_the_command_line(path):
+    """Only the programs import loganalyser.cli; warnings come from loganalyser.console."""
+    assert "loganalyser.cli" not in imported_modules(path)
