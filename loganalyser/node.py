@@ -35,7 +35,8 @@ from .backoff import IdleBackoff
 from .errors import AnalyserError, ExitCode
 from .jobstate import JobState
 from .master import MasterDuty
-from .protocol import Ack, Assign, Bye, Heartbeat, Release, Result, StateHandover, StateSync, Stop, WorkRequest
+from .protocol import (Ack, Assign, Bye, Heartbeat, Interrupt, Release, Result, StateHandover, StateSync, Stop,
+                       WorkRequest)
 from .result import PartialResult
 from .worker import WorkerDuty
 
@@ -145,7 +146,9 @@ class RankNode:
         if self.exit_code is not None:
             return True
         if self.interrupted is not None:
-            if self.master is None:  # a worker told to stop ends like a failed process
+            if self.master is None:  # a worker told to stop passes it on, then ends like a failed process
+                if self.worker.master is not None:
+                    self.transport.send(self.worker.master, Interrupt(self.worker.epoch, self.interrupted))
                 raise SystemExit(1)
             self.master.interrupt(self.interrupted)
         if self.master is not None:
@@ -213,6 +216,13 @@ class RankNode:
             if self.master is not None:
                 self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
                 self.master.merge(message.results)
+        elif isinstance(message, Interrupt):
+            if self.master is not None and self.interrupted is None:
+                self.interrupted = message.signum  # as if the signal had reached us
+        elif isinstance(message, Bye):
+            pass  # outside the stop phase: the answer to an older master's Stop
+        else:
+            raise TypeError(f"no handler for {type(message).__name__}")
 
     def _next_message(self):
         """A deferred message first, else a waiting one, else None."""

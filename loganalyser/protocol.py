@@ -27,6 +27,7 @@ class Tag(IntEnum):
     STOP = 6
     BYE = 7
     RELEASE = 8
+    INTERRUPT = 9
     # 20-24 belong to the bully election (election.messages.ElectionTag).
     # Replication of the job state.
     STATE_SYNC = 30
@@ -108,6 +109,15 @@ class Release:
 
     TAG = Tag.RELEASE
     epoch: int
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """A rank that is not the master was sent SIGINT or SIGTERM: the master stops the job resumably."""
+
+    TAG = Tag.INTERRUPT
+    epoch: int
+    signum: int
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,23 @@ def test_signal_to_master_stops_resumably_and_rerun_is_exact(sig, corpus, tmp_pa
     assert newest(ck) > stopped.sequence  # the rerun wrote its own checkpoints after the one it resumed from
 
 
+def test_sigterm_to_a_worker_stops_the_job_resumably(corpus, tmp_path, jobs):
+    """A rank that is not the master passes the signal on: the master checkpoints and stops
+    the job (exit 4, no result), as if it had been signalled itself; a rerun is exact."""
+    ck, marker, inputs = tmp_path / "ck", str(tmp_path / "ck"), str(corpus.folder)
+    job = start(jobs, tmp_path, inputs)
+    wait_checkpoints(job, ck, 1)
+    worker = wait_for(lambda: rank_pid(1, marker), WAIT, "rank 1's pid")
+    assert signal_pid(worker, signal.SIGTERM)
+    code = job.wait(RUN_TIMEOUT)
+    assert code == 4, f"exit {code}; stderr:\n{job.stderr}"
+    assert job.stdout == "" and "Traceback" not in job.stderr
+    assert_no_processes(marker)
+    doc, _ = run_to_end(jobs, tmp_path, inputs)
+    assert doc["restored_tasks"] > 0
+    assert_exact(doc, corpus.expected())
+
+
 def test_ctrl_c_on_mpirun_then_rerun_is_exact(corpus, tmp_path, jobs):
     """Ctrl+C reaches mpirun only (the ranks have process groups of their own); mpirun ends the ranks itself."""
     ck, marker, inputs = tmp_path / "ck", str(tmp_path / "ck"), str(corpus.folder)
