@@ -58,9 +58,8 @@ def plan_job(args, files, formats: FormatSet, workers: int, say):
     else:
         chunk, batch = task_sizes(files, max(1, workers), args.chunk_size, BATCH_BYTES)
         sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
-    # Files read whole in a batch are detected by the worker that reads them; the rest here.
-    files = assign_formats(files, formats, args.format, warn, read_later=min(sizes["chunk_bytes"], SMALL_FILE))
-    plan = JobPlan(tuple(files), tuple(plan_tasks(files, **sizes)), sizes, fingerprint, uuid.uuid4().hex[:12], formats)
+    files, tasks = planned_tasks(files, formats, args.format, sizes, warn)
+    plan = JobPlan(tuple(files), tuple(tasks), sizes, fingerprint, uuid.uuid4().hex[:12], formats)
     state, extra = JobState(), {}
     if checkpoint is not None:
         restored = restore(checkpoint, plan.files, plan.tasks)
@@ -74,6 +73,14 @@ def plan_job(args, files, formats: FormatSet, workers: int, say):
     remaining = len(files) - extra.get("restored_files", 0)
     say(f"Found {len(files)} log file(s) to analyse ({remaining} remaining, {len(plan.tasks)} task(s))")
     return plan, state, extra
+
+
+def planned_tasks(files, formats: FormatSet, choice: str, sizes: dict, warn=None):
+    """The files with their formats, and the tasks, of a job of these sizes: the same
+    files and sizes always give the same tasks and ids. Files read whole in a batch
+    keep AUTO: the rank that reads them detects them (scanning.assign_formats)."""
+    files = assign_formats(files, formats, choice, warn, read_later=min(sizes["chunk_bytes"], SMALL_FILE))
+    return files, plan_tasks(files, **sizes)
 
 
 def latest_checkpoint_state(args, plan: JobPlan) -> JobState:

@@ -32,7 +32,8 @@ from loganalyser.checkpoint import STORE, CheckpointStore, encode, stored_name
 from loganalyser.scanning import fingerprint_of
 from loganalyser.inputs import find_log_files
 from loganalyser.reader import analyse_pieces
-from loganalyser.tasks import plan_tasks
+from loganalyser.formats import FormatSet
+from loganalyser.jobsetup import planned_tasks
 
 from .helpers import PYTHON, REPO, RESULT_FIELDS, assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs, assert_no_processes, rank_pid, signal_pid, wait_for
@@ -199,7 +200,8 @@ def assert_checkpoint_is_true(ck: Path, inputs: str, cwd: Path):
         got = CheckpointStore(str(ck), warn=warnings).load_latest(fingerprint_of([inputs]))
         files = find_log_files([inputs])
         assert got is not None and warnings.lines == [], warnings.lines
-        tasks = {t.task_id: t for t in plan_tasks(files, **got.doc["plan"])}
+        _, planned = planned_tasks(files, FormatSet.standard(), "auto", got.doc["plan"])  # as the job planned
+        tasks = {t.task_id: t for t in planned}
         total = {"counts": {}, "lines": 0, "malformed": 0, "blank": 0, "bytes": 0, "files": 0}
         for task_id, saved in got.doc["tasks"].items():
             assert task_id in tasks, f"unknown task {task_id} in {got.folder}"
