@@ -80,11 +80,12 @@ def count_lines_reference(data: bytes) -> PartialResult:
     if lines[-1] == b"":
         lines.pop()  # a final "\n" ends the last line; it does not start one
     for line in lines:
-        _tally(result, classify_line(line))
+        tally(result, classify_line(line))
     return result
 
 
-def _tally(result: PartialResult, level: str | None) -> None:
+def tally(result: PartialResult, level: str | None) -> None:
+    """Adds one line of the given class (a classify answer: a level, BLANK, CONTINUATION or None)."""
     result.lines += 1
     if level is None:
         result.malformed += 1

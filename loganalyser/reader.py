@@ -16,8 +16,8 @@ from .compressed import compression_of, reading
 from .errors import InputError
 from .formats import AUTO, DEFAULT_FORMAT, FormatSet
 from .formats.detect import BOM, HEAD_BYTES, detect
-from .formats.engine import tally
 from .inputs import shown
+from .kernel import tally
 from .result import PartialResult
 
 CHUNK_SIZE = 4 << 20  # the kernel's sweet spot: fits in cache-friendly passes

@@ -556,6 +556,11 @@ def _check(fmt, files, lines, prefix, seed, fractions, no_final_newline):
     """Reject bad arguments with a ValueError whose message fits one line."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (one of: seed, {', '.join(FORMATS)})")
+    check_arguments(files, lines, prefix, seed, fractions, no_final_newline)
+
+
+def check_arguments(files, lines, prefix, seed, fractions, no_final_newline):
+    """The checks every generator makes (this one and generate_logs' seed format)."""
     if not isinstance(files, numbers.Integral) or files < 1:
         raise ValueError(f"--files must be a positive integer, got {files!r}")
     if not isinstance(lines, numbers.Integral) or lines < 0:

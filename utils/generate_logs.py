@@ -239,21 +239,8 @@ def _write_file(path, n_lines, table, seeds, final_newline):
 
 def _check(files, lines, prefix, seed, noise, malformed, blank, no_final_newline):
     """Reject bad arguments with a ValueError whose message fits one line."""
-    if not isinstance(files, numbers.Integral) or files < 1:
-        raise ValueError(f"--files must be a positive integer, got {files!r}")
-    if not isinstance(lines, numbers.Integral) or lines < 0:
-        raise ValueError(f"--lines must be an integer >= 0, got {lines!r}")
-    if not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"--seed must be an integer >= 0, got {seed!r}")
-    if not prefix or "/" in prefix or os.sep in prefix or "\0" in prefix:
-        raise ValueError(f"--prefix must be a plain file name part, got {prefix!r}")
-    for name, value in (("noise", noise), ("malformed", malformed), ("blank", blank)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"--{name} must be a fraction in [0, 1], got {value!r}")
-    if noise + malformed + blank > 1.0 + 1e-9:
-        raise ValueError("--noise + --malformed + --blank must not exceed 1")
-    if no_final_newline and blank >= 1.0:
-        raise ValueError("--no-final-newline needs a non-blank last line; lower --blank")
+    format_logs.check_arguments(files, lines, prefix, seed, {"noise": noise, "malformed": malformed, "blank": blank},
+                                no_final_newline)
 
 
 def generate(out_dir="sample_logs", files=10, lines=5000, seed=42, *, prefix="node",

@@ -26,14 +26,13 @@ from collections import Counter
 import numpy as np
 
 from .. import kernel as seed_kernel
+from ..kernel import BLANK, CONTINUATION, tally
 from ..result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
 from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
 from .vectorised import FieldProgram
 
-BLANK = "\0blank"  # classify's answer for a blank line
-CONTINUATION = "\0continuation"  # ... for a continuation line
-# (None is its answer for a malformed line.)
+# classify's answers: a level, BLANK, CONTINUATION, or None for a malformed line (kernel.py's).
 
 JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level")
 
@@ -230,19 +229,6 @@ class _ChunkPatterns:
             result.counts[name] = result.counts.get(name, 0) + n
             records += n
         result.malformed += lines - blank - continued - records
-
-
-def tally(result: PartialResult, level: str | None) -> None:
-    """Adds one line of the given class (classify's answer) to `result`."""
-    result.lines += 1
-    if level is None:
-        result.malformed += 1
-    elif level == BLANK:
-        result.blank += 1
-    elif level == CONTINUATION:
-        result.continuation += 1
-    else:
-        result.counts[level] = result.counts.get(level, 0) + 1
 
 
 def _strip_caret(regex: str) -> str:

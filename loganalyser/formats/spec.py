@@ -38,10 +38,11 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants  # type: ignore[no-redef]
     import sre_parse  # type: ignore[no-redef]
 
+from ..kernel import CONTINUATION_RULE
 from .levels import CANONICAL, LEVEL_RULES
 
 KINDS = ("regex", "json")
-SHARED_CONTINUATION = r"[ \t]|at |Caused by:|\.\.\. \d+ more"
+SHARED_CONTINUATION = CONTINUATION_RULE  # stack traces and indented lines, in every format
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,47}")
 
 
