@@ -147,6 +147,7 @@ def test_jsonl_levels():
     cases = {b'{"level":"warn"}': "WARN", b'{"severity":"ERROR"}': "ERROR", b'{"lvl":"dbug"}': "DBUG",
              b'{"log.level":"info"}': "INFO", b'{"log":{"level":"crit"}}': "FATAL", b'{"level":30}': "INFO",
              b'{"level":60}': "FATAL", b'{"level":3}': "ERROR", b'{"msg":"x"}': "NONE", b'{"level":null,"lvl":"warn"}': "WARN",
+             b'{"level": 1e999}': "INF", b'{"level": NaN}': "NAN", b'{"level": 30.5}': "30.5",
              b'[1,2]': None, b'{"level": "info"': None, b'  {"level":"info"}': "INFO", b'\t{"level":"info"}': "INFO"}
     for line, level in cases.items():
         assert js.classify(line) == level, line

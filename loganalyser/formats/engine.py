@@ -10,11 +10,11 @@ The rule for one line (its content: without the "\\n" and one trailing "\\r") is
   `Caused by:`, `... N more`, or the format's own continuation rule;
 * malformed: anything else.
 
-Fast paths, by format: the seed format's numpy kernel (kernel.py); for a regex
-that can never touch a CR or LF (`spec.chunk_safe`), one `findall` over the
-whole chunk with the pattern behind a literal "\\n", which Python's regex
-engine finds with a memchr-speed scan (no per-line Python); otherwise the rule
-line by line.
+Fast paths, by format: the seed format's numpy kernel (kernel.py); a built-in
+spec's vectorised field program (vectorised.py); for a regex that can never
+touch a CR or LF (`spec.chunk_safe`), one `findall` over the whole chunk with
+the pattern behind a literal "\\n", which Python's regex engine finds with a
+memchr-speed scan (no per-line Python); otherwise the rule line by line.
 """
 
 from __future__ import annotations

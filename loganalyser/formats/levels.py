@@ -55,7 +55,12 @@ def from_http_status(text: str) -> str:
 
 def from_number(value) -> str:
     """A numeric level of a JSON log: pino/bunyan steps, or a syslog severity."""
-    number = int(value)
+    try:
+        number = int(value)
+    except (ValueError, OverflowError):  # NaN, infinity
+        return str(value).upper()
+    if number != value:
+        return str(value).upper()  # 30.5 is no step of the table
     if number in NUMERIC_STEPS:
         return NUMERIC_STEPS[number]
     if 0 <= number <= 7:
