@@ -3,7 +3,9 @@
 Shared by the three programs: the formats the job knows (built-ins plus
 `--format-file`), the files found, and for each file the format it is counted
 in, forced by `--format NAME` or detected from its first lines. Detection runs
-once, where the job is planned, and the format then travels with the work.
+once, where the job is planned, and the format then travels with the work;
+small files read whole may be left to their reader, who applies the same rule
+to the same bytes (assign_formats).
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ from .checkpoint import input_fingerprint
 from .compressed import compression_of, reading
 from .errors import InputError, UsageError
 from .formats import AUTO, FormatSet, SpecError
-from .formats.detect import HEAD_BYTES, detect
+from .formats.detect import BOM, HEAD_BYTES, detect
 from .inputs import LogFile, find_log_files
-from .reader import SMALL_FILE, unfit_warning
-from .formats.detect import BOM
-
+from .reader import unfit_warning
 
 
 def job_formats(args) -> FormatSet:

@@ -56,10 +56,6 @@ class Dialect:
             if record is not None:
                 self._chunk = _ChunkPatterns(record, spec.continuation)
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
     # -- the rule, one line at a time --------------------------------------
 
     def classify(self, line: bytes) -> str | None:

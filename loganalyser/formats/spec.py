@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_parse  # type: ignore[no-redef]
 
 from ..kernel import CONTINUATION_RULE
-from .levels import CANONICAL, LEVEL_RULES
+from .levels import LEVEL_RULES
 
 KINDS = ("regex", "json")
 SHARED_CONTINUATION = CONTINUATION_RULE  # stack traces and indented lines, in every format
@@ -251,8 +251,3 @@ def _in_class(items, ch: int) -> bool:
         else:
             return True  # unknown: assume the worst
     return hit != negate
-
-
-def builtin_levels_ok(spec: FormatSpec) -> bool:
-    """A spec's own map only names canonical levels (checked for the built-ins)."""
-    return all(level in CANONICAL for level in spec.levels.values())
