@@ -15,7 +15,7 @@ import os
 from .compressed import compression_of, reading
 from .errors import InputError
 from .formats import AUTO, DEFAULT_FORMAT, FormatSet
-from .formats.detect import BOM, HEAD_BYTES, detect
+from .formats.detect import BOM, detect, file_head
 from .inputs import shown
 from .kernel import tally
 from .result import PartialResult
@@ -231,7 +231,7 @@ def _read_small(piece, warn) -> bytes:
 
 def _detected(content: bytes, path: str, formats: FormatSet, warn) -> str:
     """The format of a small file left to the reader (AUTO): the planner's rule on the same head."""
-    name, fits = detect(content[:HEAD_BYTES].removeprefix(BOM), formats)
+    name, fits = detect(file_head(content), formats)
     if not fits and warn:
         warn(unfit_warning(path))
     return name

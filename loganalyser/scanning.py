@@ -17,7 +17,7 @@ from .checkpoint import input_fingerprint
 from .compressed import compression_of, reading
 from .errors import InputError, UsageError
 from .formats import AUTO, FormatSet, SpecError
-from .formats.detect import BOM, HEAD_BYTES, detect
+from .formats.detect import HEAD_BYTES, detect, file_head
 from .inputs import LogFile, find_log_files
 from .reader import unfit_warning
 
@@ -79,9 +79,9 @@ def read_head(f: LogFile) -> bytes:
     suffix = compression_of(f.path)
     if suffix:
         with reading(f.path, suffix) as stream:
-            return stream.read(HEAD_BYTES).removeprefix(BOM)
+            return file_head(stream.read(HEAD_BYTES))
     try:
         with open(f.path, "rb") as stream:
-            return stream.read(min(HEAD_BYTES, f.size)).removeprefix(BOM)
+            return file_head(stream.read(min(HEAD_BYTES, f.size)))
     except OSError as exc:
         raise InputError(f"cannot read {f.path}: {exc.strerror or exc}") from None

@@ -37,6 +37,13 @@ MIN_SCORE = 0.2  # under this, no format fits
 _RECORD_LIKE = re.compile(rb"\n(?![ \t]|\r?\n|\r?\Z)")  # lines neither blank nor indented
 
 
+def file_head(first_bytes: bytes) -> bytes:
+    """What detection reads of a file, from its first bytes: at most HEAD_BYTES, without a
+    byte-order mark. The planner and a reader of small files both take it from here, so
+    they decide on the same bytes."""
+    return first_bytes[:HEAD_BYTES].removeprefix(BOM)
+
+
 def head_lines(data: bytes) -> bytes:
     """The first HEAD_LINES whole lines of `data` (a final partial line is kept
     only when `data` is shorter than HEAD_BYTES, i.e. it is the file's end)."""
