@@ -31,12 +31,12 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) utils/benchmark.py
-	$(PY) utils/recovery_bench.py
+	$(PY) -m utils.benchmark
+	$(PY) -m utils.recovery_bench
 	$(PY) -m utils.format_bench
 
 chaos: install
-	$(PY) utils/chaos.py --runs $(or $(RUNS),50)
+	$(PY) -m utils.chaos --runs $(or $(RUNS),50)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

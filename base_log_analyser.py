@@ -3,9 +3,9 @@
 
 import sys
 
-from loganalyser.allocator import tune_allocator
-from loganalyser.cli import run
-from loganalyser.sequential import PROG, main
+from loganalyser.programs.allocator import tune_allocator
+from loganalyser.programs.cli import run
+from loganalyser.programs.sequential import PROG, main
 
 if __name__ == "__main__":
     tune_allocator()  # keep per-chunk numpy temporaries out of mmap/munmap

@@ -12,7 +12,7 @@ from enum import IntEnum
 
 
 class ElectionTag(IntEnum):
-    """The election's MPI tags. The job protocol (loganalyser/protocol.py) owns
+    """The election's MPI tags. The job protocol (loganalyser/cluster/protocol.py) owns
     the other tags and must not reuse 20-24."""
 
     ELECTION = 20

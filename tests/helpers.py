@@ -139,7 +139,7 @@ def assert_exact(doc: dict, expected: dict) -> None:
 def seed_reference(data: bytes):
     """The seed format's per-line rule, canonical levels: what the programs must report for a file
     holding `data` (a UTF-8 byte-order mark at its start is no part of its first line)."""
-    from loganalyser.reader import BOM, standard_formats
+    from loganalyser.counting.reader import BOM, standard_formats
 
     result = standard_formats().dialect("seed").count_reference(data.removeprefix(BOM))
     result.bytes = len(data)

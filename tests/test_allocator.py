@@ -20,8 +20,8 @@ BOUND = CHUNKS * PAGES_PER_CHUNK // 4
 # faults of the loop. argv[1] == "tuned" calls tune_allocator() first.
 PROBE = f"""
 import resource, sys
-from loganalyser.allocator import tune_allocator
-from loganalyser.kernel import count_lines
+from loganalyser.programs.allocator import tune_allocator
+from loganalyser.counting.kernel import count_lines
 
 if sys.argv[1] == "tuned":
     if not tune_allocator():

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from loganalyser.checkpoint import CheckpointStore, stored_name
-from loganalyser.scanning import fingerprint_of
+from loganalyser.counting.result import PartialResult
 from loganalyser.errors import ExitCode
-
-from loganalyser.result import PartialResult
+from loganalyser.persistence.store import CheckpointStore, stored_name
+from loganalyser.work.scanning import fingerprint_of
 from utils.jobcontrol import Jobs, wait_for
 
 from .helpers import PYTHON, json_of, program_cmd, program_env, run_program, seed_reference

@@ -19,7 +19,7 @@ KEYS = {"schema", "date", "duration_s", "machine", "options", "corpora", "counts
 def test_quick_benchmark_writes_reports_with_exact_counts(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     proc = subprocess.run(
-        [PYTHON, str(REPO / "utils" / "benchmark.py"), "--quick", "--repeat", "1", "--size", "8MB",
+        [PYTHON, "-m", "utils.benchmark", "--quick", "--repeat", "1", "--size", "8MB",
          "--small-files", "200", "--data", str(data), "--out", str(out)],
         capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=600)  # a hang guard only
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -59,8 +59,7 @@ def test_quick_benchmark_writes_reports_with_exact_counts(tmp_path):
 
 def test_reuses_a_generated_corpus(tmp_path, monkeypatch):
     """A second prepare with the same parameters reads expected.json instead of regenerating."""
-    monkeypatch.syspath_prepend(str(REPO / "utils"))  # as utils/benchmark.py runs: bench/, generate_logs
-    from bench.corpora import build_corpus_b, prepare_corpus
+    from utils.bench.corpora import build_corpus_b, prepare_corpus
 
     params = {"kind": "B", "files": 3}
     first = prepare_corpus(tmp_path / "B", params, build_corpus_b(3))

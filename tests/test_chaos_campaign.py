@@ -9,9 +9,9 @@ from .helpers import REPO
 
 def test_short_chaos_campaign_is_exact_and_clean(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "utils" / "chaos.py"), "--runs", "5", "--quick", "--interruptions", "3",
+        [sys.executable, "-m", "utils.chaos", "--runs", "5", "--quick", "--interruptions", "3",
          "--seed", "11", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "chaos.json").read_text())
     assert len(report["runs"]) == 5

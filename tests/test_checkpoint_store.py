@@ -16,15 +16,24 @@ import shutil
 
 import pytest
 
-from loganalyser import checkpoint as checkpoint_module
-from loganalyser.checkpoint import (JOBS, SCHEMA, STORE, CheckpointStore, CheckpointWriteError, StaleEpoch, checksum,
-                                   encode, input_fingerprint, stored_name)
-from loganalyser.checkpointing import CheckpointPolicy, Checkpointer, FileTracker, restore
-from loganalyser.inputs import LogFile, find_log_files
-from loganalyser.jobstate import JobState
-from loganalyser.reader import analyse_pieces
-from loganalyser.result import PartialResult
-from loganalyser.tasks import plan_tasks
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.counting.result import PartialResult
+from loganalyser.persistence import store as checkpoint_module
+from loganalyser.persistence.policy import Checkpointer, CheckpointPolicy, FileTracker, restore
+from loganalyser.persistence.store import (
+    JOBS,
+    SCHEMA,
+    STORE,
+    CheckpointStore,
+    CheckpointWriteError,
+    StaleEpoch,
+    checksum,
+    encode,
+    stored_name,
+)
+from loganalyser.work.inputs import LogFile, find_log_files, input_fingerprint
+from loganalyser.work.jobstate import JobState
+from loganalyser.work.tasks import plan_tasks
 
 FP = "0123456789abcdef"  # an input fingerprint
 

@@ -7,7 +7,6 @@ process, the parallel one under a real `mpirun -np 2`.
 from __future__ import annotations
 
 import gzip
-
 import json
 import os
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs
+
+from .helpers import assert_exact, program_cmd, program_env
 
 PROG = "distributed_log_analyser.py"
 RUN_TIMEOUT = 90  # seconds: a healthy run here takes 2-4 s

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import assert_exact, program_cmd, program_env
 from utils.jobcontrol import Jobs, rank_pid, signal_pid, wait_for
+
+from .helpers import assert_exact, program_cmd, program_env
 from .test_distributed import PROG, generate_logs, merged
 
 JOB_TIMEOUT = 60  # seconds: a hard limit for any job here (they take 2-10 s)

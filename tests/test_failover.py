@@ -33,9 +33,9 @@ import pytest
 
 from utils import generate_logs, recovery_bench
 from utils.generate_logs import merge_totals
+from utils.jobcontrol import Jobs, rank_pid, session_pids, signal_pid, wait_for
 
 from .helpers import assert_exact, program_cmd, program_env
-from utils.jobcontrol import Jobs, rank_pid, session_pids, signal_pid, wait_for
 
 PROG = "distributed_log_analyser.py"
 NP = 4

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loganalyser.formats import BLANK, CONTINUATION, FormatSet, SpecError, builtin_specs, load_format_file
-from loganalyser.formats.detect import detect
-from loganalyser.formats.engine import Dialect
-from loganalyser.formats.levels import canonical
-from loganalyser.formats.spec import chunk_safe, spec_from_dict
+from loganalyser.counting.formats import BLANK, CONTINUATION, FormatSet, SpecError, builtin_specs, load_format_file
+from loganalyser.counting.formats.detect import detect
+from loganalyser.counting.formats.engine import Dialect
+from loganalyser.counting.formats.levels import canonical
+from loganalyser.counting.formats.spec import chunk_safe, spec_from_dict
 
 FORMATS = FormatSet.standard()
 NAMES = FORMATS.names

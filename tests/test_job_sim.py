@@ -1,7 +1,7 @@
 """The whole job (election + master/worker protocol) on a simulated network: scripted faults, then seeded schedules.
 
 Every rank is a real RankNode; only MPI and the clock are simulated
-(loganalyser/simulation.py). Every schedule is checked for: at most one master
+(loganalyser/simulation/job.py). Every schedule is checked for: at most one master
 per epoch, epochs never going back, no rank raising, and once the faults stop,
 a job that ends with one result, exact to the line, holding every task (a
 second result is allowed only when the first reporter was killed before its
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from loganalyser.inputs import find_log_files
-from loganalyser.node import RankNode
-from loganalyser.protocol import Bye
-from loganalyser.reader import analyse_pieces
-from loganalyser.simulation import FOCUSES, JobSimulation, random_job
-from loganalyser.tasks import Task, plan_tasks
+from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.protocol import Bye
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.simulation.job import FOCUSES, JobSimulation, random_job
+from loganalyser.work.inputs import find_log_files
+from loganalyser.work.tasks import Task, plan_tasks
 from utils import generate_logs
 from utils.generate_logs import merge_totals
 

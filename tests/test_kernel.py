@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loganalyser.kernel import BLANK, CONTINUATION, classify_line, count_lines, count_lines_reference
-from loganalyser.reader import standard_formats
-from loganalyser.result import PartialResult
+from loganalyser.counting.kernel import BLANK, CONTINUATION, classify_line, count_lines, count_lines_reference
+from loganalyser.counting.reader import standard_formats
+from loganalyser.counting.result import PartialResult
 
 from .helpers import log_buffers
 

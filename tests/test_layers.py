@@ -10,23 +10,24 @@ directly or through a project module they import.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from election.messages import ELECTION_MESSAGES, ElectionTag
-from loganalyser import protocol
-from loganalyser.protocol import Tag
+from loganalyser.cluster import protocol
+from loganalyser.cluster.protocol import Tag
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = {"loganalyser", "election"}
-PURE_CORES = ("election/bully.py", "loganalyser/scheduler.py", "loganalyser/jobstate.py",
-              "loganalyser/tasks.py", "loganalyser/result.py")
+PURE_CORES = ("election/bully.py", "loganalyser/cluster/scheduler.py", "loganalyser/work/jobstate.py",
+              "loganalyser/work/tasks.py", "loganalyser/counting/result.py")
 FORBIDDEN_IN_CORES = {"mpi4py", "time", "random"}
 
 
 def module_name(path: Path) -> str:
-    """`loganalyser/tasks.py` -> `loganalyser.tasks`; a package's __init__.py -> the package."""
+    """`loganalyser/work/tasks.py` -> `loganalyser.work.tasks`; a package's __init__.py -> the package."""
     parts = path.relative_to(REPO).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -105,8 +106,8 @@ def test_every_tag_value_names_one_message_kind():
 
 def test_the_import_walk_sees_through_relative_imports():
     """The walk below must follow `from .x import y`, or it would pass by seeing nothing."""
-    reached = imports_reached(REPO / "loganalyser/scheduler.py")
-    assert {"loganalyser.protocol", "loganalyser.tasks", "loganalyser.inputs"} <= set(reached)
+    reached = imports_reached(REPO / "loganalyser/cluster/scheduler.py")
+    assert {"loganalyser.cluster.protocol", "loganalyser.work.tasks", "loganalyser.work.inputs"} <= set(reached)
 
 
 @pytest.mark.parametrize("core", PURE_CORES)
@@ -116,12 +117,52 @@ def test_pure_cores_import_no_mpi_clock_or_randomness(core):
     assert not offending, f"{core} reaches {offending} (module: imported by)"
 
 
-FRONT_ENDS = {"loganalyser/cli.py", "loganalyser/sequential.py", "loganalyser/static_parallel.py",
-              "loganalyser/distributed.py"}
+FRONT_ENDS = {"loganalyser/programs/cli.py", "loganalyser/programs/sequential.py", "loganalyser/programs/static_parallel.py",
+              "loganalyser/programs/distributed.py"}
 
 
 @pytest.mark.parametrize("path", sorted(p for p in (REPO / "loganalyser").rglob("*.py")
                                         if str(p.relative_to(REPO)) not in FRONT_ENDS), ids=lambda p: p.name)
 def test_the_engine_does_not_import_the_command_line(path):
-    """Only the programs import loganalyser.cli; warnings come from loganalyser.console."""
-    assert "loganalyser.cli" not in imported_modules(path)
+    """Only the programs import loganalyser.programs.cli; warnings come from loganalyser.console."""
+    assert "loganalyser.programs.cli" not in imported_modules(path)
+
+
+# --- folders are layers ----------------------------------------------------------------
+
+# Lower numbers are lower layers; a module may import its own layer and the ones below.
+LAYERS = {"errors": 0, "console": 0, "counting": 1, "work": 2, "persistence": 3, "faults": 3, "cluster": 4,
+          "simulation": 5, "programs": 6}
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "loganalyser" and len(parts) > 1 else None
+
+
+def test_every_folder_and_top_module_has_a_layer():
+    package = REPO / "loganalyser"
+    names = {p.stem if p.is_file() else p.name for p in package.iterdir()
+             if (p.is_dir() and (p / "__init__.py").is_file()) or (p.suffix == ".py" and p.stem != "__init__")}
+    assert names == set(LAYERS)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "loganalyser").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_import_reaches_up_a_layer(path):
+    own = layer_of(module_name(path))
+    if own is None:
+        return  # loganalyser/__init__.py
+    above = {m for m in imported_modules(path) if layer_of(m) in LAYERS and LAYERS[layer_of(m)] > LAYERS[own]}
+    assert not above, f"{path.relative_to(REPO)} ({own}) imports {sorted(above)}"
+
+
+def test_the_readme_layout_table_names_every_layer_folder():
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Layout"):]
+    table = table[:table.index("\n## ", 1)]
+    folders = {name for name in LAYERS if (REPO / "loganalyser" / name).is_dir()}
+    for folder in folders:
+        assert f"`loganalyser/{folder}/`" in table, folder
+    for path in (REPO / "loganalyser").rglob("*.py"):
+        if path.name != "__init__.py":
+            assert re.search(rf"`(loganalyser/[\w/]*)?{re.escape(path.name)}`", table), path.relative_to(REPO)

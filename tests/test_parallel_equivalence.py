@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-
-from loganalyser.result import PartialResult
+from loganalyser.counting.result import PartialResult
 
 from .helpers import json_of, run_program, seed_reference
 

@@ -12,12 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loganalyser.counting.reader import CHUNK_SIZE, SMALL_FILE, analyse_pieces, analyse_range
+from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
-from loganalyser.inputs import find_log_files
-
-from loganalyser.reader import CHUNK_SIZE, SMALL_FILE, analyse_pieces, analyse_range
-from loganalyser.result import PartialResult
-from loganalyser.tasks import Piece, partition_by_bytes, plan_tasks, split_file
+from loganalyser.work.inputs import find_log_files
+from loganalyser.work.tasks import Piece, partition_by_bytes, plan_tasks, split_file
 
 from .helpers import PYTHON, log_buffers, seed_reference
 
@@ -202,7 +201,7 @@ def test_analyse_pieces_batches_of_small_files_and_big_pieces(tmp_path):
 
 MEMORY_SCRIPT = textwrap.dedent("""
     import resource, subprocess, sys
-    child = ("from loganalyser.reader import analyse_range; import sys; "
+    child = ("from loganalyser.counting.reader import analyse_range; import sys; "
              "r = analyse_range(sys.argv[1]); print(r.lines, r.bytes)")
     out = subprocess.run([sys.executable, "-c", child, sys.argv[1]], check=True, capture_output=True, text=True).stdout
     print(out.strip(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB on Linux

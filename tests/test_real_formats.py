@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from loganalyser.formats import FormatSet
-from loganalyser.formats.detect import detect
-from loganalyser.inputs import find_log_files
-from loganalyser.reader import analyse_pieces
-from loganalyser.scanning import assign_formats
-from loganalyser.tasks import plan_tasks
+from loganalyser.counting.formats import FormatSet
+from loganalyser.counting.formats.detect import detect
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.work.inputs import find_log_files
+from loganalyser.work.scanning import assign_formats
+from loganalyser.work.tasks import plan_tasks
 from utils import format_logs
 from utils.jobcontrol import assert_no_processes, rank_pid, signal_pid, wait_for
 
@@ -222,7 +222,7 @@ def test_a_users_format_file_in_every_program(tmp_path):
 
 def test_small_files_detected_by_their_reader_as_by_the_planner(mixed):
     """Small files keep AUTO and are detected as they are read: the same answer, one read less."""
-    from loganalyser.tasks import whole_piece
+    from loganalyser.work.tasks import whole_piece
 
     files = find_log_files([str(mixed.folder)])
     eager = assign_formats(files, FORMATS, "auto")

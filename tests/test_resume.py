@@ -27,18 +27,17 @@ from pathlib import Path
 
 import pytest
 
-from loganalyser import checkpoint as checkpoint_module
-from loganalyser.checkpoint import STORE, CheckpointStore, encode, stored_name
-from loganalyser.scanning import fingerprint_of
-from loganalyser.inputs import find_log_files
-from loganalyser.reader import analyse_pieces
-from loganalyser.formats import FormatSet
-from loganalyser.jobsetup import planned_tasks
-
-from .helpers import PYTHON, REPO, RESULT_FIELDS, assert_exact, program_cmd, program_env
+from loganalyser.counting.formats import FormatSet
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.persistence import store as checkpoint_module
+from loganalyser.persistence.store import STORE, CheckpointStore, encode, stored_name
+from loganalyser.programs.jobsetup import planned_tasks
+from loganalyser.work.inputs import find_log_files
+from loganalyser.work.scanning import fingerprint_of
+from utils import generate_logs
 from utils.jobcontrol import Jobs, assert_no_processes, rank_pid, signal_pid, wait_for
 
-from utils import generate_logs
+from .helpers import PYTHON, REPO, RESULT_FIELDS, assert_exact, program_cmd, program_env
 
 NP = 3  # a master and two workers (oversubscribed on 2 cores)
 TASK_DELAY = 0.2  # seconds per task: a run lasts a few seconds, with checkpoints along the way
@@ -618,8 +617,8 @@ def test_killed_checkpoint_write_in_process_never_loads_wrong_content(mode, tmp_
 WRITER = '''
 import os, sys
 sys.path.insert(0, sys.argv[4])
-from loganalyser.checkpoint import CheckpointStore
-from loganalyser.inputs import find_log_files
+from loganalyser.persistence.store import CheckpointStore
+from loganalyser.work.inputs import find_log_files
 {doc_source}
 root, first, logs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 files = find_log_files([logs])

@@ -18,13 +18,21 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from loganalyser.inputs import LogFile
-from loganalyser.jobstate import JobState
-from loganalyser.protocol import Ack, Assign, Heartbeat, Result, WorkRequest
-from loganalyser.result import PartialResult
-from loganalyser.scheduler import (AckResults, AssignTasks, Finished, InputFailed, Scheduler, Timing, WorkerBack,
-                                   WorkerLost)
-from loganalyser.tasks import Piece, Task, plan_tasks
+from loganalyser.cluster.protocol import Ack, Assign, Heartbeat, Result, WorkRequest
+from loganalyser.cluster.scheduler import (
+    AckResults,
+    AssignTasks,
+    Finished,
+    InputFailed,
+    Scheduler,
+    Timing,
+    WorkerBack,
+    WorkerLost,
+)
+from loganalyser.counting.result import PartialResult
+from loganalyser.work.inputs import LogFile
+from loganalyser.work.jobstate import JobState
+from loganalyser.work.tasks import Piece, Task, plan_tasks
 
 HB, TIMEOUT = 0.5, 2.0
 TIMING = Timing(heartbeat_interval=HB, worker_timeout=TIMEOUT)

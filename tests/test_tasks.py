@@ -9,10 +9,19 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loganalyser import tasks as tasks_module
-from loganalyser.inputs import LogFile
-from loganalyser.tasks import (BATCH_FILES, CHUNK_BYTES, MIN_TASK_BYTES, TASKS_PER_WORKER, Piece, make_task,
-                               partition_by_bytes, plan_tasks, split_file)
+from loganalyser.work import tasks as tasks_module
+from loganalyser.work.inputs import LogFile
+from loganalyser.work.tasks import (
+    BATCH_FILES,
+    CHUNK_BYTES,
+    MIN_TASK_BYTES,
+    TASKS_PER_WORKER,
+    Piece,
+    make_task,
+    partition_by_bytes,
+    plan_tasks,
+    split_file,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

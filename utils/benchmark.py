@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark of the three analysers (`make bench`): one run, every figure measured.
 
-    python utils/benchmark.py                 # 500MB corpus, 20,000 small files, one 2GB file
-    python utils/benchmark.py --quick         # smoke run: 40MB, 2,000 small files, no 2GB file
-    python utils/benchmark.py --size 1GB --repeat 5 --data /scratch --out reports/
+    python -m utils.benchmark                 # 500MB corpus, 20,000 small files, one 2GB file
+    python -m utils.benchmark --quick         # smoke run: 40MB, 2,000 small files, no 2GB file
+    python -m utils.benchmark --size 1GB --repeat 5 --data /scratch --out reports/
 
 It generates its corpora with utils/generate_logs.py into a scratch folder
 (default bench_data/, git-ignored), reusing a corpus whose recorded
@@ -16,7 +16,7 @@ and MPI start-up included, warm page cache):
   at -np 2..4, an empty MPI job at -np 1..4 (the start-up floor), awk, grep,
   a per-line Python regex loop (on a 1/10 slice, scaled, when the corpus is
   large) and, in turn with them, the kernel in-process
-  (loganalyser.kernel.count_lines over 4 MiB chunks); every analyser run
+  (loganalyser.counting.kernel.count_lines over 4 MiB chunks); every analyser run
   prints --json and must give the generator's exact counts, or the benchmark
   fails loudly;
 * corpus B (--small-files x 100 lines): distributed -np 3 and sequential;
@@ -32,8 +32,8 @@ with its default options; where it has checkpoints, each run gets an emptied
 first run), and -np 3 runs with --no-checkpoint measure what checkpoints cost.
 
 Peak RSS and CPU time per rank come from running the distributed analyser
-inside this script: `mpirun -np N python utils/benchmark.py --rank-rss-child
-ARGS` runs `loganalyser.distributed.main(ARGS)` and, at exit, prints
+inside this script: `mpirun -np N python -m utils.benchmark --rank-rss-child
+ARGS` runs `loganalyser.programs.distributed.main(ARGS)` and, at exit, prints
 `RSS rank=R kb=K user_s=U sys_s=S startup_cpu_s=C` on stderr (getrusage of the
 rank itself; C is its CPU time once Python, numpy and MPI had started).
 
@@ -58,16 +58,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench package, generate_logs
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # loganalyser
-
-from bench.common import BenchError, log
-from bench.corpora import list_file_sizes, prepare_corpora
-from bench.figures import derive
-from bench.machine import machine_info
-from bench.reports import write_reports
-from bench.runners import CHILD_FLAG, Bench, rank_child
-from bench.stages import run_stages
+from utils.bench.common import BenchError, log
+from utils.bench.corpora import list_file_sizes, prepare_corpora
+from utils.bench.figures import derive
+from utils.bench.machine import machine_info
+from utils.bench.reports import write_reports
+from utils.bench.runners import CHILD_FLAG, Bench, rank_child
+from utils.bench.stages import run_stages
 
 
 def parse_args(argv):
@@ -80,7 +77,7 @@ def parse_args(argv):
     p.add_argument("--data", default="bench_data", help="scratch folder for the corpora (default bench_data/)")
     p.add_argument("--out", default="reports", help="where the reports go (default reports/)")
     args = p.parse_args(argv)
-    from generate_logs import parse_size
+    from utils.generate_logs import parse_size
 
     try:
         args.size_bytes = parse_size(args.size or ("40MB" if args.quick else "500MB"))

@@ -12,8 +12,8 @@ exactly one final result, no traceback on stderr, no process left behind, the
 newest checkpoint loads. One more scenario interrupts a single job 20 times at
 random moments (SIGINT and SIGKILL mixed) and checks the resumed result.
 
-    python utils/chaos.py --runs 50            # the full campaign
-    python utils/chaos.py --runs 5 --quick     # the short one `make test` runs
+    python -m utils.chaos --runs 50            # the full campaign
+    python -m utils.chaos --runs 5 --quick     # the short one `make test` runs
 
 Writes reports/chaos.json and prints (and writes reports/chaos.txt) a table.
 """
@@ -33,15 +33,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from loganalyser.persistence.store import CheckpointStore
+from loganalyser.work.scanning import fingerprint_of
+from utils import format_logs
+from utils.generate_logs import generate, merge_totals
+from utils.jobcontrol import Job, job_pids, rank_pid, session_pids, signal_pid, wait_for
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "utils")]
-
-import format_logs  # noqa: E402
-from generate_logs import generate, merge_totals  # noqa: E402
-from jobcontrol import Job, job_pids, rank_pid, session_pids, signal_pid, wait_for  # noqa: E402
-
-from loganalyser.checkpoint import CheckpointStore  # noqa: E402
-from loganalyser.scanning import fingerprint_of  # noqa: E402
 
 FAULTS = ("kill_worker", "kill_master", "stop_cont", "sigint_resume", "sigkill_resume", "feign")
 RUN_BOUND = 150.0  # seconds a run (all its restarts) may take before it counts as a hang

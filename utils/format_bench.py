@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from loganalyser.counting.formats import FormatSet
+from loganalyser.counting.reader import analyse_range
+from loganalyser.programs.allocator import tune_allocator
+from utils import format_logs
+from utils.generate_logs import generate, parse_size
 
-from loganalyser.allocator import tune_allocator  # noqa: E402
-from loganalyser.formats import FormatSet  # noqa: E402
-from loganalyser.reader import analyse_range  # noqa: E402
-from utils import format_logs  # noqa: E402
-from utils.generate_logs import generate, parse_size  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 # awk programs that count each format's level field (as a person would write them).
 AWK = {

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import numbers
 import os
 import re
 import sys
@@ -38,7 +37,7 @@ import numpy as np
 
 try:
     from utils import format_logs
-except ImportError:  # run as a script: utils/ itself is on sys.path
+except ImportError:  # run as a script (python utils/generate_logs.py): utils/ itself is on sys.path
     import format_logs
 
 DEFAULT_LEVELS = "INFO=50,WARN=20,ERROR=10,DEBUG=20"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Recovery time of the distributed analyser when its master dies (`make bench`).
 
-    python utils/recovery_bench.py              # 5 runs, reports/recovery.json and reports/recovery.txt
-    python utils/recovery_bench.py --runs 9 --kill-at 0.6 --out /tmp/rec
+    python -m utils.recovery_bench              # 5 runs, reports/recovery.json and reports/recovery.txt
+    python -m utils.recovery_bench --runs 9 --kill-at 0.6 --out /tmp/rec
 
 Method, per run: generate (once) a corpus with utils/generate_logs.py whose
 exact totals are the oracle; run `mpirun -np 4 distributed_log_analyser.py
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -47,6 +46,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from utils import generate_logs
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -61,13 +62,6 @@ POLL = 0.01  # seconds between two looks at a running job
 LAUNCH_ATTEMPTS = 3
 EXIT_GRACE = 20.0  # a job still running this long after writing its result is hung (ranks stuck in MPI_Finalize)
 LAUNCH_FLAKE = "PMIx server's listener thread failed to start"  # mpirun failing before any rank ran
-
-
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("generate_logs", REPO / "utils" / "generate_logs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def log(text: str) -> None:
@@ -405,7 +399,7 @@ def main(argv=None) -> int:
     runs = []
     try:
         corpus = scratch / "corpus"
-        expected = _load_generator().generate(corpus, files=args.files, lines=args.lines, seed=7, noise=0.1,
+        expected = generate_logs.generate(corpus, files=args.files, lines=args.lines, seed=7, noise=0.1,
                                               malformed=0.05, blank=0.05, crlf=True)
         expected["counts"] = {k: v for k, v in expected["counts"].items() if v}
         for index in range(1, args.runs + 1):

@@ -101,7 +101,7 @@ def prepare_corpus(folder: Path, params: dict, build) -> dict:
 
 def build_corpus_a(total_bytes: int):
     """8 files of different sizes (A_SHARES percent each), traps included."""
-    from generate_logs import generate
+    from utils.generate_logs import generate
 
     def build(folder: Path) -> dict:
         staging = folder / ".staging"
@@ -118,14 +118,14 @@ def build_corpus_a(total_bytes: int):
 
 def build_corpus_b(files: int):
     """`files` files of SMALL_FILE_LINES lines each, traps included."""
-    from generate_logs import generate
+    from utils.generate_logs import generate
 
     return lambda folder: generate(str(folder), files, SMALL_FILE_LINES, seed=SEED + 100, **TRAPS)
 
 
 def build_corpus_c(total_bytes: int):
     """One file of `total_bytes`, traps included."""
-    from generate_logs import generate
+    from utils.generate_logs import generate
 
     return lambda folder: generate(str(folder), 1, seed=SEED + 200, total_bytes=str(total_bytes), **TRAPS)
 

@@ -29,7 +29,7 @@ MPIRUN = str(VENV_BIN / "mpirun") if (VENV_BIN / "mpirun").exists() else (shutil
 SEQUENTIAL = str(REPO / "base_log_analyser.py")
 PARALLEL = str(REPO / "parallel_log_analyser.py")
 DISTRIBUTED = str(REPO / "distributed_log_analyser.py")
-ENTRY_POINT = str(REPO / "utils" / "benchmark.py")  # run with CHILD_FLAG, it is one rank_child
+ENTRY_POINT = ["-m", "utils.benchmark"]  # run with CHILD_FLAG (from REPO), it is one rank_child
 
 CHILD_FLAG = "--rank-rss-child"
 RSS_LINE = re.compile(r"^RSS rank=(\d+) kb=(\d+) user_s=([0-9.]+) sys_s=([0-9.]+) startup_cpu_s=([0-9.]+)\s*$", re.MULTILINE)
@@ -48,8 +48,8 @@ def rank_child(argv) -> int:
 
     from mpi4py import MPI  # MPI starts here, as it would inside main
 
-    from loganalyser.cli import run
-    from loganalyser.distributed import PROG, main
+    from loganalyser.programs.cli import run
+    from loganalyser.programs.distributed import PROG, main
 
     ready = resource.getrusage(resource.RUSAGE_SELF)  # start-up done: imports and MPI_Init
     code = run(PROG, main, list(argv))
@@ -134,7 +134,7 @@ class Bench:
         With `checkpoints=False` it runs with --no-checkpoint (the cost of checkpointing, by difference).
         `child` runs the ranks under utils/benchmark.py's --rank-rss-child mode (peak RSS and CPU per rank).
         """
-        program = [ENTRY_POINT, CHILD_FLAG] if child else [DISTRIBUTED]
+        program = [*ENTRY_POINT, CHILD_FLAG] if child else [DISTRIBUTED]
         extra, before = [], None
         if "--checkpoint-dir" in self.dist_options:
             if checkpoints:
@@ -269,8 +269,8 @@ def parse_rank_usage(entry: dict, stdout: str, stderr: str) -> None:
 # ------------------------------------------------------------------------- kernel
 def kernel_pass(paths) -> dict:
     """count_lines over `paths` read in 4 MiB chunks cut after the last newline."""
-    from loganalyser.kernel import count_lines
-    from loganalyser.result import PartialResult
+    from loganalyser.counting.kernel import count_lines
+    from loganalyser.counting.result import PartialResult
 
     total = PartialResult()
     kernel_s = 0.0

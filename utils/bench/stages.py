@@ -30,7 +30,7 @@ DISTRIBUTED_NP = (2, 3, 4)
 PYLOOP_FULL_LIMIT = 256 * 10**6  # above this corpus size the per-line loop runs on a 1/10 slice
 PYLOOP_SLICE = 10
 
-EMPTY_JOB = "import numpy, loganalyser.reader"  # what every analyser imports before it counts
+EMPTY_JOB = "import numpy, loganalyser.counting.reader"  # what every analyser imports before it counts
 AWK_PROGRAM = "{c[$2]++} END{for (k in c) print k, c[k]}"
 # The per-line baseline: what one would write without the kernel.
 PYLOOP_SCRIPT = r"""

@@ -1,0 +1,199 @@
+"""The master's duties: the shell around the Scheduler, driven by the rank's loop.
+
+The loop (node.py) hands it messages, failure notices and clock ticks; it
+carries out the scheduler's actions: assignments, acknowledgements, log lines,
+replication of accepted results to the backups (before the acknowledgement
+goes out, so the next master already holds what a worker was told is safe),
+and checkpoints when the policy says so.
+"""
+
+from __future__ import annotations
+
+import time
+
+from loganalyser.console import warn
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.errors import AnalyserError, ExitCode, InputError
+from loganalyser.persistence.store import CheckpointWriteError, StaleEpoch
+from loganalyser.work.jobstate import JobState
+
+from .protocol import Ack, Assign, Release, StateSync, Stop
+from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
+
+TICK_EVERY = 0.05  # seconds between timeout checks
+
+
+class Interrupted(AnalyserError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+class MasterDuty:
+    """What the current master does; one per term (epoch) of mastership."""
+
+    def __init__(self, rank: int, workers, plan, timing: Timing, epoch: int, state: JobState, send, say,
+                 backups: int = 1, checkpointer=None, progress=None, injector=None, clock=time.monotonic,
+                 analyse=analyse_pieces):
+        self.rank = rank
+        self.epoch = epoch
+        self.send = send  # send(dest, message)
+        self.say = say
+        self.checkpointer = checkpointer  # a Checkpointer, or None when checkpoints are off
+        self.progress = progress  # a tqdm bar over bytes, or None
+        self.injector = injector
+        self.clock = clock
+        self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
+        self.backups = backups  # how many ranks receive every accepted result
+        self.workers = list(workers)
+        self.scheduler = Scheduler(list(plan.tasks), self.workers, timing, clock(), state)
+        self.next_tick = 0.0
+        self.leaving: set[int] = set()  # workers told to stop that have not said Bye
+        self.exit_code = 0  # what the Stop messages say
+        if progress is not None:  # a re-elected master starts from what is done, not on top of it
+            progress.n = self.scheduler.done_bytes
+            progress.refresh()
+
+    @property
+    def finished(self) -> bool:
+        return self.scheduler.finished
+
+    # ------------------------------------------------------------------ events
+    def on_message(self, source: int, message, now: float) -> None:
+        self._carry_out(self.scheduler.step(source, message, now))
+
+    def on_failure(self, rank: int, now: float) -> None:
+        self._carry_out(self.scheduler.process_failed(rank, now))
+
+    def tick(self, now: float) -> None:
+        if now >= self.next_tick:
+            if now - self.next_tick > self.scheduler.timing.worker_timeout / 2:
+                self.scheduler.forgive_silence(now)  # we were paused, not them
+            self.next_tick = now + TICK_EVERY
+            self._carry_out(self.scheduler.tick(now))
+        self._checkpoint_if_due(now)
+
+    def merge(self, results) -> None:
+        """Results handed over by an old master or resent by workers (union, once per id)."""
+        before = self.scheduler.done_bytes
+        for task_id, result in results:
+            self.scheduler.accept_local(task_id, result)
+        self._after_accept(before)
+
+    def needs_local_work(self) -> bool:
+        return not self.scheduler.finished and not self.scheduler.live_workers()
+
+    def run_one_locally(self) -> bool:
+        """With no live worker left the master counts the next task itself; False if
+        every remaining task is held by a silent worker (its timeout will free it)."""
+        task = self.scheduler.claim_local()
+        if task is None:
+            return False
+        self.say(f"[Master] No live worker: processing {task.describe()} itself")
+        before = self.scheduler.done_bytes
+        self.scheduler.accept_local(task.task_id, self.analyse(task.pieces, warn=warn))
+        self._after_accept(before)
+        return True
+
+    def stop_workers(self, exit_code: int) -> None:
+        """Tells every worker not known dead to stop; remembers who has not said Bye."""
+        self.exit_code = exit_code
+        self.leaving = {w for w in self.workers if w not in self.scheduler.dead}
+        for w in self.leaving:
+            self.send(w, Stop(self.epoch, exit_code))
+
+    def resend_stop(self) -> None:
+        for w in self.leaving:
+            self.send(w, Stop(self.epoch, self.exit_code))
+
+    def release(self) -> None:
+        """The result is out: every rank not known dead may exit (also one that never
+        said Bye: it reads Stop, then this, whenever it runs again)."""
+        for w in self.workers:
+            if w not in self.scheduler.dead:
+                self.send(w, Release(self.epoch))
+
+    def checkpoint(self) -> None:
+        """Writes a checkpoint now if anything changed since the last one."""
+        if self.checkpointer is None:
+            return
+        self._replicate()
+        if not self.checkpointer.dirty:
+            return
+        try:
+            folder = self.checkpointer.save(self.scheduler.state, self.epoch, self.scheduler.failed_workers, self.clock())
+        except StaleEpoch as exc:  # a newer master exists: the election will tell us; write nothing
+            self.say(f"[Master] Not writing a checkpoint: {exc}")
+            return
+        except CheckpointWriteError as exc:  # e.g. a full disk: the job goes on, older checkpoints stand
+            warn(str(exc))
+            self.checkpointer.postpone(self.clock())
+            return
+        self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
+
+    def final_checkpoint(self) -> None:
+        """The last checkpoint of a finished job, then the store's garbage (old copies of changed files)."""
+        self.checkpoint()
+        if self.checkpointer is not None:
+            try:
+                self.checkpointer.store.collect_garbage()
+            except OSError as exc:
+                warn(f"could not clean the checkpoint store: {exc.strerror or exc}")
+
+    def interrupt(self, signum: int) -> None:
+        """Saves a last checkpoint, stops the workers, and ends the job resumably."""
+        self.checkpoint()
+        self.stop_workers(int(ExitCode.INTERRUPTED))
+        where = f"checkpoint saved in {self.checkpointer.last_folder}" if self.checkpointer else "checkpoints are off"
+        raise Interrupted(f"interrupted by signal {signum}; {where}; run the same command again to resume")
+
+    # ----------------------------------------------------------------- helpers
+    def _carry_out(self, actions) -> None:
+        before = self.scheduler.done_bytes
+        self._replicate()
+        for action in actions:
+            if isinstance(action, AssignTasks):
+                for task, again in zip(action.tasks, action.reassigned):
+                    self.say(f"[Master] {'Reassigning' if again else 'Assigning'} {task.describe()} to worker {action.worker}")
+                self.send(action.worker, Assign(self.epoch, action.tasks, self.scheduler.progress, action.seq))
+            elif isinstance(action, AckResults):
+                self.send(action.worker, Ack(self.epoch, action.task_ids, self.scheduler.progress))
+            elif isinstance(action, WorkerLost):
+                what = "timeout detected" if action.reason == "timeout" else "process died"
+                self.say(f"[Master] Worker {action.worker} {what} - marking as failed ({len(action.requeued)} task(s) back in the queue)")
+            elif isinstance(action, WorkerBack):
+                self.say(f"[Master] Worker {action.worker} is back")
+            elif isinstance(action, InputFailed):
+                self.stop_workers(int(InputError.exit_code))
+                raise InputError(action.error)
+        self._after_accept(before)
+
+    def _replicate(self) -> None:
+        """Sends newly accepted results to the backups, ahead of any acknowledgement."""
+        fresh = self.scheduler.drain_accepted()
+        if not fresh:
+            return
+        if self.checkpointer is not None:
+            for task_id in fresh:
+                self.checkpointer.task_done(task_id)
+        results = self.scheduler.state.items_of(fresh)
+        for backup in self._backup_ranks():
+            self.send(backup, StateSync(self.epoch, tuple(results)))
+
+    def _backup_ranks(self) -> list[int]:
+        """The live ranks next in line for mastership (lowest ranks first)."""
+        return sorted(self.scheduler.live_workers())[: self.backups]
+
+    def _checkpoint_if_due(self, now: float) -> None:
+        if self.checkpointer is None:
+            return
+        self._replicate()
+        self.checkpointer.store_some()
+        if self.checkpointer.due(now):
+            self.checkpoint()
+
+    def _after_accept(self, before: int) -> None:
+        self._replicate()
+        done = self.scheduler.done_bytes
+        if self.progress is not None and done > before:
+            self.progress.update(done - before)
+        if self.injector is not None:
+            self.injector.check(self.scheduler.progress)

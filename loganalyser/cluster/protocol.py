@@ -1,0 +1,138 @@
+"""The job's vocabulary: one tag per message kind, one dataclass each.
+
+This is the task protocol and the replication of the job state. The bully
+election owns its own tags and messages (election/messages.py, tags 20-24), so
+the election stands alone; a message's `TAG` comes from either enum, and a tag
+value means one message kind on the wire (tests/test_layers.py checks it).
+
+Every message carries the sender's `epoch` (the coordinator term it believes
+in), so a rank can ignore or redirect a message from an older term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from loganalyser.work.tasks import Task
+
+
+class Tag(IntEnum):
+    # Task protocol (master <-> workers).
+    WORK_REQUEST = 1
+    ASSIGN = 2
+    RESULT = 3
+    ACK = 4
+    HEARTBEAT = 5
+    STOP = 6
+    BYE = 7
+    RELEASE = 8
+    INTERRUPT = 9
+    # 20-24 belong to the bully election (election.messages.ElectionTag).
+    # Replication of the job state.
+    STATE_SYNC = 30
+    STATE_HANDOVER = 31
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """A worker is ready and can hold `capacity` tasks at once."""
+
+    TAG = Tag.WORK_REQUEST
+    epoch: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Tasks for the receiving worker; `progress` is the job's done fraction."""
+
+    TAG = Tag.ASSIGN
+    epoch: int
+    tasks: tuple[Task, ...]
+    progress: float
+    seq: int = 0  # the n-th assignment to this worker since its WorkRequest
+
+
+@dataclass(frozen=True)
+class Result:
+    """The statistics of one finished task (PartialResult.to_dict()), or why it failed."""
+
+    TAG = Tag.RESULT
+    epoch: int
+    task_id: str
+    result: dict
+    error: str | None = None  # an input error (unreadable file): the job cannot be exact
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The master holds these results durably; the worker may forget them."""
+
+    TAG = Tag.ACK
+    epoch: int
+    task_ids: tuple[str, ...]
+    progress: float
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """I am alive; `holding` names the tasks I run or hold (so a master that gave up on me can take me back)."""
+
+    TAG = Tag.HEARTBEAT
+    epoch: int
+    holding: tuple[str, ...] = ()
+    assign_seq: int = 0  # the last assignment read: `holding` is complete up to it
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The job is over: stop working, say Bye, and wait for Release (or, aborted with a
+    non-zero `exit_code`, exit at once)."""
+
+    TAG = Tag.STOP
+    epoch: int
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class Bye:
+    """A worker's answer to Stop: it has stopped working (so the master stops resending Stop)."""
+
+    TAG = Tag.BYE
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """The final master has reported the result: the job is over, every rank may exit."""
+
+    TAG = Tag.RELEASE
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """A rank that is not the master was sent SIGINT or SIGTERM: the master stops the job resumably."""
+
+    TAG = Tag.INTERRUPT
+    epoch: int
+    signum: int
+
+
+@dataclass(frozen=True)
+class StateSync:
+    """Master -> backups: results just accepted, (task id, PartialResult) pairs."""
+
+    TAG = Tag.STATE_SYNC
+    epoch: int
+    results: tuple
+
+
+@dataclass(frozen=True)
+class StateHandover:
+    """An old master -> the new one: every result it holds."""
+
+    TAG = Tag.STATE_HANDOVER
+    epoch: int
+    results: tuple

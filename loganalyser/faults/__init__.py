@@ -1,0 +1,1 @@
+"""Faults on purpose: injected (`--inject`) and feigned (`--chaos`) failures."""

@@ -1,0 +1,1 @@
+"""The three programs' front ends: options, planning, the final report."""

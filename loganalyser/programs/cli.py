@@ -1,0 +1,130 @@
+"""Command-line plumbing shared by the three programs.
+
+Each program is a function `main(argv) -> exit code`; `run` calls it and turns
+an `AnalyserError` into one line on stderr and its exit code, and any other
+exception into one "internal error" line (set LOGANALYSER_DEBUG=1 for the
+traceback). Nothing the user types produces a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import traceback
+
+from loganalyser.errors import AnalyserError, ExitCode, UsageError
+
+
+def secondary_rank() -> bool:
+    """True in MPI ranks other than 0: they stay quiet about usage, rank 0 speaks."""
+    for name in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
+        if name in os.environ:
+            return os.environ[name] != "0"
+    return False
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2, said once per job."""
+
+    def error(self, message):  # noqa: D401 - argparse's name
+        raise UsageError(f"{message} (see --help)")
+
+    def _print_message(self, message, file=None):
+        if not secondary_rank():
+            super()._print_message(message, file)
+
+
+def base_parser(prog: str, description: str) -> OneLineParser:
+    """Options every program takes: inputs and how to report."""
+    parser = OneLineParser(prog=prog, description=description)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or folders to analyse")
+    parser.add_argument("--glob", default=None, metavar="PATTERN",
+                        help="file names to take from folders (default: *.log and rotated names: *.log.1, *.log.2.gz, ...)")
+    parser.add_argument("--recursive", action="store_true", help="scan folders recursively")
+    formats = parser.add_argument_group("formats")
+    formats.add_argument("--format", default="auto", metavar="NAME",
+                         help="the log format of every file (default: auto, detected per file from its first lines)")
+    formats.add_argument("--format-file", action="append", default=[], metavar="FILE",
+                         help="add the format specs of a JSON file (repeatable; see README)")
+    formats.add_argument("--raw-levels", action="store_true",
+                         help="report level spellings as written instead of canonical levels")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    parser.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE (atomically)")
+    parser.add_argument("--quiet", action="store_true", help="print only the result")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    """An option value: a whole number above 0 (argparse names the option in the error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An option value: a finite number above 0."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An option value: a finite number, 0 or more."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """An option value: a positive size in bytes, with an optional K, M or G (powers of 1024)."""
+    spec = text.strip().upper().removesuffix("B")
+    try:
+        value = int(float(spec[:-1]) * _UNITS[spec[-1]]) if spec and spec[-1] in _UNITS else int(spec)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 32M, 512K, 1G)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def run(prog: str, main, argv=None) -> int:
+    """Calls `main(argv)` and maps every failure to a message and an exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return int(main(argv) or 0)
+    except AnalyserError as exc:
+        if not (isinstance(exc, UsageError) and secondary_rank()):
+            print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return int(exc.exit_code)
+    except BrokenPipeError:  # e.g. piped into `head`: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
+        if os.environ.get("LOGANALYSER_DEBUG"):
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return int(ExitCode.INTERNAL)

@@ -1,0 +1,265 @@
+"""The fault-tolerant distributed analyser (the seed's Stage 2): the front end.
+
+Rank 0 scans the input, plans the tasks and broadcasts the plan; it starts as
+master, every other rank as a worker, and every rank can become master after
+an election (node.py). Exactly one result is printed, by the final master.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from election.bully import BullyNode, ElectionTiming
+from loganalyser.cluster.master import MasterDuty
+from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.scheduler import Timing
+from loganalyser.cluster.worker import WorkerDuty
+from loganalyser.console import warn
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.errors import AnalyserError, ExitCode, UsageError
+from loganalyser.faults.feigned import FeignedFailures
+from loganalyser.faults.injected import FaultInjector, parse_fault
+from loganalyser.persistence.policy import CONSISTENCY
+from loganalyser.persistence.store import FILE_MODES
+from loganalyser.work.inputs import find_log_files
+from loganalyser.work.scanning import job_formats
+from loganalyser.work.tasks import CHUNK_BYTES
+
+from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
+from .jobsetup import latest_checkpoint_state, make_checkpointer, plan_job
+from .report import emit, result_document
+
+PROG = "distributed_log_analyser.py"
+MASTER = 0
+
+
+def build_parser():
+    parser = base_parser(PROG, "Count log lines per level with a fault-tolerant master/worker job over MPI.")
+    parser.add_argument("--worker-timeout", type=positive_float, default=10.0, metavar="S",
+                        help="declare a silent worker failed after S seconds (default 10)")
+    parser.add_argument("--heartbeat-interval", type=positive_float, default=0.5, metavar="S",
+                        help="workers speak at least every S seconds (default 0.5)")
+    parser.add_argument("--chunk-size", type=byte_size, default=CHUNK_BYTES, metavar="BYTES",
+                        help="cut files larger than this into tasks of about this size (default 32M)")
+    group = parser.add_argument_group("checkpoints")
+    group.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR", help="where checkpoints live (default: checkpoints)")
+    group.add_argument("--checkpoint-every", type=positive_int, default=5, metavar="N", help="checkpoint after every N files processed (default 5)")
+    group.add_argument("--checkpoint-interval", type=positive_float, default=30.0, metavar="S", help="... and at least every S seconds (default 30)")
+    group.add_argument("--keep-checkpoints", type=positive_int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)")
+    group.add_argument("--checkpoint-files", choices=FILE_MODES, default="link",
+                       help="keep processed files in the checkpoint store as hard links (default), copies, or not at all")
+    group.add_argument("--consistency", choices=CONSISTENCY, default="eventual",
+                       help="checkpoint counts: every accepted result (eventual, default) or only fully counted files (strong)")
+    group.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
+    group.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start afresh")
+    parser.add_argument("--backups", type=positive_int, default=1, metavar="K",
+                        help="ranks that receive a copy of every accepted result (default 1)")
+    parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
+                        help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
+    parser.add_argument("--chaos", type=int, metavar="SEED",
+                        help="ranks feign failures at random, seeded (seed 001: every 0-10 s, for 1-4 s)")
+    parser.add_argument("--task-delay", type=non_negative_float, default=0.0, metavar="S",
+                        help="workers wait S seconds per task, heartbeating (simulates slow workers for demos and tests)")
+    parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits without it
+
+
+def main(argv) -> int:
+    """Runs this rank's part of the job (the caller then calls finalize_mpi)."""
+    args = build_parser().parse_args(argv)
+    import mpi4py
+
+    mpi4py.rc.finalize = False  # finalize_mpi does it, with a deadline
+    return _main(args)
+
+
+def finalize_mpi(exit_code: int) -> None:
+    """MPI_Finalize, but never a hang: once a peer has died it can block for good,
+    so after FINALIZE_GRACE seconds the rank exits without it (allowed by the
+    launch defaults, utils/mpi_defaults.sh)."""
+    from mpi4py import MPI
+
+    if not MPI.Is_initialized() or MPI.Is_finalized():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+    def give_up():
+        time.sleep(FINALIZE_GRACE)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+    threading.Thread(target=give_up, daemon=True).start()
+    native = _native_finalize()
+    if native is not None:
+        native()  # through ctypes, which lets go of the GIL: the watchdog above can run
+    else:
+        MPI.Finalize()  # holds the GIL: the watchdog cannot help, but there is no other way here
+
+
+def _native_finalize():
+    """MPI_Finalize of the loaded MPI library, called without the GIL, or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            path = next((line.split()[-1] for line in maps if "libmpi.so" in line), None)
+        return ctypes.CDLL(path).MPI_Finalize if path else None
+    except (OSError, AttributeError):
+        return None
+
+
+def _main(args) -> int:
+    try:
+        timing = Timing(args.heartbeat_interval, args.worker_timeout)
+    except ValueError as exc:
+        raise UsageError(f"--heartbeat-interval/--worker-timeout: {exc}") from None
+    from mpi4py import MPI  # here, so --help and usage errors need no MPI
+
+    from loganalyser.cluster.transport import MpiTransport, Tracer, fault_tolerance_enabled
+
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    say = (lambda text: None) if (args.quiet or args.json) else (lambda text: print(text, flush=True))
+    start = time.perf_counter()
+    job = _agree_on_job(comm, args, say)  # every rank holds the plan: any may become master
+    if isinstance(job, AnalyserError):
+        return 0
+    if rank == 0:
+        if size == 1:
+            warn("only one rank: the master does all the work itself (run with mpirun -np N for workers)")
+        elif not fault_tolerance_enabled():
+            warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
+        say(f"Starting distributed analysis on {size} rank(s)...")
+    plan, resumed_state, extra = job
+    transport = MpiTransport(comm, Tracer(rank, args.trace))
+    injector = FaultInjector(args.inject, rank, say)
+    bar = _progress_bar(args, plan.total_bytes) if rank == 0 else None
+    analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
+
+    def make_master(epoch, state):
+        if epoch == 1:
+            state.merge(resumed_state)
+        else:  # a new master also takes what the last checkpoint holds
+            state.merge(latest_checkpoint_state(args, plan))
+        workers = [r for r in range(size) if r != rank]
+        master = MasterDuty(rank, workers, plan, timing, epoch, state, transport.send, say,
+                            backups=args.backups, checkpointer=make_checkpointer(args, plan, state),
+                            progress=bar, injector=injector, analyse=analyse)
+        for dead in transport.known_failed():
+            master.on_failure(dead, time.monotonic())
+        return master
+
+    worker = WorkerDuty(rank, timing, transport.send, say, injector, args.task_delay, analyse=analyse)
+    election = None
+    if size > 1:
+        election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
+    chaos = FeignedFailures(args.chaos, rank, time.monotonic()) if args.chaos is not None else None
+
+    def report(node):
+        if bar is not None:
+            bar.close()
+        _report(node, args, plan, extra, size, time.perf_counter() - start)
+
+    node = RankNode(transport, election, worker, make_master, say, chaos, report)
+    _on_signals(node, rank)
+    code = _run_rank(node)
+    if bar is not None:
+        bar.close()
+    return code
+
+
+def _report(node, args, plan, extra: dict, size: int, seconds: float) -> None:
+    """The final master's one result: printed, and written with --output."""
+    master = node.master
+    sched = master.scheduler
+    doc = result_document(sched.state.total(), seconds, program="distributed", ranks=size,
+                          workers=size - 1, tasks=len(plan.tasks), failed_workers=sorted(sched.failed_workers),
+                          reassigned_tasks=sched.reassigned, master_rank=node.rank, epoch=master.epoch,
+                          elections=node.elections,
+                          checkpoints_saved=master.checkpointer.written if master.checkpointer else 0,
+                          **extra)
+    emit(doc, args.json, args.output, extra_lines=[
+        f"Files processed: {doc['files']}",
+        f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
+        f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",
+        f"Checkpoints saved: {doc['checkpoints_saved']}",
+        f"Master: rank {node.rank} (epoch {master.epoch})",
+    ])
+
+
+def _agree_on_job(comm, args, say):
+    """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
+    job = None
+    if comm.Get_rank() == 0:
+        try:
+            formats = job_formats(args)
+            files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+            job = plan_job(args, files, formats, comm.Get_size() - 1, say)
+        except AnalyserError as exc:
+            job = exc
+    job = comm.bcast(job, root=0)
+    if isinstance(job, AnalyserError) and comm.Get_rank() == 0:
+        raise job
+    return job  # the other ranks see the error and end quietly: rank 0 reports it
+
+
+def _run_rank(node) -> int:
+    """Runs the rank; a crashed worker becomes a process failure the others survive."""
+    # mpi4py finalises MPI at exit, which waits for every rank, and a non-zero
+    # exit status makes mpirun end the whole job: a worker that fails must
+    # instead vanish like a killed process, which ULFM lets the master handle.
+    try:
+        return node.run()
+    except AnalyserError:
+        raise
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            raise
+        _die(f"exit({exc.code})")
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    except BaseException as exc:  # noqa: BLE001 - any crash must end as a process failure
+        if os.environ.get("LOGANALYSER_DEBUG"):
+            traceback.print_exc()
+        _die(f"{type(exc).__name__}: {exc}")
+    return int(ExitCode.INTERNAL)
+
+
+def _die(why: str) -> None:
+    print(f"{PROG}: rank crashed ({why}); ending this rank so the others carry on", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _on_signals(node, rank: int) -> None:
+    """SIGINT and SIGTERM ask the master for a last checkpoint and a resumable stop."""
+    if rank != 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when the job stops
+
+    def handler(signum, _frame):
+        node.interrupted = signum
+
+    signal.signal(signal.SIGTERM, handler)
+    if rank == 0:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _progress_bar(args, total_bytes: int):
+    if args.no_progress or args.quiet or args.json or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, desc="analysed", file=sys.stderr, leave=False)

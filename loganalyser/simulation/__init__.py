@@ -1,0 +1,1 @@
+"""The whole job in one process: an in-memory MPI and seeded schedules of faults."""

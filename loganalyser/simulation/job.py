@@ -1,0 +1,351 @@
+"""The whole job under a seeded schedule: election, master and workers, faults, on a fake network.
+
+Every rank is a real RankNode (node.py) with its real election, master and
+worker duties; only MPI (simnet.py) and the clock are replaced. One seeded
+generator decides everything: which rank takes the next turn, which message
+in flight arrives next, when the clock moves, and which rank crashes (SIGKILL:
+what it had not sent is lost), is paused (SIGSTOP: its messages wait for it)
+or feigns a failure (--chaos: it ignores everything for a while). Tasks are
+counted for real, from files. The same seed replays the same schedule, and
+`log` (a callable taking one line) receives its transcript.
+
+    sim = JobSimulation(tasks, expected, size=4, rng=random.Random(seed))
+    sim.run(focus="ending")
+    assert not sim.problems, sim.problems
+
+`problems` collects every broken property: two masters in one epoch, an epoch
+going back, a rank raising, a result that is not exact or misses a task, a
+second result (allowed only when the rank that reported first died before its
+Release got out: output and messages cannot be made atomic), no result, or a
+live rank still running long after the faults stopped.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from election.bully import BullyNode, ElectionTiming, Role
+from loganalyser.cluster.master import MasterDuty
+from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.scheduler import Timing
+from loganalyser.cluster.worker import WorkerDuty
+from loganalyser.counting.reader import analyse_pieces
+from loganalyser.counting.result import PartialResult
+
+from .network import SimNetwork, SimTransport
+
+TIMING = Timing(heartbeat_interval=0.5, worker_timeout=3.0)
+QUIET_LIMIT = 120.0  # simulated seconds after the faults stop by which every live rank must have ended
+MAX_EVENTS = 300_000  # turns, arrivals and clock moves per schedule: more means the job never quiets
+MAX_TICK = 0.2  # the clock moves at most this far at once, so every rank acts between heartbeats
+ELECTING = (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
+FOCUSES = ("master", "candidate", "ending", "pause", "chaos", "mixed")
+
+
+class SimChaos:
+    """--chaos under the simulation's control: a failure to feign at the node's next turn."""
+
+    def __init__(self):
+        self.pending: float | None = None
+
+    def due(self, now: float) -> float | None:
+        length, self.pending = self.pending, None
+        return length
+
+
+@dataclass(frozen=True)
+class Report:
+    rank: int
+    epoch: int
+    time: float
+    total: PartialResult
+    task_ids: frozenset
+
+
+class JobSimulation:
+    """Ranks 0..size-1 running one job; faults on demand; properties checked as it goes."""
+
+    def __init__(self, tasks, expected: PartialResult, size: int, rng, backups: int = 1, ulfm: bool = True,
+                 max_delay: float = 0.0, log=None):
+        self.tasks = tuple(tasks)
+        self.expected = expected
+        self.size = size
+        self.rng = rng
+        self.backups = backups
+        self.ulfm = ulfm  # crashes come with failure notices (else only the probes find them)
+        self.log = log
+        self.net = SimNetwork(size, rng)
+        self.net.max_delay = max_delay
+        self.paused: dict[int, float] = {}  # rank -> when its SIGSTOP ends
+        self.paused_since: dict[int, float] = {}
+        self.idle = [False] * size  # its last turn did nothing, and nothing arrived since
+        self.reports: list[Report] = []
+        self.cut_short: set[int] = set()  # reporters killed before all their messages got out
+        self.masters_by_epoch: dict[int, set[int]] = {}
+        self.problems: list[str] = []
+        self.seen_events: Counter = Counter()  # what the schedule covered, for the tests' coverage checks
+        self.events = 0
+        self._epochs = [1] * size
+        self.nodes = [self._make_node(rank) for rank in range(size)]
+        for node in self.nodes:
+            node.start()
+        for rank in range(size):
+            self._check(rank)
+
+    @property
+    def now(self) -> float:
+        return self.net.now
+
+    # ----------------------------------------------------------------- queries
+    def live(self) -> list[int]:
+        return [r for r in range(self.size) if r not in self.net.dead]
+
+    def running(self) -> list[int]:
+        return [r for r in self.live() if self.nodes[r].exit_code is None]
+
+    def masters(self) -> list[int]:
+        return [r for r in self.running() if self.nodes[r].master is not None]
+
+    # ------------------------------------------------------------------ events
+    def run(self, focus: str = "mixed", fault_events: int | None = None) -> None:
+        """Faults (steered by `focus`) during the first events, then quiet until the job ends."""
+        rates = FAULT_RATES[focus]
+        fault_events = fault_events if fault_events is not None else self.rng.randint(100, 3000)
+        self._say(f"size {self.size}, ULFM notices {self.ulfm}, delay up to {self.net.max_delay}s, "
+                  f"backups {self.backups}, focus {focus}, faults during {fault_events} events")
+        while self.running() and self.events < fault_events and not self.problems:
+            x = self.rng.random()
+            for fault, rate in rates.items():
+                if x < rate * _boost(self, focus):
+                    _inject(self, fault, focus)
+                    break
+                x -= rate
+            else:
+                self.step()
+        self._say("-- faults stop --")
+        quiet_from = self.now
+        while self.running() and not self.problems:
+            if self.events >= MAX_EVENTS:
+                self.problems.append(f"still busy after {MAX_EVENTS} events")
+                return
+            if self.now - quiet_from > QUIET_LIMIT:
+                self.problems.append(f"ranks {self.running()} still running {QUIET_LIMIT:.0f}s after the faults stopped "
+                                     f"(roles: {[self._role(r) for r in self.running()]})")
+                return
+            self.step()
+        if not self.problems:
+            self.problems += self.outcome_problems()
+
+    def step(self) -> None:
+        """One event: a turn of a rank with something to do, an arrival, or the clock moving."""
+        self.events += 1
+        for rank, until in sorted(self.paused.items()):
+            if until <= self.now:
+                self.resume(rank)
+        active = [r for r in self.running() if r not in self.paused and not self.idle[r]]
+        arrivals = self.net.ready()
+        if not active and not arrivals:
+            self._advance()
+            return
+        pick = self.rng.randrange(len(active) + len(arrivals))
+        if pick < len(active):
+            self.turn(active[pick])
+        else:
+            source, dest, message = self.net.arrive(arrivals[pick - len(active)])
+            self.idle[dest] = False
+            self._say(f"{source}->{dest} {type(message).__name__}")
+
+    def turn(self, rank: int) -> None:
+        node = self.nodes[rank]
+        try:
+            busy = node.turn()
+        except Exception as exc:  # noqa: BLE001 - any exception in a rank is a bug to report
+            self.problems.append(f"rank {rank} raised {type(exc).__name__}: {exc}")
+            return
+        self.idle[rank] = not busy and not self.net.inbox[rank]
+        self._check(rank)
+
+    def _advance(self) -> None:
+        """Moves the clock: to the next arrival if sooner, at most MAX_TICK; every rank acts again."""
+        step = self.rng.uniform(0.005, MAX_TICK)
+        arrival = self.net.next_arrival()
+        if arrival is not None and arrival > self.now:
+            step = min(step, arrival - self.now)
+        self.net.now += step
+        self.idle = [False] * self.size
+
+    # ------------------------------------------------------------------ faults
+    def crash(self, rank: int) -> None:
+        """SIGKILL: the rank never acts again; a random part of what it sent last is lost."""
+        node = self.nodes[rank]
+        if rank in self.net.dead or len(self.running()) < 2:
+            return
+        what = self._role(rank)
+        if node.master is not None:
+            self.seen_events["master crashed"] += 1
+            if node.master.epoch > 1:
+                self.seen_events["second master crashed"] += 1
+            if node.stopping:
+                self.seen_events["master crashed while waiting for Bye"] += 1
+        elif node.election is not None and node.election.role in ELECTING:
+            self.seen_events["candidate crashed mid-election"] += 1
+        elif node.said_bye:
+            self.seen_events["worker crashed waiting for Release"] += 1
+        elif node.worker.queue:
+            self.seen_events["worker crashed holding tasks"] += 1
+        self._say(f"crash {rank} ({what})")
+        before = self.net.in_flight_from(rank)
+        self.net.kill(rank, self.ulfm, 0.3, lambda n: self.rng.randint(0, n))
+        if any(report.rank == rank for report in self.reports) and self.net.in_flight_from(rank) < before:
+            self.cut_short.add(rank)
+            self.seen_events["reporter killed before its Release got out"] += 1
+        self.paused.pop(rank, None)
+
+    def pause(self, rank: int, seconds: float) -> None:
+        """SIGSTOP for `seconds`: the rank takes no turn; messages wait in its inbox."""
+        if rank in self.net.dead or rank in self.paused:
+            return
+        self._say(f"pause {rank} ({self._role(rank)}) for {seconds:.2f}s")
+        self.paused[rank] = self.now + seconds
+        self.paused_since[rank] = self.now
+
+    def resume(self, rank: int) -> None:
+        self.paused.pop(rank, None)
+        if self.nodes[rank].master is not None and self.now - self.paused_since[rank] > self.nodes[rank].election.timing.probe_timeout:
+            self.seen_events["master paused past the probe timeout"] += 1
+        self._say(f"resume {rank}")
+        self.idle[rank] = False
+
+    def feign(self, rank: int, seconds: float) -> None:
+        """--chaos: the rank plays dead for `seconds` from its next turn."""
+        node = self.nodes[rank]
+        if rank in self.net.dead or node.feigning or node.said_bye:
+            return
+        self._say(f"feign {rank} ({self._role(rank)}) for {seconds:.2f}s")
+        self.seen_events["feigned failure" + (" of a master" if node.master is not None else "")] += 1
+        node.chaos.pending = seconds
+        self.idle[rank] = False
+
+    # -------------------------------------------------------------- properties
+    def outcome_problems(self) -> list[str]:
+        """What is wrong with how the job ended."""
+        if not self.reports:
+            return [f"no result (live ranks {self.live()}, exit codes {[self.nodes[r].exit_code for r in self.live()]})"]
+        problems = []
+        want_ids = frozenset(t.task_id for t in self.tasks)
+        for report in self.reports:
+            if report.task_ids != want_ids:
+                problems.append(f"rank {report.rank}'s result misses {len(want_ids - report.task_ids)} task(s)")
+            if report.total != self.expected:
+                problems.append(f"rank {report.rank}'s counts {report.total.to_dict()} != {self.expected.to_dict()}")
+        for earlier, later in zip(self.reports, self.reports[1:]):
+            if earlier.rank not in self.cut_short:
+                problems.append(f"a second result, by rank {later.rank} at t={later.time:.3f}, after rank "
+                                f"{earlier.rank}'s at t={earlier.time:.3f}, which got its Release out")
+        codes = {r: self.nodes[r].exit_code for r in self.live()}
+        if any(code != 0 for code in codes.values()):
+            problems.append(f"exit codes {codes}")
+        return problems
+
+    def _check(self, rank: int) -> None:
+        """Safety, after every turn: one master per epoch, epochs never go back."""
+        node = self.nodes[rank]
+        if node.master is not None:
+            holders = self.masters_by_epoch.setdefault(node.master.epoch, set())
+            holders.add(rank)
+            if len(holders) > 1:
+                self.problems.append(f"epoch {node.master.epoch} has masters {sorted(holders)}")
+        epoch = node.election.epoch
+        if epoch < self._epochs[rank]:
+            self.problems.append(f"rank {rank}: epoch went back from {self._epochs[rank]} to {epoch}")
+        self._epochs[rank] = epoch
+
+    # ----------------------------------------------------------------- helpers
+    def _make_node(self, rank: int) -> RankNode:
+        transport = SimTransport(self.net, rank)
+        clock = self._clock
+        say = lambda text: self._say(f"{rank}: {text}")  # noqa: E731
+        election = BullyNode(rank, self.size, ElectionTiming(), random.Random(self.rng.random()), 0.0)
+        worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=analyse_pieces)
+        others = [r for r in range(self.size) if r != rank]
+
+        def make_master(epoch, state):
+            # The plan a master needs is its tasks: the simulation holds them as `tasks`.
+            master = MasterDuty(rank, others, self, TIMING, epoch, state, transport.send, say,
+                                backups=self.backups, clock=clock, analyse=analyse_pieces)
+            for dead in transport.known_failed():
+                master.on_failure(dead, clock())
+            return master
+
+        return RankNode(transport, election, worker, make_master, say, SimChaos(), self._report, clock)
+
+    def _clock(self) -> float:
+        return self.net.now
+
+    def _report(self, node: RankNode) -> None:
+        state = node.master.scheduler.state
+        self.reports.append(Report(node.rank, node.master.epoch, self.now, state.total(),
+                                   frozenset(task_id for task_id, _ in state.items())))
+        self._say(f"{node.rank}: REPORT (epoch {node.master.epoch}, {len(state)} task(s))")
+
+    def _role(self, rank: int) -> str:
+        node = self.nodes[rank]
+        if node.master is not None:
+            return f"master e{node.master.epoch}" + (" stopping" if node.stopping else "")
+        return f"{node.election.role.value}{' after Bye' if node.said_bye else ''}"
+
+    def _say(self, line: str) -> None:
+        if self.log is not None:
+            self.log(f"t={self.now:8.3f}  {line}")
+
+
+FAULT_RATES = {  # focus -> chance per event of each fault
+    "master": {"crash": 0.004, "pause": 0.001, "feign": 0.001},
+    "candidate": {"crash": 0.004, "pause": 0.001, "feign": 0.001},
+    "ending": {"crash": 0.002, "pause": 0.001, "feign": 0.001},
+    "pause": {"crash": 0.001, "pause": 0.004, "feign": 0.001},
+    "chaos": {"crash": 0.001, "pause": 0.001, "feign": 0.005},
+    "mixed": {"crash": 0.002, "pause": 0.002, "feign": 0.002},
+}
+
+
+def _boost(sim: JobSimulation, focus: str) -> float:
+    """Faults come faster where the focus is: in elections, or once the job is ending."""
+    if focus == "candidate" and any(sim.nodes[r].election.role in ELECTING for r in sim.running()):
+        return 30.0
+    if focus == "ending" and any(sim.nodes[r].stopping or sim.nodes[r].said_bye for r in sim.running()):
+        return 20.0
+    return 1.0
+
+
+def _inject(sim: JobSimulation, fault: str, focus: str) -> None:
+    rng = sim.rng
+    running = [r for r in sim.running() if r not in sim.paused]
+    if not running:
+        return
+    masters = [r for r in running if sim.nodes[r].master is not None]
+    electing = [r for r in running if sim.nodes[r].election.role in ELECTING]
+    stopping = [r for r in running if sim.nodes[r].stopping]
+    waiting = [r for r in running if sim.nodes[r].said_bye]
+    if focus == "mixed":
+        focus = rng.choice(("master", "candidate", "ending", "any"))
+    targets = {"master": masters, "candidate": electing or masters, "ending": stopping or waiting or masters,
+               "pause": masters, "chaos": running}.get(focus) or running
+    target = rng.choice(targets if rng.random() < 0.8 else running)
+    if fault == "crash":
+        sim.crash(target)
+    elif fault == "pause":
+        sim.pause(target, rng.uniform(0.2, 8.0))
+    else:
+        sim.feign(target, rng.uniform(1.0, 4.0))
+
+
+def random_job(tasks, expected: PartialResult, rng, focus: str = "mixed", log=None) -> JobSimulation:
+    """A cluster of 2..6 ranks with random settings runs the job under `focus`ed faults."""
+    size = rng.randint(2, 6)
+    sim = JobSimulation(tasks, expected, size, rng, backups=rng.choice((1, 1, 2)), ulfm=rng.random() < 0.7,
+                        max_delay=rng.choice((0.0, 0.0, 0.05, 0.5)), log=log)
+    sim.run(focus)
+    return sim

@@ -1,0 +1,87 @@
+"""From the user's paths and format options to the files of a job, each with its format.
+
+Shared by the three programs: the formats the job knows (built-ins plus
+`--format-file`), the files found, and for each file the format it is counted
+in, forced by `--format NAME` or detected from its first lines. Detection runs
+once, where the job is planned, and the format then travels with the work;
+small files read whole may be left to their reader, who applies the same rule
+to the same bytes (assign_formats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+from loganalyser.counting.compressed import compression_of, reading
+from loganalyser.counting.formats import AUTO, FormatSet, SpecError
+from loganalyser.counting.formats.detect import HEAD_BYTES, detect, file_head
+from loganalyser.counting.reader import unfit_warning
+from loganalyser.errors import InputError, UsageError
+
+from .inputs import LogFile, find_log_files, input_fingerprint
+
+
+def job_formats(args) -> FormatSet:
+    """The formats of this job; a bad format file or name is a usage error."""
+    try:
+        formats = FormatSet.standard(args.format_file, args.raw_levels)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format != AUTO and args.format not in formats:
+        raise UsageError(f"--format: unknown format {args.format!r} (known: {AUTO}, {', '.join(formats.names)})")
+    return formats
+
+
+def job_fingerprint(args, formats: FormatSet) -> str:
+    """Names the job's input set and how it is counted: a checkpoint of another is never applied."""
+    return input_fingerprint(args.paths, args.glob, args.recursive, f"{args.format}:{formats.digest()}")
+
+
+def fingerprint_of(paths, glob: str | None = None, recursive: bool = False, fmt: str = AUTO,
+                   format_files=(), raw_levels: bool = False) -> str:
+    """The fingerprint a job with these options gives its checkpoints (for tools and tests)."""
+    args = SimpleNamespace(paths=paths, glob=glob, recursive=recursive, format=fmt)
+    return job_fingerprint(args, FormatSet.standard(format_files, raw_levels))
+
+
+def scan_inputs(args, formats: FormatSet, warn, read_later: int = 0) -> list[LogFile]:
+    """The files to analyse, sorted by path, each with the format it is counted in (see assign_formats)."""
+    files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
+    return assign_formats(files, formats, args.format, warn, read_later)
+
+
+def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=None,
+                   read_later: int = 0) -> list[LogFile]:
+    """Each file with its format: `choice`, or (auto) the one its first lines fit best.
+
+    Plain files of at most `read_later` bytes keep AUTO: whoever reads them
+    whole decides from the same head by the same rule (reader.analyse_pieces),
+    which spares a folder of small files a second read and the planner the
+    work: the answer cannot differ, detection is a pure function of the head.
+    """
+    if choice != AUTO:
+        return [replace(f, format=choice) for f in files]
+    out = []
+    for f in files:
+        if f.size <= read_later and not f.compression:
+            out.append(replace(f, format=AUTO))
+            continue
+        name, fits = detect(read_head(f), formats)
+        if not fits and warn:
+            warn(unfit_warning(f.path))
+        out.append(replace(f, format=name))
+    return out
+
+
+def read_head(f: LogFile) -> bytes:
+    """The first bytes of a file as its lines read (decompressed), at most HEAD_BYTES."""
+    suffix = compression_of(f.path)
+    if suffix:
+        with reading(f.path, suffix) as stream:
+            return file_head(stream.read(HEAD_BYTES))
+    try:
+        with open(f.path, "rb") as stream:
+            return file_head(stream.read(min(HEAD_BYTES, f.size)))
+    except OSError as exc:
+        raise InputError(f"cannot read {f.path}: {exc.strerror or exc}") from None
