@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .actions import BecomeLeader, Send
+from .actions import BecomeLeader, NewLeader, Send, StepDown
 from .bully import BullyNode, ElectionTiming, Role
 
 ELECTING = (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
@@ -102,8 +102,10 @@ class Simulation:
                 self._record_leader(rank, action.epoch)
                 if self.crash_on_declare and self.rng.random() < self.crash_on_declare and len(self.live()) > 1:
                     stop_at = self.rng.randint(i + 1, len(actions) - 1) if i + 1 < len(actions) else None
-            else:
+            elif isinstance(action, (NewLeader, StepDown)):
                 self._say(f"{rank}: {action}")
+            else:
+                raise TypeError(f"no handler for {type(action).__name__}")
         if node.epoch < self._epochs.get(rank, 0) or node.seen < node.epoch:
             self.problems.append(f"rank {rank}: epoch {node.epoch} (seen {node.seen}) went back")
         self._epochs[rank] = node.epoch

@@ -115,7 +115,7 @@ def test_a_quiet_job_reports_once_from_rank_0_at_epoch_1():
 @pytest.mark.parametrize("ulfm", [True, False], ids=["ulfm-notice", "probe-timeout"])
 def test_the_master_killed_mid_job_is_replaced_and_the_counts_stay_exact(ulfm):
     sim = quiet_job(4, ulfm=ulfm)
-    run_until(sim, lambda s: len(s.nodes[0].master.scheduler.state) >= 8)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 8)
     sim.crash(0)
     finish(sim)
     assert sim.problems == []
@@ -124,9 +124,9 @@ def test_the_master_killed_mid_job_is_replaced_and_the_counts_stay_exact(ulfm):
 
 def test_two_masters_killed_one_after_the_other():
     sim = quiet_job(5)
-    run_until(sim, lambda s: len(s.nodes[0].master.scheduler.state) >= 5)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
     sim.crash(0)
-    run_until(sim, lambda s: s.nodes[1].master is not None and len(s.nodes[1].master.scheduler.state) >= 12)
+    run_until(sim, lambda s: s.nodes[1].master is not None and len(s.nodes[1].master.state) >= 12)
     sim.crash(1)
     finish(sim)
     assert sim.problems == []
@@ -172,7 +172,7 @@ def test_a_feigning_worker_that_lost_its_assignments_gets_them_again():
     """Assignments sent while a worker plays dead are lost: after recovering it follows its master
     afresh (WorkRequest), and the master hands those tasks out again instead of waiting for good."""
     sim = quiet_job(3)
-    run_until(sim, lambda s: s.nodes[0].master.scheduler.held[2])
+    run_until(sim, lambda s: s.nodes[0].master.tasks_held_by(2))
     sim.feign(2, 2.0)
     finish(sim)
     assert sim.problems == []

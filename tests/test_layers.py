@@ -166,3 +166,27 @@ def test_the_readme_layout_table_names_every_layer_folder():
     for path in (REPO / "loganalyser").rglob("*.py"):
         if path.name != "__init__.py":
             assert re.search(rf"`(loganalyser/[\w/]*)?{re.escape(path.name)}`", table), path.relative_to(REPO)
+
+
+# --- declared seams --------------------------------------------------------------------
+
+def methods_of(path: Path, class_name: str) -> dict[str, list[str]]:
+    """Public methods of a class, read from the source: name -> parameter names (self excluded)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == class_name)
+    return {f.name: [a.arg for a in f.args.args[1:]] for f in cls.body
+            if isinstance(f, ast.FunctionDef) and not f.name.startswith("_")}
+
+
+@pytest.mark.parametrize("path, name", [("loganalyser/cluster/transport.py", "MpiTransport"),
+                                        ("loganalyser/simulation/network.py", "SimTransport")])
+def test_both_transports_implement_the_transport_protocol(path, name):
+    """The loop runs on MPI and on the simulated network alike: both declare the one seam and fill it."""
+    declared = methods_of(REPO / "loganalyser/cluster/seams.py", "Transport")
+    tree = ast.parse((REPO / path).read_text())
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name)
+    assert "Transport" in {ast.unparse(base) for base in cls.bases}
+    actual = methods_of(REPO / path, name)
+    for method, params in declared.items():
+        assert method in actual, f"{name} lacks {method}"
+        assert actual[method][: len(params)] == params, f"{name}.{method}{actual[method]} != {params}"

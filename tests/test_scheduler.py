@@ -22,7 +22,6 @@ from loganalyser.cluster.protocol import Ack, Assign, Heartbeat, Result, WorkReq
 from loganalyser.cluster.scheduler import (
     AckResults,
     AssignTasks,
-    Finished,
     InputFailed,
     Scheduler,
     Timing,
@@ -58,7 +57,7 @@ def hb(*holding: str, seq: int = 0) -> Heartbeat:
 
 
 def result_msg(task: Task, error: str | None = None) -> Result:
-    return Result(1, task.task_id, {} if error else true_result(task).to_dict(), error)
+    return Result(1, task.task_id, None if error else true_result(task), error)
 
 
 def ids(tasks) -> list[str]:
@@ -147,8 +146,8 @@ def test_late_result_from_lost_worker_is_acked_and_ignored():
     lost = sched.tick(2.2)  # worker 1 silent since 0.1
     assert lost == [WorkerLost(1, "timeout", (tasks[0],))]
     sched.step(2, result_msg(tasks[1]), 2.3)  # worker 2 takes t00, flagged reassigned
-    actions = sched.step(2, result_msg(tasks[0]), 2.4)
-    assert of_type(actions, Finished) == [Finished()]
+    sched.step(2, result_msg(tasks[0]), 2.4)
+    assert sched.finished
     total = sched.state.total()
     late = sched.step(1, result_msg(tasks[0]), 2.5)  # the old holder finally answers
     assert of_type(late, AckResults) == [AckResults(1, ("t00",))]
@@ -164,7 +163,7 @@ def test_late_result_of_reassigned_task_counts_once_whoever_is_first():
     sched.tick(2.1)  # worker 1 lost; t00 goes to worker 2
     assert sched.held[2] == ["t00"]
     first = sched.step(1, result_msg(tasks[0]), 2.2)  # the lost worker was first after all
-    assert first == [AckResults(1, ("t00",)), Finished()]  # counted, but a result does not bring it back
+    assert first == [AckResults(1, ("t00",))] and sched.finished  # counted, but a result does not bring it back
     second = sched.step(2, result_msg(tasks[0]), 2.3)
     assert of_type(second, AckResults) == [AckResults(2, ("t00",))]
     assert sched.state.total() == true_result(tasks[0]) and len(sched.state) == 1
@@ -298,9 +297,9 @@ def test_all_workers_lost_master_finishes_the_job_locally():
     assert sched.live_workers() == [] and sched.failed_workers == [2, 1]
     done = []
     while (task := sched.claim_local()) is not None:
-        actions = sched.accept_local(task.task_id, true_result(task))
+        sched.accept_local(task.task_id, true_result(task))
         done.append(task.task_id)
-        assert (actions == [Finished()]) == (len(done) == 3)
+        assert sched.finished == (len(done) == 3)
     assert sorted(done) == ["t01", "t02", "t03"]
     assert sched.finished and sched.progress == 1.0
     assert sched.state.total() == PartialResult.total(true_result(t) for t in tasks)
@@ -344,7 +343,7 @@ def test_finished_exactly_when_all_tasks_are_done():
                 now += 0.1
                 actions = sched.step(w, result_msg(by_id[queue[w].popleft()]), now)
                 queue[w].extend(assigned(actions, w))
-                if of_type(actions, Finished):
+                if sched.finished and not finished_at:
                     finished_at.append(len(sched.state))
                 assert sched.finished == (len(sched.state) == len(tasks))
     assert finished_at == [len(tasks)]
@@ -518,7 +517,6 @@ class Cluster:
         self.directed_crashes = False
         self.p_dup = rng.choice([0.0, 0.1, 0.3])  # chance a Result is delivered twice
         self.p_slow = rng.choice([0.0, 0.02, 0.1])  # chance a message is delayed past the timeout
-        self.finished_seen = 0
         self.last_progress = 0.0  # when a task was last assigned or accepted
         self.accepted_seen = 0
         self.log: list[str] = []
@@ -541,7 +539,7 @@ class Cluster:
 
     # -- master
     def master_handles(self, actions) -> None:
-        if any(isinstance(a, (AssignTasks, Finished)) for a in actions) or len(self.state) != self.accepted_seen:
+        if any(isinstance(a, AssignTasks) for a in actions) or len(self.state) != self.accepted_seen:
             self.last_progress, self.accepted_seen = self.now, len(self.state)
         for action in actions:
             if isinstance(action, AssignTasks):
@@ -550,17 +548,12 @@ class Cluster:
                 self.to_worker[action.worker].append((self.now + self.delay(), msg))
             elif isinstance(action, AckResults):
                 self.to_worker[action.worker].append((self.now + self.delay(), Ack(1, action.task_ids, 0.0)))
-            elif isinstance(action, Finished):
-                assert self.sched.finished, "Finished before every task was done"
-                self.finished_seen += 1
             elif isinstance(action, InputFailed):
                 raise AssertionError(f"unexpected {action}")
         self.check_invariants(actions)
 
     def check_invariants(self, actions) -> None:
         s = self.sched
-        if s.finished and not self.finished_seen:
-            raise AssertionError("all tasks done but no Finished action")
         for w, held in s.held.items():
             if len(held) > max(1, s.capacity[w]):  # see test_random_schedules_no_worker_holds_more_than_its_capacity
                 self.overloads.append(f"the master has worker {w} hold {held}, capacity {s.capacity[w]}")
@@ -587,7 +580,7 @@ class Cluster:
                 continue
             while w.running is not None and self.now >= w.done_at:
                 task = self.by_id[w.running]
-                self.send_to_master(w, Result(1, task.task_id, true_result(task).to_dict()))
+                self.send_to_master(w, Result(1, task.task_id, true_result(task)))
                 w.running = None
                 self.start_next(w)
             self.start_next(w)
@@ -691,7 +684,8 @@ class Cluster:
                 task = sched.claim_local()
                 if task is not None:
                     self.now += rng.uniform(0.05, 1.5)  # the master counts it itself
-                    self.master_handles(sched.accept_local(task.task_id, true_result(task)))
+                    sched.accept_local(task.task_id, true_result(task))
+                    self.master_handles([])
             if self.stalled():
                 raise Stalled(f"live workers {sched.live_workers()} idle with {len(sched.pending)} task(s) pending")
         raise AssertionError(f"not finished after {self.MAX_STEPS} steps")
@@ -767,7 +761,7 @@ def _run_all(seeds, directed: bool = False):
 @pytest.mark.parametrize("directed", [False, True], ids=["random", "directed"])
 def test_random_schedules_are_exact_safe_and_finish(directed):
     """Every schedule: each task accepted exactly once, exact totals, no task lost, a lost worker holds
-    nothing, Finished exactly at the end, and the job always finishes (crashes: see the test below)."""
+    nothing, finished exactly at the end, and the job always finishes (crashes: see the test below)."""
     seeds = DIRECTED_SEEDS if directed else SEEDS
     failures = _run_all(seeds, directed)[0]
     assert not failures, (f"{len(failures)} failing seed(s) (rerun with run_schedule(SEED, directed={directed})):\n"

@@ -10,15 +10,23 @@ and checkpoints when the policy says so.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Callable
 
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
+from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError, ExitCode, InputError
+from loganalyser.faults.injected import FaultInjector
+from loganalyser.persistence.policy import Checkpointer
 from loganalyser.persistence.store import CheckpointWriteError, StaleEpoch
 from loganalyser.work.jobstate import JobState
+from loganalyser.work.tasks import Task
 
 from .protocol import Ack, Assign, Release, StateSync, Stop
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
+from .seams import Clock, Say, SendTo
 
 TICK_EVERY = 0.05  # seconds between timeout checks
 
@@ -27,14 +35,28 @@ class Interrupted(AnalyserError):
     exit_code = ExitCode.INTERRUPTED
 
 
+@dataclass(frozen=True)
+class MasterSummary:
+    """What the final master knows of the job, for its report."""
+
+    total: PartialResult  # the sum of every accepted result
+    task_ids: frozenset  # the tasks whose results it holds
+    failed_workers: tuple[int, ...]  # every worker ever declared failed, in order
+    reassigned: int  # assignments of tasks taken back from a lost worker
+    epoch: int  # the final master's term
+    checkpoints_saved: int  # by this master
+
+
 class MasterDuty:
     """What the current master does; one per term (epoch) of mastership."""
 
-    def __init__(self, rank: int, workers, plan, timing: Timing, epoch: int, state: JobState, send, say,
-                 backups: int = 1, checkpointer=None, progress=None, injector=None, clock=time.monotonic,
-                 analyse=analyse_pieces):
+    def __init__(self, rank: int, workers: Iterable[int], tasks: Iterable[Task], timing: Timing, epoch: int,
+                 state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
+                 progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
+                 analyse: Callable[..., PartialResult] = analyse_pieces):
         self.rank = rank
         self.epoch = epoch
+        self.timing = timing
         self.send = send  # send(dest, message)
         self.say = say
         self.checkpointer = checkpointer  # a Checkpointer, or None when checkpoints are off
@@ -44,7 +66,7 @@ class MasterDuty:
         self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
         self.backups = backups  # how many ranks receive every accepted result
         self.workers = list(workers)
-        self.scheduler = Scheduler(list(plan.tasks), self.workers, timing, clock(), state)
+        self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
@@ -56,6 +78,21 @@ class MasterDuty:
     def finished(self) -> bool:
         return self.scheduler.finished
 
+    @property
+    def state(self) -> JobState:
+        """The accepted results (the grow-only map this master holds)."""
+        return self.scheduler.state
+
+    def tasks_held_by(self, worker: int) -> list[str]:
+        """The ids of the tasks `worker` holds, as this master sees it."""
+        return list(self.scheduler.held.get(worker, ()))
+
+    def summary(self) -> MasterSummary:
+        sched = self.scheduler
+        return MasterSummary(sched.state.total(), frozenset(task_id for task_id, _ in sched.state.items()),
+                             tuple(sched.failed_workers), sched.reassigned, self.epoch,
+                             self.checkpointer.written if self.checkpointer is not None else 0)
+
     # ------------------------------------------------------------------ events
     def on_message(self, source: int, message, now: float) -> None:
         self._carry_out(self.scheduler.step(source, message, now))
@@ -65,18 +102,23 @@ class MasterDuty:
 
     def tick(self, now: float) -> None:
         if now >= self.next_tick:
-            if now - self.next_tick > self.scheduler.timing.worker_timeout / 2:
+            if now - self.next_tick > self.timing.worker_timeout / 2:
                 self.scheduler.forgive_silence(now)  # we were paused, not them
             self.next_tick = now + TICK_EVERY
             self._carry_out(self.scheduler.tick(now))
         self._checkpoint_if_due(now)
 
-    def merge(self, results) -> None:
+    def merge(self, results: Iterable[tuple[str, PartialResult]]) -> None:
         """Results handed over by an old master or resent by workers (union, once per id)."""
         before = self.scheduler.done_bytes
         for task_id, result in results:
             self.scheduler.accept_local(task_id, result)
         self._after_accept(before)
+
+    def answer_probes_with(self, keepalive: Callable[[], None]) -> None:
+        """Long checkpoint work calls `keepalive` now and then (the node answers its probes)."""
+        if self.checkpointer is not None:
+            self.checkpointer.keep_alive_with(keepalive)
 
     def needs_local_work(self) -> bool:
         return not self.scheduler.finished and not self.scheduler.live_workers()
@@ -127,14 +169,14 @@ class MasterDuty:
             warn(str(exc))
             self.checkpointer.postpone(self.clock())
             return
-        self.say(f"[Master] Checkpoint saved: {folder} ({len(self.checkpointer.tracker.processed)} file(s) processed)")
+        self.say(f"[Master] Checkpoint saved: {folder} ({self.checkpointer.processed_files} file(s) processed)")
 
     def final_checkpoint(self) -> None:
         """The last checkpoint of a finished job, then the store's garbage (old copies of changed files)."""
         self.checkpoint()
         if self.checkpointer is not None:
             try:
-                self.checkpointer.store.collect_garbage()
+                self.checkpointer.collect_garbage()
             except OSError as exc:
                 warn(f"could not clean the checkpoint store: {exc.strerror or exc}")
 
@@ -164,6 +206,8 @@ class MasterDuty:
             elif isinstance(action, InputFailed):
                 self.stop_workers(int(InputError.exit_code))
                 raise InputError(action.error)
+            else:
+                raise TypeError(f"no handler for {type(action).__name__}")
         self._after_accept(before)
 
     def _replicate(self) -> None:

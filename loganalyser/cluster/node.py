@@ -27,15 +27,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
+from election.bully import BullyNode, Role
 from election.messages import ELECTION_MESSAGES, Coordinator, Probe
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.work.jobstate import JobState
 
 from .backoff import IdleBackoff
-from .master import MasterDuty
+from .master import MasterDuty, MasterSummary
 from .protocol import (
     Ack,
     Assign,
@@ -49,6 +51,7 @@ from .protocol import (
     Stop,
     WorkRequest,
 )
+from .seams import Clock, Say, Transport
 from .worker import WorkerDuty
 
 _ELECTION_TAGS = set(ELECTION_MESSAGES)  # the election's own list of its messages
@@ -58,6 +61,19 @@ STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # feign again right after it recovers: with --chaos the master waits longer.
 CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
+# What a master waiting for Bye drops: the job is done, and no term's work matters any more.
+_IGNORED_WHEN_STOPPING = (WorkRequest, Result, Heartbeat, Assign, Ack, StateSync, StateHandover, Interrupt)
+
+
+class FailureSchedule(Protocol):
+    """When this rank feigns a failure (--chaos), and for how long."""
+
+    def due(self, now: float) -> float | None:
+        """The length of a failure to feign now, or None."""
+
+
+MakeMaster = Callable[[int, JobState], MasterDuty]  # make_master(epoch, state): a new term's master
+Report = Callable[[MasterSummary], None]  # prints and writes the result, on the final master, before Release
 
 
 @dataclass
@@ -81,16 +97,17 @@ class _Feigning:
 class RankNode:
     """Runs one rank until the job ends; the final master reports through `report`."""
 
-    def __init__(self, transport, election, worker: WorkerDuty, make_master, say, chaos=None, report=None,
-                 clock=time.monotonic):
+    def __init__(self, transport: Transport, election: BullyNode | None, worker: WorkerDuty, make_master: MakeMaster,
+                 say: Say, chaos: FailureSchedule | None = None, report: Report | None = None,
+                 clock: Clock = time.monotonic):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
         self.worker = worker
         self.make_master = make_master  # make_master(epoch, state) -> MasterDuty
         self.say = say
-        self.chaos = chaos  # FeignedFailures (anything with due(now) -> length or None), or None
-        self.report = report  # report(node): prints and writes the result, on the final master, before Release
+        self.chaos = chaos  # FeignedFailures, or None
+        self.report = report
         self.clock = clock
         self.master: MasterDuty | None = None
         self.replica = JobState()  # results the master replicated to us
@@ -112,6 +129,16 @@ class RankNode:
     @property
     def feigning(self) -> bool:
         return self._feigning is not None
+
+    @property
+    def master_epoch(self) -> int | None:
+        """The term this rank is master of, or None."""
+        return self.master.epoch if self.master is not None else None
+
+    @property
+    def electing(self) -> bool:
+        """An election runs here: a candidate, or waiting for the winner's word."""
+        return self.election is not None and self.election.role in (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
 
     # -------------------------------------------------------------------- loop
     def run(self) -> int:
@@ -298,8 +325,11 @@ class RankNode:
                 self._on_stop(source, message)
             elif isinstance(message, Release):
                 self._on_release(source)
-            elif message.TAG in _ELECTION_TAGS and self.election is not None:
-                self._apply(self.election.step(source, message, now), now)
+            elif message.TAG in _ELECTION_TAGS:
+                if self.election is not None:
+                    self._apply(self.election.step(source, message, now), now)
+            elif not isinstance(message, _IGNORED_WHEN_STOPPING):
+                raise TypeError(f"no handler for {type(message).__name__}")
         if self.master is not master or self.exit_code is not None:
             self._stopping = None  # stepped down for a newer term, or the job ended elsewhere
             return True
@@ -319,7 +349,7 @@ class RankNode:
         self.final_master = True
         try:
             if self.report is not None:
-                self.report(self)
+                self.report(master.summary())
         finally:
             master.release()
             self.exit_code = int(ExitCode.OK)
@@ -329,7 +359,7 @@ class RankNode:
         """Plays dead for `length` seconds (deaf and mute), then recovers with an election."""
         self.say(f"[Rank {self.rank}] Feigning failure for {length:.1f}s")
         if self.master is not None:  # a silent master is no master: keep its results, drop the role
-            for task_id, result in self.master.scheduler.state.items():
+            for task_id, result in self.master.state.items():
                 self.replica.accept(task_id, result)
             self.master = None
         self.election.pause()
@@ -377,17 +407,18 @@ class RankNode:
                 if action.leader != self.rank:
                     self.say(f"[Rank {self.rank}] New master: rank {action.leader} (epoch {action.epoch})")
                     self.worker.follow(action.leader, action.epoch)
+            else:
+                raise TypeError(f"no handler for {type(action).__name__}")
 
     def _become_master(self, epoch: int) -> None:
         state = JobState()
         if self.master is not None:  # re-elected (bully rule): keep what we hold
-            state.merge(self.master.scheduler.state)
+            state.merge(self.master.state)
         state.merge(self.replica)
         for task_id, result in self.worker.results.items():
-            state.accept(task_id, PartialResult.from_dict(result))
+            state.accept(task_id, result)
         self.master = self.make_master(epoch, state)
-        if self.master.checkpointer is not None:
-            self.master.checkpointer.store.keepalive = self._answer_probes
+        self.master.answer_probes_with(self._answer_probes)
         self.worker.queue.clear()  # our own assignments came from the old master
         if epoch > 1:
             self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(state)} result(s) in hand")
@@ -395,7 +426,7 @@ class RankNode:
     def _step_down(self, new_leader: int, epoch: int) -> None:
         if self.master is None:
             return
-        results = tuple(self.master.scheduler.state.items())
+        results = tuple(self.master.state.items())
         self.say(f"[Rank {self.rank}] Stepping down for rank {new_leader} (epoch {epoch}); handing over {len(results)} result(s)")
         self.transport.send(new_leader, StateHandover(epoch, results))
         for task_id, result in results:
@@ -403,7 +434,7 @@ class RankNode:
         self.master = None
         self.worker.follow(new_leader, epoch)
 
-    def _deliver(self, task_id: str, result, error) -> None:
+    def _deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:
         """A task this rank counted: to the master, or straight in if we are it now."""
         if self.master is not None and result is not None:
             self.master.merge([(task_id, result)])

@@ -14,7 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from loganalyser.counting.result import PartialResult
 from loganalyser.work.tasks import Task
+
+# A task's result travels as what it is everywhere in the job: a PartialResult,
+# and many of them as (task id, PartialResult) pairs. Only the checkpoint and
+# the report turn them into dicts (PartialResult.to_dict / from_dict).
+TaskResults = tuple[tuple[str, PartialResult], ...]
 
 
 class Tag(IntEnum):
@@ -56,12 +62,12 @@ class Assign:
 
 @dataclass(frozen=True)
 class Result:
-    """The statistics of one finished task (PartialResult.to_dict()), or why it failed."""
+    """The statistics of one finished task, or (with `result` None) why it failed."""
 
     TAG = Tag.RESULT
     epoch: int
     task_id: str
-    result: dict
+    result: PartialResult | None
     error: str | None = None  # an input error (unreadable file): the job cannot be exact
 
 
@@ -122,11 +128,11 @@ class Interrupt:
 
 @dataclass(frozen=True)
 class StateSync:
-    """Master -> backups: results just accepted, (task id, PartialResult) pairs."""
+    """Master -> backups: results just accepted."""
 
     TAG = Tag.STATE_SYNC
     epoch: int
-    results: tuple
+    results: TaskResults
 
 
 @dataclass(frozen=True)
@@ -135,4 +141,4 @@ class StateHandover:
 
     TAG = Tag.STATE_HANDOVER
     epoch: int
-    results: tuple
+    results: TaskResults

@@ -71,11 +71,6 @@ class InputFailed:
     error: str  # the job cannot be exact: the shell stops it
 
 
-@dataclass(frozen=True)
-class Finished:
-    pass
-
-
 class Scheduler:
     """Hands tasks to workers, largest first, and takes their results once."""
 
@@ -139,7 +134,7 @@ class Scheduler:
             return self._welcome_back(source, holding=message.holding) + self._fill_all()
         if isinstance(message, Result):
             return self._on_result(source, message)  # counted once even from a lost worker
-        return []
+        raise TypeError(f"not a message for the scheduler: {type(message).__name__}")
 
     def process_failed(self, worker: int, now: float) -> list:
         """ULFM reports `worker` dead: its tasks go back at once."""
@@ -161,10 +156,9 @@ class Scheduler:
                 actions += self._lose(w, "timeout")
         return actions
 
-    def accept_local(self, task_id: str, result: PartialResult) -> list:
-        """A result computed by the master itself (no live worker, or -np 1)."""
+    def accept_local(self, task_id: str, result: PartialResult) -> None:
+        """A result computed by the master itself (no live worker, or -np 1), or handed over."""
         self._record(task_id, result)
-        return [Finished()] if self.finished else []
 
     def claim_local(self) -> Task | None:
         """The next pending task, for the master to run when no worker is left."""
@@ -184,11 +178,8 @@ class Scheduler:
         if message.error is not None:
             return actions + [InputFailed(source, message.task_id, message.error)]
         if message.task_id in self.remaining:
-            self._record(message.task_id, PartialResult.from_dict(message.result))
-        actions += self._fill_all()
-        if self.finished:
-            actions.append(Finished())
-        return actions
+            self._record(message.task_id, message.result)
+        return actions + self._fill_all()
 
     def _record(self, task_id: str, result: PartialResult) -> None:
         if self.state.accept(task_id, result):

@@ -16,6 +16,8 @@ from datetime import datetime
 
 from mpi4py import MPI
 
+from .seams import Transport
+
 _FAILURE_CLASSES = {
     getattr(MPI, name) for name in ("ERR_PROC_FAILED", "ERR_PROC_FAILED_PENDING", "ERR_REVOKED") if hasattr(MPI, name)
 }
@@ -42,13 +44,13 @@ def describe(message) -> str:
     for name, value in vars(message).items():
         if name == "tasks":
             value = f"{len(value)} task(s)"
-        elif name == "result":
-            value = f"{value.get('lines', 0)} lines"
+        elif name == "result" and value is not None:
+            value = f"{value.lines} lines"
         parts.append(f"{name}={value}")
     return " ".join(parts)
 
 
-class MpiTransport:
+class MpiTransport(Transport):
     """Non-blocking messages over `comm`, with process failures as notices."""
 
     def __init__(self, comm, trace: Tracer | None = None):

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Callable
 
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError
+from loganalyser.faults.injected import FaultInjector
 from loganalyser.work.tasks import Task
 
 from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .scheduler import Timing
+from .seams import Clock, Say, SendTo
 
 PREFETCH = 1  # tasks held beyond the one running
 
@@ -29,8 +32,9 @@ PREFETCH = 1  # tasks held beyond the one running
 class WorkerDuty:
     """What a rank does while another rank is master."""
 
-    def __init__(self, rank: int, timing: Timing, send, say, injector=None, task_delay: float = 0.0,
-                 clock=time.monotonic, analyse=analyse_pieces):
+    def __init__(self, rank: int, timing: Timing, send: SendTo, say: Say, injector: FaultInjector | None = None,
+                 task_delay: float = 0.0, clock: Clock = time.monotonic,
+                 analyse: Callable[..., PartialResult] = analyse_pieces):
         self.rank = rank
         self.timing = timing
         self.send_to = send  # send(dest, message)
@@ -42,7 +46,7 @@ class WorkerDuty:
         self.master: int | None = None  # the rank we work for
         self.epoch = 0  # its term
         self.queue: deque[Task] = deque()  # assigned, not started
-        self.results: dict[str, dict] = {}  # every result we computed (resent to a new master)
+        self.results: dict[str, PartialResult] = {}  # every result we computed (resent to a new master)
         self.unacked: set[str] = set()  # results the master has not confirmed
         self.last_spoke = 0.0  # monotonic time of our last message to the master
         self.running: str | None = None  # the task being counted
@@ -58,7 +62,7 @@ class WorkerDuty:
         self.unacked = set(self.results)
         self._send(WorkRequest(epoch, 1 + PREFETCH))
 
-    def on_message(self, source: int, message) -> None:
+    def on_message(self, source: int, message: Assign | Ack) -> None:
         """An Assign or Ack from our master (older terms are ignored)."""
         if source != self.master or message.epoch < self.epoch:
             return
@@ -67,6 +71,8 @@ class WorkerDuty:
             self.assign_seq = max(self.assign_seq, message.seq)
         elif isinstance(message, Ack):
             self.unacked.difference_update(message.task_ids)
+        else:
+            raise TypeError(f"not a message for a worker: {type(message).__name__}")
         if self.injector is not None:
             self.injector.check(message.progress)
 
@@ -91,9 +97,9 @@ class WorkerDuty:
     def deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:
         """Sends a result to the master and keeps it until the job ends."""
         if result is not None:
-            self.results[task_id] = result.to_dict()
+            self.results[task_id] = result
             self.unacked.add(task_id)
-        self._send(Result(self.epoch, task_id, self.results.get(task_id, {}), error))
+        self._send(Result(self.epoch, task_id, self.results.get(task_id), error))
 
     def heartbeat_if_due(self) -> None:
         if self.master is not None and self.clock() - self.last_spoke >= self.timing.heartbeat_interval:

@@ -92,6 +92,19 @@ class Checkpointer:
         self.results_since += 1
 
     @property
+    def processed_files(self) -> int:
+        """How many input files are fully counted."""
+        return len(self.tracker.processed)
+
+    def keep_alive_with(self, keepalive) -> None:
+        """The store calls `keepalive()` now and then during long work."""
+        self.store.keepalive = keepalive
+
+    def collect_garbage(self) -> None:
+        """Removes what no checkpoint needs any more from the store (old copies of changed files)."""
+        self.store.collect_garbage()
+
+    @property
     def dirty(self) -> bool:
         """True if results arrived since the last checkpoint (or none was written)."""
         return self.results_since > 0 or self.written == 0

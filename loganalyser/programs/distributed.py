@@ -17,7 +17,7 @@ import time
 import traceback
 
 from election.bully import BullyNode, ElectionTiming
-from loganalyser.cluster.master import MasterDuty
+from loganalyser.cluster.master import MasterDuty, MasterSummary
 from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.worker import WorkerDuty
@@ -155,7 +155,7 @@ def _main(args) -> int:
         else:  # a new master also takes what the last checkpoint holds
             state.merge(latest_checkpoint_state(args, plan))
         workers = [r for r in range(size) if r != rank]
-        master = MasterDuty(rank, workers, plan, timing, epoch, state, transport.send, say,
+        master = MasterDuty(rank, workers, plan.tasks, timing, epoch, state, transport.send, say,
                             backups=args.backups, checkpointer=make_checkpointer(args, plan, state),
                             progress=bar, injector=injector, analyse=analyse)
         for dead in transport.known_failed():
@@ -168,10 +168,10 @@ def _main(args) -> int:
         election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
     chaos = FeignedFailures(args.chaos, rank, time.monotonic()) if args.chaos is not None else None
 
-    def report(node):
+    def report(summary):
         if bar is not None:
             bar.close()
-        _report(node, args, plan, extra, size, time.perf_counter() - start)
+        _report(summary, node, args, plan, extra, size, time.perf_counter() - start)
 
     node = RankNode(transport, election, worker, make_master, say, chaos, report)
     _on_signals(node, rank)
@@ -181,22 +181,19 @@ def _main(args) -> int:
     return code
 
 
-def _report(node, args, plan, extra: dict, size: int, seconds: float) -> None:
+def _report(summary: MasterSummary, node: RankNode, args, plan, extra: dict, size: int, seconds: float) -> None:
     """The final master's one result: printed, and written with --output."""
-    master = node.master
-    sched = master.scheduler
-    doc = result_document(sched.state.total(), seconds, program="distributed", ranks=size,
-                          workers=size - 1, tasks=len(plan.tasks), failed_workers=sorted(sched.failed_workers),
-                          reassigned_tasks=sched.reassigned, master_rank=node.rank, epoch=master.epoch,
-                          elections=node.elections,
-                          checkpoints_saved=master.checkpointer.written if master.checkpointer else 0,
-                          **extra)
+    failed = sorted(summary.failed_workers)
+    doc = result_document(summary.total, seconds, program="distributed", ranks=size,
+                          workers=size - 1, tasks=len(plan.tasks), failed_workers=failed,
+                          reassigned_tasks=summary.reassigned, master_rank=node.rank, epoch=summary.epoch,
+                          elections=node.elections, checkpoints_saved=summary.checkpoints_saved, **extra)
     emit(doc, args.json, args.output, extra_lines=[
         f"Files processed: {doc['files']}",
-        f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
-        f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",
+        f"Failed workers: {len(failed)}" + (f" {failed}" if failed else ""),
+        f"Tasks: {len(plan.tasks)} (reassigned: {summary.reassigned})",
         f"Checkpoints saved: {doc['checkpoints_saved']}",
-        f"Master: rank {node.rank} (epoch {master.epoch})",
+        f"Master: rank {node.rank} (epoch {summary.epoch})",
     ])
 
 

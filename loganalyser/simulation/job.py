@@ -26,8 +26,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from election.bully import BullyNode, ElectionTiming, Role
-from loganalyser.cluster.master import MasterDuty
+from election.bully import BullyNode, ElectionTiming
+from loganalyser.cluster.master import MasterDuty, MasterSummary
 from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.worker import WorkerDuty
@@ -37,10 +37,10 @@ from loganalyser.counting.result import PartialResult
 from .network import SimNetwork, SimTransport
 
 TIMING = Timing(heartbeat_interval=0.5, worker_timeout=3.0)
+ELECTION_TIMING = ElectionTiming()
 QUIET_LIMIT = 120.0  # simulated seconds after the faults stop by which every live rank must have ended
 MAX_EVENTS = 300_000  # turns, arrivals and clock moves per schedule: more means the job never quiets
 MAX_TICK = 0.2  # the clock moves at most this far at once, so every rank acts between heartbeats
-ELECTING = (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
 FOCUSES = ("master", "candidate", "ending", "pause", "chaos", "mixed")
 
 
@@ -185,15 +185,15 @@ class JobSimulation:
         what = self._role(rank)
         if node.master is not None:
             self.seen_events["master crashed"] += 1
-            if node.master.epoch > 1:
+            if node.master_epoch > 1:
                 self.seen_events["second master crashed"] += 1
             if node.stopping:
                 self.seen_events["master crashed while waiting for Bye"] += 1
-        elif node.election is not None and node.election.role in ELECTING:
+        elif node.electing:
             self.seen_events["candidate crashed mid-election"] += 1
         elif node.said_bye:
             self.seen_events["worker crashed waiting for Release"] += 1
-        elif node.worker.queue:
+        elif node.worker.has_work:
             self.seen_events["worker crashed holding tasks"] += 1
         self._say(f"crash {rank} ({what})")
         before = self.net.in_flight_from(rank)
@@ -213,7 +213,7 @@ class JobSimulation:
 
     def resume(self, rank: int) -> None:
         self.paused.pop(rank, None)
-        if self.nodes[rank].master is not None and self.now - self.paused_since[rank] > self.nodes[rank].election.timing.probe_timeout:
+        if self.nodes[rank].master is not None and self.now - self.paused_since[rank] > ELECTION_TIMING.probe_timeout:
             self.seen_events["master paused past the probe timeout"] += 1
         self._say(f"resume {rank}")
         self.idle[rank] = False
@@ -253,10 +253,10 @@ class JobSimulation:
         """Safety, after every turn: one master per epoch, epochs never go back."""
         node = self.nodes[rank]
         if node.master is not None:
-            holders = self.masters_by_epoch.setdefault(node.master.epoch, set())
+            holders = self.masters_by_epoch.setdefault(node.master_epoch, set())
             holders.add(rank)
             if len(holders) > 1:
-                self.problems.append(f"epoch {node.master.epoch} has masters {sorted(holders)}")
+                self.problems.append(f"epoch {node.master_epoch} has masters {sorted(holders)}")
         epoch = node.election.epoch
         if epoch < self._epochs[rank]:
             self.problems.append(f"rank {rank}: epoch went back from {self._epochs[rank]} to {epoch}")
@@ -267,33 +267,31 @@ class JobSimulation:
         transport = SimTransport(self.net, rank)
         clock = self._clock
         say = lambda text: self._say(f"{rank}: {text}")  # noqa: E731
-        election = BullyNode(rank, self.size, ElectionTiming(), random.Random(self.rng.random()), 0.0)
+        election = BullyNode(rank, self.size, ELECTION_TIMING, random.Random(self.rng.random()), 0.0)
         worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=analyse_pieces)
         others = [r for r in range(self.size) if r != rank]
 
         def make_master(epoch, state):
-            # The plan a master needs is its tasks: the simulation holds them as `tasks`.
-            master = MasterDuty(rank, others, self, TIMING, epoch, state, transport.send, say,
+            master = MasterDuty(rank, others, self.tasks, TIMING, epoch, state, transport.send, say,
                                 backups=self.backups, clock=clock, analyse=analyse_pieces)
             for dead in transport.known_failed():
                 master.on_failure(dead, clock())
             return master
 
-        return RankNode(transport, election, worker, make_master, say, SimChaos(), self._report, clock)
+        return RankNode(transport, election, worker, make_master, say, SimChaos(),
+                        lambda summary: self._report(rank, summary), clock)
 
     def _clock(self) -> float:
         return self.net.now
 
-    def _report(self, node: RankNode) -> None:
-        state = node.master.scheduler.state
-        self.reports.append(Report(node.rank, node.master.epoch, self.now, state.total(),
-                                   frozenset(task_id for task_id, _ in state.items())))
-        self._say(f"{node.rank}: REPORT (epoch {node.master.epoch}, {len(state)} task(s))")
+    def _report(self, rank: int, summary: MasterSummary) -> None:
+        self.reports.append(Report(rank, summary.epoch, self.now, summary.total, summary.task_ids))
+        self._say(f"{rank}: REPORT (epoch {summary.epoch}, {len(summary.task_ids)} task(s))")
 
     def _role(self, rank: int) -> str:
         node = self.nodes[rank]
         if node.master is not None:
-            return f"master e{node.master.epoch}" + (" stopping" if node.stopping else "")
+            return f"master e{node.master_epoch}" + (" stopping" if node.stopping else "")
         return f"{node.election.role.value}{' after Bye' if node.said_bye else ''}"
 
     def _say(self, line: str) -> None:
@@ -313,7 +311,7 @@ FAULT_RATES = {  # focus -> chance per event of each fault
 
 def _boost(sim: JobSimulation, focus: str) -> float:
     """Faults come faster where the focus is: in elections, or once the job is ending."""
-    if focus == "candidate" and any(sim.nodes[r].election.role in ELECTING for r in sim.running()):
+    if focus == "candidate" and any(sim.nodes[r].electing for r in sim.running()):
         return 30.0
     if focus == "ending" and any(sim.nodes[r].stopping or sim.nodes[r].said_bye for r in sim.running()):
         return 20.0
@@ -326,7 +324,7 @@ def _inject(sim: JobSimulation, fault: str, focus: str) -> None:
     if not running:
         return
     masters = [r for r in running if sim.nodes[r].master is not None]
-    electing = [r for r in running if sim.nodes[r].election.role in ELECTING]
+    electing = [r for r in running if sim.nodes[r].electing]
     stopping = [r for r in running if sim.nodes[r].stopping]
     waiting = [r for r in running if sim.nodes[r].said_bye]
     if focus == "mixed":

@@ -7,13 +7,15 @@ travels pickled, so no object is ever shared between two ranks. A dead rank
 sends and receives nothing more, and the others hear of its death through
 failure notices, as ULFM's errors tell the MPI transport.
 
-`SimTransport` is one rank's view, with the same methods as MpiTransport.
+`SimTransport` is one rank's view: a `Transport` (cluster/seams.py), as MpiTransport is.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections import deque
+
+from loganalyser.cluster.seams import Transport
 
 
 class SimNetwork:
@@ -76,8 +78,8 @@ class SimNetwork:
         return sum(len(queue) for (source, _), queue in self.channels.items() if source == rank)
 
 
-class SimTransport:
-    """One rank's end of the SimNetwork, shaped like MpiTransport."""
+class SimTransport(Transport):
+    """One rank's end of the SimNetwork: the Transport the MPI one is."""
 
     def __init__(self, network: SimNetwork, rank: int):
         self.network = network
