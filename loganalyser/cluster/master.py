@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
@@ -26,7 +26,7 @@ from loganalyser.work.tasks import Task
 
 from .protocol import Ack, Assign, Release, StateSync, Stop
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
-from .seams import Clock, Say, SendTo
+from .seams import Clock, Say, SendTo, Transport
 
 TICK_EVERY = 0.05  # seconds between timeout checks
 
@@ -241,3 +241,53 @@ class MasterDuty:
             self.progress.update(done - before)
         if self.injector is not None:
             self.injector.check(self.scheduler.progress)
+
+
+class Checkpoints(Protocol):
+    """A job's checkpoints as a new master needs them (programs/jobsetup.JobCheckpoints)."""
+
+    def latest_state(self) -> JobState:
+        """The results the newest valid checkpoint holds of this job's tasks."""
+
+    def checkpointer(self, state: JobState) -> Checkpointer | None:
+        """A checkpoint writer for a master that starts from `state`, or None (checkpoints off)."""
+
+
+@dataclass(frozen=True)
+class MasterFactory:
+    """The one way a rank becomes master, in the program and the simulation alike."""
+
+    rank: int  # the rank that would be master
+    tasks: tuple[Task, ...]  # the job's plan
+    timing: Timing
+    transport: Transport
+    say: Say
+    backups: int = 1  # ranks that receive every accepted result
+    resumed: JobState = field(default_factory=JobState)  # what the first term starts from (a resumed checkpoint)
+    checkpoints: Checkpoints | None = None  # None: no checkpoints (the simulation, --no-checkpoint)
+    progress: object = None  # a tqdm bar over bytes, or None
+    injector: FaultInjector | None = None
+    clock: Clock = time.monotonic
+    analyse: Callable[..., PartialResult] = analyse_pieces
+
+    def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
+        """The master of term `epoch`. It starts from the union of what this rank holds
+        (its own earlier term, its replica, its results as a worker) and of the checkpoint
+        this run resumed (first term) or the newest checkpoint (a later term: every
+        replica may be gone); the ranks already known dead are lost at once."""
+        state = JobState()
+        for results in held:
+            state.merge(results)
+        if epoch == 1:
+            state.merge(self.resumed)
+        elif self.checkpoints is not None:
+            state.merge(self.checkpoints.latest_state())
+        workers = [r for r in range(self.transport.size) if r != self.rank]
+        checkpointer = self.checkpoints.checkpointer(state) if self.checkpoints is not None else None
+        master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
+                            backups=self.backups, checkpointer=checkpointer, progress=self.progress,
+                            injector=self.injector, clock=self.clock, analyse=self.analyse)
+        now = self.clock()
+        for dead in self.transport.known_failed():
+            master.on_failure(dead, now)
+        return master

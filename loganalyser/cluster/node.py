@@ -37,7 +37,7 @@ from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.work.jobstate import JobState
 
 from .backoff import IdleBackoff
-from .master import MasterDuty, MasterSummary
+from .master import MasterDuty, MasterFactory, MasterSummary
 from .protocol import (
     Ack,
     Assign,
@@ -72,7 +72,6 @@ class FailureSchedule(Protocol):
         """The length of a failure to feign now, or None."""
 
 
-MakeMaster = Callable[[int, JobState], MasterDuty]  # make_master(epoch, state): a new term's master
 Report = Callable[[MasterSummary], None]  # prints and writes the result, on the final master, before Release
 
 
@@ -97,14 +96,14 @@ class _Feigning:
 class RankNode:
     """Runs one rank until the job ends; the final master reports through `report`."""
 
-    def __init__(self, transport: Transport, election: BullyNode | None, worker: WorkerDuty, make_master: MakeMaster,
+    def __init__(self, transport: Transport, election: BullyNode | None, worker: WorkerDuty, masters: MasterFactory,
                  say: Say, chaos: FailureSchedule | None = None, report: Report | None = None,
                  clock: Clock = time.monotonic):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
         self.worker = worker
-        self.make_master = make_master  # make_master(epoch, state) -> MasterDuty
+        self.masters = masters  # builds this rank's master when it wins an election
         self.say = say
         self.chaos = chaos  # FeignedFailures, or None
         self.report = report
@@ -411,17 +410,14 @@ class RankNode:
                 raise TypeError(f"no handler for {type(action).__name__}")
 
     def _become_master(self, epoch: int) -> None:
-        state = JobState()
+        held = [self.replica, JobState(self.worker.results)]
         if self.master is not None:  # re-elected (bully rule): keep what we hold
-            state.merge(self.master.state)
-        state.merge(self.replica)
-        for task_id, result in self.worker.results.items():
-            state.accept(task_id, result)
-        self.master = self.make_master(epoch, state)
+            held.append(self.master.state)
+        self.master = self.masters.build(epoch, held)
         self.master.answer_probes_with(self._answer_probes)
         self.worker.queue.clear()  # our own assignments came from the old master
         if epoch > 1:
-            self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(state)} result(s) in hand")
+            self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(self.master.state)} result(s) in hand")
 
     def _step_down(self, new_leader: int, epoch: int) -> None:
         if self.master is None:

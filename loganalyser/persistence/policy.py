@@ -35,6 +35,18 @@ class CheckpointPolicy:
     consistency: str = "eventual"  # what a checkpoint's counts include (see published_total)
 
 
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """Where checkpoints live and how they are kept (the programs build it from their arguments)."""
+
+    folder: str = "checkpoints"  # the store's root
+    enabled: bool = True  # False: write none and resume from none
+    resume: bool = True  # False: ignore existing checkpoints and start afresh
+    keep: int = 3  # the newest checkpoints kept
+    file_mode: str = "link"  # processed files kept as hard links, copies, or not at all (store.FILE_MODES)
+    policy: CheckpointPolicy = CheckpointPolicy()  # when to write, what the counts include
+
+
 class FileTracker:
     """Which files are fully counted, from which tasks are accepted."""
 

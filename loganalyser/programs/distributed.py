@@ -17,13 +17,12 @@ import time
 import traceback
 
 from election.bully import BullyNode, ElectionTiming
-from loganalyser.cluster.master import MasterDuty, MasterSummary
+from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
-from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.worker import WorkerDuty
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
-from loganalyser.errors import AnalyserError, ExitCode, UsageError
+from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.faults.feigned import FeignedFailures
 from loganalyser.faults.injected import FaultInjector, parse_fault
 from loganalyser.persistence.policy import CONSISTENCY
@@ -33,7 +32,8 @@ from loganalyser.work.scanning import job_formats
 from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
-from .jobsetup import latest_checkpoint_state, make_checkpointer, plan_job
+from .jobsetup import JobCheckpoints, plan_job
+from .options import JobOptions, OutputOptions, job_options
 from .report import emit, result_document
 
 PROG = "distributed_log_analyser.py"
@@ -77,11 +77,11 @@ FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits with
 
 def main(argv) -> int:
     """Runs this rank's part of the job (the caller then calls finalize_mpi)."""
-    args = build_parser().parse_args(argv)
+    options = job_options(build_parser().parse_args(argv))  # the one use of argparse's namespace
     import mpi4py
 
     mpi4py.rc.finalize = False  # finalize_mpi does it, with a deadline
-    return _main(args)
+    return _main(options)
 
 
 def finalize_mpi(exit_code: int) -> None:
@@ -121,20 +121,16 @@ def _native_finalize():
         return None
 
 
-def _main(args) -> int:
-    try:
-        timing = Timing(args.heartbeat_interval, args.worker_timeout)
-    except ValueError as exc:
-        raise UsageError(f"--heartbeat-interval/--worker-timeout: {exc}") from None
+def _main(options: JobOptions) -> int:
     from mpi4py import MPI  # here, so --help and usage errors need no MPI
 
     from loganalyser.cluster.transport import MpiTransport, Tracer, fault_tolerance_enabled
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    say = (lambda text: None) if (args.quiet or args.json) else (lambda text: print(text, flush=True))
+    say = (lambda text: print(text, flush=True)) if options.output.chatty else (lambda text: None)
     start = time.perf_counter()
-    job = _agree_on_job(comm, args, say)  # every rank holds the plan: any may become master
+    job = _agree_on_job(comm, options, say)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
         return 0
     if rank == 0:
@@ -144,36 +140,25 @@ def _main(args) -> int:
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
     plan, resumed_state, extra = job
-    transport = MpiTransport(comm, Tracer(rank, args.trace))
-    injector = FaultInjector(args.inject, rank, say)
-    bar = _progress_bar(args, plan.total_bytes) if rank == 0 else None
+    transport = MpiTransport(comm, Tracer(rank, options.trace))
+    injector = FaultInjector(options.faults, rank, say)
+    bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
     analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
-
-    def make_master(epoch, state):
-        if epoch == 1:
-            state.merge(resumed_state)
-        else:  # a new master also takes what the last checkpoint holds
-            state.merge(latest_checkpoint_state(args, plan))
-        workers = [r for r in range(size) if r != rank]
-        master = MasterDuty(rank, workers, plan.tasks, timing, epoch, state, transport.send, say,
-                            backups=args.backups, checkpointer=make_checkpointer(args, plan, state),
+    masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
+                            resumed=resumed_state, checkpoints=JobCheckpoints(options.checkpoints, plan),
                             progress=bar, injector=injector, analyse=analyse)
-        for dead in transport.known_failed():
-            master.on_failure(dead, time.monotonic())
-        return master
-
-    worker = WorkerDuty(rank, timing, transport.send, say, injector, args.task_delay, analyse=analyse)
+    worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse)
     election = None
     if size > 1:
         election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
-    chaos = FeignedFailures(args.chaos, rank, time.monotonic()) if args.chaos is not None else None
+    chaos = FeignedFailures(options.chaos_seed, rank, time.monotonic()) if options.chaos_seed is not None else None
 
     def report(summary):
         if bar is not None:
             bar.close()
-        _report(summary, node, args, plan, extra, size, time.perf_counter() - start)
+        _report(summary, node, options.output, plan, extra, size, time.perf_counter() - start)
 
-    node = RankNode(transport, election, worker, make_master, say, chaos, report)
+    node = RankNode(transport, election, worker, masters, say, chaos, report)
     _on_signals(node, rank)
     code = _run_rank(node)
     if bar is not None:
@@ -181,14 +166,15 @@ def _main(args) -> int:
     return code
 
 
-def _report(summary: MasterSummary, node: RankNode, args, plan, extra: dict, size: int, seconds: float) -> None:
+def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan, extra: dict, size: int,
+            seconds: float) -> None:
     """The final master's one result: printed, and written with --output."""
     failed = sorted(summary.failed_workers)
     doc = result_document(summary.total, seconds, program="distributed", ranks=size,
                           workers=size - 1, tasks=len(plan.tasks), failed_workers=failed,
                           reassigned_tasks=summary.reassigned, master_rank=node.rank, epoch=summary.epoch,
                           elections=node.elections, checkpoints_saved=summary.checkpoints_saved, **extra)
-    emit(doc, args.json, args.output, extra_lines=[
+    emit(doc, output.json, output.output, extra_lines=[
         f"Files processed: {doc['files']}",
         f"Failed workers: {len(failed)}" + (f" {failed}" if failed else ""),
         f"Tasks: {len(plan.tasks)} (reassigned: {summary.reassigned})",
@@ -197,14 +183,15 @@ def _report(summary: MasterSummary, node: RankNode, args, plan, extra: dict, siz
     ])
 
 
-def _agree_on_job(comm, args, say):
+def _agree_on_job(comm, options: JobOptions, say):
     """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
     job = None
     if comm.Get_rank() == 0:
         try:
-            formats = job_formats(args)
-            files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
-            job = plan_job(args, files, formats, comm.Get_size() - 1, say)
+            formats = job_formats(options.inputs)
+            inputs = options.inputs
+            files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
+            job = plan_job(options, files, formats, comm.Get_size() - 1, say)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)
@@ -254,8 +241,8 @@ def _on_signals(node, rank: int) -> None:
         signal.signal(signal.SIGINT, handler)
 
 
-def _progress_bar(args, total_bytes: int):
-    if args.no_progress or args.quiet or args.json or not sys.stderr.isatty():
+def _progress_bar(output: OutputOptions, total_bytes: int):
+    if not (output.progress and output.chatty) or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 

@@ -16,11 +16,13 @@ from loganalyser.console import shown, warn
 from loganalyser.counting.formats import FormatSet
 from loganalyser.counting.reader import SMALL_FILE
 from loganalyser.errors import AnalyserError, ExitCode
-from loganalyser.persistence.policy import Checkpointer, CheckpointPolicy, FileTracker, restore
+from loganalyser.persistence.policy import Checkpointer, CheckpointOptions, FileTracker, restore
 from loganalyser.persistence.store import CheckpointStore
 from loganalyser.work.jobstate import JobState
 from loganalyser.work.scanning import assign_formats, job_fingerprint
 from loganalyser.work.tasks import BATCH_BYTES, BATCH_FILES, plan_tasks, task_sizes
+
+from .options import JobOptions
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,14 @@ class JobPlan:
         return sum(t.size for t in self.tasks)
 
 
-def plan_job(args, files, formats: FormatSet, workers: int, say):
+def plan_job(options: JobOptions, files, formats: FormatSet, workers: int, say):
     """The plan, plus what a checkpoint of the same input already holds."""
-    fingerprint = job_fingerprint(args, formats)
-    check_checkpoint_dir(args)
+    fingerprint = job_fingerprint(options.inputs, formats)
+    ckpt = options.checkpoints
+    check_checkpoint_dir(ckpt)
     checkpoint = None
-    if not (args.no_resume or args.no_checkpoint):
-        store = _store(args)
+    if ckpt.enabled and ckpt.resume:
+        store = _store(ckpt)
         if store.sequences():
             say("Loading checkpoint from previous run...")
         checkpoint = store.load_latest(fingerprint)
@@ -55,9 +58,9 @@ def plan_job(args, files, formats: FormatSet, workers: int, say):
     if checkpoint is not None:
         sizes = checkpoint.doc["plan"]
     else:
-        chunk, batch = task_sizes(files, max(1, workers), args.chunk_size, BATCH_BYTES)
+        chunk, batch = task_sizes(files, max(1, workers), options.chunk_size, BATCH_BYTES)
         sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
-    files, tasks = planned_tasks(files, formats, args.format, sizes, warn)
+    files, tasks = planned_tasks(files, formats, options.inputs.format, sizes, warn)
     plan = JobPlan(tuple(files), tuple(tasks), sizes, fingerprint, uuid.uuid4().hex[:12], formats)
     state, extra = JobState(), {}
     if checkpoint is not None:
@@ -82,31 +85,37 @@ def planned_tasks(files, formats: FormatSet, choice: str, sizes: dict, warn=None
     return files, plan_tasks(files, **sizes)
 
 
-def latest_checkpoint_state(args, plan: JobPlan) -> JobState:
-    """Results of the plan's tasks in the newest valid checkpoint (a new master's fallback)."""
-    if args.no_checkpoint:
-        return JobState()
-    checkpoint = _store(args).load_latest(plan.fingerprint)
-    if checkpoint is None:
-        return JobState()
-    return restore(checkpoint, plan.files, plan.tasks).state
+class JobCheckpoints:
+    """The checkpoints of one planned job, as a new master needs them (cluster.master.Checkpoints)."""
+
+    def __init__(self, options: CheckpointOptions, plan: JobPlan):
+        self.options = options
+        self.plan = plan
+
+    def latest_state(self) -> JobState:
+        """Results of the plan's tasks in the newest valid checkpoint (a new master's fallback)."""
+        if not self.options.enabled:
+            return JobState()
+        checkpoint = _store(self.options).load_latest(self.plan.fingerprint)
+        if checkpoint is None:
+            return JobState()
+        return restore(checkpoint, self.plan.files, self.plan.tasks).state
+
+    def checkpointer(self, state: JobState) -> Checkpointer | None:
+        """The master's checkpoint writer, or None with --no-checkpoint."""
+        if not self.options.enabled:
+            return None
+        plan = self.plan
+        meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes, "run_id": plan.run_id}
+        tracker = FileTracker(plan.files, plan.tasks, done=[task_id for task_id, _ in state.items()])
+        return Checkpointer(_store(self.options), self.options.policy, tracker, meta, time.monotonic())
 
 
-def make_checkpointer(args, plan: JobPlan, state: JobState) -> Checkpointer | None:
-    """The master's checkpoint writer, or None with --no-checkpoint."""
-    if args.no_checkpoint:
-        return None
-    meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes, "run_id": plan.run_id}
-    tracker = FileTracker(plan.files, plan.tasks, done=[task_id for task_id, _ in state.items()])
-    policy = CheckpointPolicy(args.checkpoint_every, args.checkpoint_interval, args.consistency)
-    return Checkpointer(_store(args), policy, tracker, meta, time.monotonic())
-
-
-def check_checkpoint_dir(args) -> None:
+def check_checkpoint_dir(options: CheckpointOptions) -> None:
     """A checkpoint folder that cannot be used is an input error before any work."""
-    if args.no_checkpoint:
+    if not options.enabled:
         return
-    path = args.checkpoint_dir
+    path = options.folder
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
@@ -115,5 +124,5 @@ def check_checkpoint_dir(args) -> None:
         raise AnalyserError(f"cannot write to checkpoint folder {path}", ExitCode.INPUT)
 
 
-def _store(args) -> CheckpointStore:
-    return CheckpointStore(args.checkpoint_dir, args.keep_checkpoints, args.checkpoint_files, warn=warn)
+def _store(options: CheckpointOptions) -> CheckpointStore:
+    return CheckpointStore(options.folder, options.keep, options.file_mode, warn=warn)

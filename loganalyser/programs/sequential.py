@@ -10,6 +10,7 @@ from loganalyser.work.scanning import job_formats, scan_inputs
 from loganalyser.work.tasks import whole_piece
 
 from .cli import base_parser
+from .options import input_options
 from .report import emit, result_document
 
 PROG = "base_log_analyser.py"
@@ -18,8 +19,9 @@ PROG = "base_log_analyser.py"
 def main(argv) -> int:
     args = base_parser(PROG, "Count log lines per level, sequentially.").parse_args(argv)
     start = time.perf_counter()
-    formats = job_formats(args)
-    files = scan_inputs(args, formats, warn, read_later=SMALL_FILE)  # small files: detected as they are read
+    inputs = input_options(args)
+    formats = job_formats(inputs)
+    files = scan_inputs(inputs, formats, warn, read_later=SMALL_FILE)  # small files: detected as they are read
     if not (args.quiet or args.json):
         print(f"Found {len(files)} log file(s) to analyse")
         print("Starting sequential analysis...", flush=True)

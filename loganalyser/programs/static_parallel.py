@@ -18,6 +18,7 @@ from loganalyser.work.scanning import job_formats, scan_inputs
 from loganalyser.work.tasks import partition_by_bytes
 
 from .cli import base_parser
+from .options import input_options
 from .report import emit, result_document
 
 PROG = "parallel_log_analyser.py"
@@ -34,8 +35,9 @@ def main(argv) -> int:
     job = None
     if rank == 0:
         try:
-            formats = job_formats(args)
-            job = (scan_inputs(args, formats, warn), formats)
+            inputs = input_options(args)
+            formats = job_formats(inputs)
+            job = (scan_inputs(inputs, formats, warn), formats)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)  # every rank counts with rank 0's formats

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from election.bully import BullyNode, ElectionTiming
-from loganalyser.cluster.master import MasterDuty, MasterSummary
+from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.worker import WorkerDuty
@@ -269,16 +269,9 @@ class JobSimulation:
         say = lambda text: self._say(f"{rank}: {text}")  # noqa: E731
         election = BullyNode(rank, self.size, ELECTION_TIMING, random.Random(self.rng.random()), 0.0)
         worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=analyse_pieces)
-        others = [r for r in range(self.size) if r != rank]
-
-        def make_master(epoch, state):
-            master = MasterDuty(rank, others, self.tasks, TIMING, epoch, state, transport.send, say,
-                                backups=self.backups, clock=clock, analyse=analyse_pieces)
-            for dead in transport.known_failed():
-                master.on_failure(dead, clock())
-            return master
-
-        return RankNode(transport, election, worker, make_master, say, SimChaos(),
+        masters = MasterFactory(rank, self.tasks, TIMING, transport, say, backups=self.backups, clock=clock,
+                                analyse=analyse_pieces)
+        return RankNode(transport, election, worker, masters, say, SimChaos(),
                         lambda summary: self._report(rank, summary), clock)
 
     def _clock(self) -> float:

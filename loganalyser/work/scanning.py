@@ -10,8 +10,7 @@ to the same bytes (assign_formats).
 
 from __future__ import annotations
 
-from dataclasses import replace
-from types import SimpleNamespace
+from dataclasses import dataclass, replace
 
 from loganalyser.counting.compressed import compression_of, reading
 from loganalyser.counting.formats import AUTO, FormatSet, SpecError
@@ -22,33 +21,45 @@ from loganalyser.errors import InputError, UsageError
 from .inputs import LogFile, find_log_files, input_fingerprint
 
 
-def job_formats(args) -> FormatSet:
+@dataclass(frozen=True)
+class InputOptions:
+    """What the user chose to analyse and how (the programs build it from their arguments)."""
+
+    paths: tuple[str, ...]  # files and folders, as given
+    glob: str | None = None  # file names to take from folders (None: *.log and rotated names)
+    recursive: bool = False  # scan folders recursively
+    format: str = AUTO  # every file's format, or AUTO: detected per file
+    format_files: tuple[str, ...] = ()  # JSON files of extra format specs
+    raw_levels: bool = False  # report level spellings as written
+
+
+def job_formats(inputs: InputOptions) -> FormatSet:
     """The formats of this job; a bad format file or name is a usage error."""
     try:
-        formats = FormatSet.standard(args.format_file, args.raw_levels)
+        formats = FormatSet.standard(list(inputs.format_files), inputs.raw_levels)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
-    if args.format != AUTO and args.format not in formats:
-        raise UsageError(f"--format: unknown format {args.format!r} (known: {AUTO}, {', '.join(formats.names)})")
+    if inputs.format != AUTO and inputs.format not in formats:
+        raise UsageError(f"--format: unknown format {inputs.format!r} (known: {AUTO}, {', '.join(formats.names)})")
     return formats
 
 
-def job_fingerprint(args, formats: FormatSet) -> str:
+def job_fingerprint(inputs: InputOptions, formats: FormatSet) -> str:
     """Names the job's input set and how it is counted: a checkpoint of another is never applied."""
-    return input_fingerprint(args.paths, args.glob, args.recursive, f"{args.format}:{formats.digest()}")
+    return input_fingerprint(list(inputs.paths), inputs.glob, inputs.recursive, f"{inputs.format}:{formats.digest()}")
 
 
 def fingerprint_of(paths, glob: str | None = None, recursive: bool = False, fmt: str = AUTO,
                    format_files=(), raw_levels: bool = False) -> str:
     """The fingerprint a job with these options gives its checkpoints (for tools and tests)."""
-    args = SimpleNamespace(paths=paths, glob=glob, recursive=recursive, format=fmt)
-    return job_fingerprint(args, FormatSet.standard(format_files, raw_levels))
+    inputs = InputOptions(tuple(paths), glob, recursive, fmt)
+    return job_fingerprint(inputs, FormatSet.standard(list(format_files), raw_levels))
 
 
-def scan_inputs(args, formats: FormatSet, warn, read_later: int = 0) -> list[LogFile]:
+def scan_inputs(inputs: InputOptions, formats: FormatSet, warn, read_later: int = 0) -> list[LogFile]:
     """The files to analyse, sorted by path, each with the format it is counted in (see assign_formats)."""
-    files = find_log_files(args.paths, args.glob, args.recursive, warn=warn)
-    return assign_formats(files, formats, args.format, warn, read_later)
+    files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
+    return assign_formats(files, formats, inputs.format, warn, read_later)
 
 
 def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=None,
