@@ -5,8 +5,9 @@ Every rank is a real RankNode; only MPI and the clock are simulated
 per epoch, epochs never going back, no rank raising, and once the faults stop,
 a job that ends with one result, exact to the line, holding every task (a
 second result is allowed only when the first reporter was killed before its
-Release got out). A failing schedule names its seed; rerun it with its
-transcript printed:
+Release got out). Interrupts (SIGINT, SIGTERM) and unreadable input end the
+job as stop states too, with their exit codes, under the same faults. A
+failing schedule names its seed; rerun it with its transcript printed:
 
     .venv/bin/python -c "from tests.test_job_sim import replay; replay(123, 'ending')"
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import atexit
 import random
 import shutil
+import signal
 import tempfile
 from collections import Counter
 from functools import cache
@@ -23,9 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.master import Interrupted
+from loganalyser.cluster.node import Ending, Mode, RankNode
 from loganalyser.cluster.protocol import Bye
 from loganalyser.counting.reader import analyse_pieces
+from loganalyser.errors import ExitCode, InputError
 from loganalyser.simulation.job import FOCUSES, JobSimulation, random_job
 from loganalyser.work.inputs import find_log_files
 from loganalyser.work.tasks import Task, plan_tasks
@@ -63,29 +67,31 @@ def job() -> tuple[tuple[Task, ...], object]:
     return tasks, expected
 
 
-def replay(seed: int, focus: str = "mixed") -> JobSimulation:
+def replay(seed: int, focus: str = "mixed", end: str = "finish") -> JobSimulation:
     """Reruns one random schedule, printing its transcript and what went wrong."""
     tasks, expected = job()
-    sim = random_job(tasks, expected, random.Random(seed), focus, log=print)
+    sim = random_job(tasks, expected, random.Random(seed), focus, log=print, end=end)
     print(f"problems: {sim.problems or 'none'}")
     return sim
 
 
-def run_schedules(focus: str, seeds=range(SCHEDULES)) -> tuple[Counter, list[str]]:
+def run_schedules(focus: str, seeds=range(SCHEDULES), end: str = "finish") -> tuple[Counter, list[str]]:
     """Runs the seeded schedules; returns what they covered and the failures (seed, first problems)."""
     tasks, expected = job()
     covered, failures = Counter(), []
     for seed in seeds:
-        sim = random_job(tasks, expected, random.Random(seed), focus)
+        sim = random_job(tasks, expected, random.Random(seed), focus, end=end)
         covered.update(sim.seen_events)
         if sim.problems:
-            failures.append(f"seed {seed}: {sim.problems[:3]}  -> replay({seed}, {focus!r})")
+            failures.append(f"seed {seed}: {sim.problems[:3]}  -> replay({seed}, {focus!r}, {end!r})")
     return covered, failures
 
 
-def quiet_job(size: int, seed: int = 0, ulfm: bool = True, log=None) -> JobSimulation:
+def quiet_job(size: int, seed: int = 0, ulfm: bool = True, log=None, end: str = "finish") -> JobSimulation:
     tasks, expected = job()
-    return JobSimulation(tasks, expected, size, random.Random(seed), ulfm=ulfm, log=log)
+    sim = JobSimulation(tasks, expected, size, random.Random(seed), ulfm=ulfm, log=log, end=end)
+    sim.interrupt_at = None  # a scripted scenario sends its signals itself
+    return sim
 
 
 def run_until(sim: JobSimulation, condition, limit: int = 100_000) -> None:
@@ -138,7 +144,7 @@ def test_the_master_killed_after_some_workers_said_bye_is_replaced_by_one_that_r
     """The former gap: workers that said Bye used to exit, leaving nobody to report."""
     sim = quiet_job(4)
     sim.pause(3, 30.0)  # rank 3 cannot answer Stop, so the master waits in the stop phase
-    run_until(sim, lambda s: s.nodes[0].stopping and s.nodes[1].said_bye and s.nodes[2].said_bye)
+    run_until(sim, lambda s: s.nodes[0].mode is Mode.STOPPING and s.nodes[1].mode is Mode.AWAITING_RELEASE and s.nodes[2].mode is Mode.AWAITING_RELEASE)
     assert sim.reports == []
     sim.crash(0)
     finish(sim)
@@ -148,7 +154,7 @@ def test_the_master_killed_after_some_workers_said_bye_is_replaced_by_one_that_r
 
 def test_the_master_paused_in_the_stop_phase_past_the_probe_timeout_still_gives_one_result():
     sim = quiet_job(4)
-    run_until(sim, lambda s: s.nodes[0].stopping)
+    run_until(sim, lambda s: s.nodes[0].mode is Mode.STOPPING)
     sim.pause(0, 6.0)  # the waiting workers elect rank 1, which ends the job; rank 0 comes back to a Release
     finish(sim)
     assert sim.problems == []
@@ -182,14 +188,94 @@ def test_a_feigning_worker_that_lost_its_assignments_gets_them_again():
 def test_the_checker_catches_workers_that_leave_on_stop(monkeypatch):
     """The property checker can fail: with the old end of job (a worker exits as soon as it says Bye),
     schedules that kill the master at the end report nothing."""
-    def old_on_stop(self, source, message):
+    def old_on_stop(self, source, message, now):
         if message.epoch >= self._epoch():
             self.transport.send(source, Bye(message.epoch))
-            self.exit_code = 0
+            self._end(Ending(0))
 
     monkeypatch.setattr(RankNode, "_on_stop", old_on_stop)
     _, failures = run_schedules("ending", range(60))
     assert any("no result" in f for f in failures), failures
+
+
+# --- the job's other ends: interrupts and input errors are stop states ------------------
+
+def test_an_unreadable_input_stops_the_job_with_the_input_error_exit_code():
+    sim = quiet_job(4, end="input error")
+    finish(sim)
+    assert sim.problems == [] and sim.reports == []
+    master = sim.nodes[0]
+    assert master.exit_code == ExitCode.INPUT and isinstance(master.ending.error, InputError)
+    assert sim.bad_task.pieces[0].path in str(master.ending.error)
+    assert [sim.nodes[r].exit_code for r in (1, 2, 3)] == [0, 0, 0]  # told to stop: no result to wait for
+
+
+def test_a_lone_master_that_cannot_read_a_task_stops_with_the_input_error():
+    sim = quiet_job(3, end="input error")
+    run_until(sim, lambda s: s.nodes[0].master.tasks_held_by(1))
+    sim.crash(1)
+    sim.crash(2)  # the master counts the rest itself, and meets the unreadable task
+    finish(sim)
+    assert sim.problems == [] and sim.nodes[0].exit_code == ExitCode.INPUT
+
+
+def test_sigint_to_the_master_stops_every_rank_resumably():
+    sim = quiet_job(4, end="interrupt")
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.interrupt(signal.SIGINT)
+    finish(sim)
+    assert sim.problems == [] and sim.reports == []
+    assert sim.nodes[0].exit_code == ExitCode.INTERRUPTED and isinstance(sim.nodes[0].ending.error, Interrupted)
+    assert [sim.nodes[r].exit_code for r in (1, 2, 3)] == [0, 0, 0]
+
+
+def test_sigterm_to_every_rank_the_workers_pass_it_on_and_vanish():
+    sim = quiet_job(4, end="interrupt")
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.interrupt(signal.SIGTERM)
+    finish(sim)
+    assert sim.problems == [] and sim.reports == []
+    assert sim.nodes[0].exit_code == ExitCode.INTERRUPTED
+    assert sim.live() == [0]  # each worker ended like a killed process, as the MPI program's do
+    assert sim.seen_events["worker passed an interrupt on"] == 3
+
+
+def test_an_interrupt_after_the_result_changes_nothing():
+    sim = quiet_job(3, end="interrupt")
+    run_until(sim, lambda s: s.reports)
+    sim.interrupt(signal.SIGINT)
+    finish(sim)
+    assert sim.problems == [] and len(sim.reports) == 1
+
+
+def test_a_master_does_not_raise_on_the_job_s_end():
+    """Every end is a stop state: nothing propagates out of a turn, the program raises only after the loop."""
+    sim = quiet_job(2, end="input error")
+    finish(sim)
+    with pytest.raises(InputError):
+        sim.nodes[0].ending.outcome()
+    assert sim.nodes[1].ending.outcome() == 0
+
+
+END_COVERAGE = {  # end -> events its schedules (all focuses together) must have produced
+    "interrupt": ("SIGINT to a master", "SIGTERM to a master", "SIGTERM to a worker", "worker passed an interrupt on",
+                  "interrupted before the result", "result despite the interrupt"),
+    "input error": ("stopped on an input error (1 time(s))", "stopped on an input error (2 time(s))"),
+}
+END_SCHEDULES = 50  # per focus and end: 600 schedules more a run
+
+
+@pytest.mark.parametrize("end", sorted(END_COVERAGE))
+def test_random_schedules_end_by_interrupt_or_input_error(end):
+    """The properties hold for the job's other two ends too, under every focus of faults."""
+    covered, failures = Counter(), []
+    for focus in FOCUSES:
+        seen, failed = run_schedules(focus, range(END_SCHEDULES), end)
+        covered.update(seen)
+        failures += failed
+    assert not failures, f"{len(failures)} {end!r} schedules failed:\n" + "\n".join(failures[:10])
+    missing = [event for event in END_COVERAGE[end] if covered[event] < 3]
+    assert not missing, f"{end!r} schedules rarely produced {missing}: {dict(covered)}"
 
 
 # --- seeded random schedules -------------------------------------------------------------

@@ -70,6 +70,7 @@ class MasterDuty:
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
+        self.failure: AnalyserError | None = None  # the input error that ends the job (the workers are told to stop)
         if progress is not None:  # a re-elected master starts from what is done, not on top of it
             progress.n = self.scheduler.done_bytes
             progress.refresh()
@@ -131,7 +132,12 @@ class MasterDuty:
             return False
         self.say(f"[Master] No live worker: processing {task.describe()} itself")
         before = self.scheduler.done_bytes
-        self.scheduler.accept_local(task.task_id, self.analyse(task.pieces, warn=warn))
+        try:
+            result = self.analyse(task.pieces, warn=warn)
+        except AnalyserError as exc:
+            self._fail(exc)
+            return True
+        self.scheduler.accept_local(task.task_id, result)
         self._after_accept(before)
         return True
 
@@ -145,6 +151,14 @@ class MasterDuty:
     def resend_stop(self) -> None:
         for w in self.leaving:
             self.send(w, Stop(self.epoch, self.exit_code))
+
+    def said_bye(self, worker: int) -> None:
+        """`worker` answered Stop, or is dead: it is not waited for any more."""
+        self.leaving.discard(worker)
+
+    @property
+    def all_said_bye(self) -> bool:
+        return not self.leaving
 
     def release(self) -> None:
         """The result is out: every rank not known dead may exit (also one that never
@@ -180,12 +194,12 @@ class MasterDuty:
             except OSError as exc:
                 warn(f"could not clean the checkpoint store: {exc.strerror or exc}")
 
-    def interrupt(self, signum: int) -> None:
-        """Saves a last checkpoint, stops the workers, and ends the job resumably."""
+    def interrupt(self, signum: int) -> Interrupted:
+        """Saves a last checkpoint and stops the workers; returns what to tell the user."""
         self.checkpoint()
         self.stop_workers(int(ExitCode.INTERRUPTED))
         where = f"checkpoint saved in {self.checkpointer.last_folder}" if self.checkpointer else "checkpoints are off"
-        raise Interrupted(f"interrupted by signal {signum}; {where}; run the same command again to resume")
+        return Interrupted(f"interrupted by signal {signum}; {where}; run the same command again to resume")
 
     # ----------------------------------------------------------------- helpers
     def _carry_out(self, actions) -> None:
@@ -204,11 +218,16 @@ class MasterDuty:
             elif isinstance(action, WorkerBack):
                 self.say(f"[Master] Worker {action.worker} is back")
             elif isinstance(action, InputFailed):
-                self.stop_workers(int(InputError.exit_code))
-                raise InputError(action.error)
+                self._fail(InputError(action.error))
+                return  # the job is over: nothing else of this step is carried out
             else:
                 raise TypeError(f"no handler for {type(action).__name__}")
         self._after_accept(before)
+
+    def _fail(self, error: AnalyserError) -> None:
+        """The job cannot be exact: the workers are told to stop, the node ends with `error`."""
+        self.failure = error
+        self.stop_workers(int(error.exit_code))
 
     def _replicate(self) -> None:
         """Sends newly accepted results to the backups, ahead of any acknowledgement."""

@@ -20,6 +20,13 @@ rank not known dead. Release means "the result is out": any rank that gets it
 ends, whatever its role or term, so no second master reports. If the master
 dies before Release, the waiting ranks elect a new one, which holds the whole
 state (replica, resent results, checkpoint) and ends the job itself.
+
+The rank is always in one `Mode`, and each mode has its own turn and its own
+routing table (message type -> handler), as etcd's raft swaps `step` when a
+node changes role: a mode never asks what another mode would do. Every way
+the job ends (finished, input error, interrupted) passes through STOPPING, if
+this rank is master, and lands in ENDED with an `Ending` that carries the exit
+code; `run` turns the Ending into what the program says and returns.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Protocol
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
@@ -39,6 +47,7 @@ from loganalyser.work.jobstate import JobState
 from .backoff import IdleBackoff
 from .master import MasterDuty, MasterFactory, MasterSummary
 from .protocol import (
+    JOB_MESSAGES,
     Ack,
     Assign,
     Bye,
@@ -54,15 +63,39 @@ from .protocol import (
 from .seams import Clock, Say, Transport
 from .worker import WorkerDuty
 
-_ELECTION_TAGS = set(ELECTION_MESSAGES)  # the election's own list of its messages
 _BURST = 64  # messages handled per turn before ticking the clocks
 STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # Feigned failures drop messages (a real pause only delays them), and a rank may
 # feign again right after it recovers: with --chaos the master waits longer.
 CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
-# What a master waiting for Bye drops: the job is done, and no term's work matters any more.
-_IGNORED_WHEN_STOPPING = (WorkRequest, Result, Heartbeat, Assign, Ack, StateSync, StateHandover, Interrupt)
+_ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values())
+
+
+class Mode(Enum):
+    WORKING = "working"  # a worker (or a candidate): counts what the master assigns
+    MASTER = "master"  # runs the job
+    STOPPING = "stopping"  # a master that sent Stop, waiting for its workers' Bye
+    AWAITING_RELEASE = "awaiting release"  # said Bye to a finished job: waits for Release, still in the election
+    FEIGNING = "feigning"  # plays dead (--chaos): deaf and mute until it recovers
+    ENDED = "ended"  # this rank's part is over; `ending` says how
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How this rank's part of the job ended."""
+
+    exit_code: int
+    error: AnalyserError | None = None  # the one line the program prints (input error, interrupt)
+    vanish: bool = False  # end like a killed process (a worker that passed an interrupt on)
+
+    def outcome(self) -> int:
+        """The exit code, or the exception the program turns into its message and exit."""
+        if self.vanish:
+            raise SystemExit(self.exit_code)
+        if self.error is not None:
+            raise self.error
+        return self.exit_code
 
 
 class FailureSchedule(Protocol):
@@ -73,6 +106,7 @@ class FailureSchedule(Protocol):
 
 
 Report = Callable[[MasterSummary], None]  # prints and writes the result, on the final master, before Release
+_FINISHED = Ending(int(ExitCode.OK))
 
 
 @dataclass
@@ -80,6 +114,7 @@ class _Stopping:
     """A master that sent Stop, waiting for its workers' Bye."""
 
     master: MasterDuty
+    ending: Ending  # how the job ends once the workers are gone
     deadline: float
     next_resend: float
 
@@ -108,26 +143,48 @@ class RankNode:
         self.chaos = chaos  # FeignedFailures, or None
         self.report = report
         self.clock = clock
-        self.master: MasterDuty | None = None
+        self.mode = Mode.WORKING
+        self.master: MasterDuty | None = None  # set in MASTER and STOPPING
         self.replica = JobState()  # results the master replicated to us
-        self.exit_code: int | None = None  # set when the job ends for this rank
+        self.ending: Ending | None = None  # set when the mode becomes ENDED
         self.interrupted: int | None = None  # a signal asked us to stop (set by a handler)
         self.elections = 0  # terms started while this rank ran
         self.final_master = False  # True on the one rank that ends the job and reports
-        self.said_bye = False  # answered a final Stop: waits for Release and feigns no more
+        self.end_announced = False  # answered a final Stop: feigns no more (a recovery would elect again)
         self._deferred: deque = deque()  # messages received while only probes could be answered
         self._in_service = False
-        self._stopping: _Stopping | None = None
-        self._feigning: _Feigning | None = None
+        self._stopping: _Stopping | None = None  # in STOPPING
+        self._feigning: _Feigning | None = None  # in FEIGNING
+        self._turns = {Mode.WORKING: self._working_turn, Mode.AWAITING_RELEASE: self._working_turn,
+                       Mode.MASTER: self._master_turn, Mode.STOPPING: self._stopping_turn,
+                       Mode.FEIGNING: self._feigning_turn, Mode.ENDED: self._ended_turn}
+        self._routes = self._routing_tables()
+
+    def _routing_tables(self) -> dict:
+        """Per mode: message type -> handler(source, message, now). Every message kind is named in each."""
+        ignored = dict.fromkeys(_ALL_MESSAGES, self._ignore)
+        election = dict.fromkeys(ELECTION_MESSAGES.values(), self._to_election)
+        working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
+                   Release: self._on_release, StateSync: self._on_state_sync}
+        master = {**working, WorkRequest: self._to_master, Result: self._to_master, Heartbeat: self._to_master,
+                  StateHandover: self._on_handover, Interrupt: self._on_interrupt}
+        stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release}
+        feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release}
+        return {Mode.WORKING: working, Mode.AWAITING_RELEASE: working, Mode.MASTER: master, Mode.STOPPING: stopping,
+                Mode.FEIGNING: feigning, Mode.ENDED: ignored}
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def exit_code(self) -> int | None:
+        """This rank's exit code once it ended, else None."""
+        return self.ending.exit_code if self.ending is not None else None
 
     @property
-    def stopping(self) -> bool:
-        """A master that sent Stop and waits for its workers' Bye."""
-        return self._stopping is not None
-
-    @property
-    def feigning(self) -> bool:
-        return self._feigning is not None
+    def stop_error(self) -> int | None:
+        """While STOPPING on an error (input error, interrupt): the exit code it will end with."""
+        if self.mode is not Mode.STOPPING or self._stopping.ending.error is None:
+            return None
+        return self._stopping.ending.exit_code
 
     @property
     def master_epoch(self) -> int | None:
@@ -145,21 +202,14 @@ class RankNode:
         idle = IdleBackoff()
         try:
             self.start()
-            while self.exit_code is None:
+            while self.mode is not Mode.ENDED:
                 if self.turn():
                     idle.reset()
                 else:
                     idle.sleep()
-            return self.exit_code
-        except AnalyserError:
-            if self.master is not None and self.master.leaving:  # the workers were told to stop: see them go
-                self._stopping = self._stop_phase(self.master)
-                while self._stopping is not None:
-                    if not self._stop_turn(self.clock()):
-                        idle.sleep()
-            raise
         finally:
             self.transport.flush(timeout=1.0)
+        return self.ending.outcome()
 
     def start(self) -> None:
         if self.election is None or self.election.is_leader:
@@ -168,40 +218,94 @@ class RankNode:
             self.worker.follow(self.election.leader, self.election.epoch)
 
     def turn(self) -> bool:
-        """One pass of the loop; True if it did anything (else the caller may sleep a little)."""
-        now = self.clock()
-        if self._feigning is not None:
-            return self._feign_turn(now)
-        if self._stopping is not None:
-            return self._stop_turn(now)
-        if self.chaos is not None and self.election is not None and not self.said_bye:
-            length = self.chaos.due(now)
-            if length is not None:
-                self._start_feigning(length, now)
-                return True
-        busy = self._service()
-        if self.exit_code is not None:
+        """One pass of the loop, as the mode says; True if it did anything (else the caller may sleep a little)."""
+        return self._turns[self.mode](self.clock())
+
+    # ------------------------------------------------------------------- turns
+    def _working_turn(self, now: float) -> bool:
+        if self._feign_if_due(now):
             return True
-        if self.interrupted is not None:
-            if self.master is None:  # a worker told to stop passes it on, then ends like a failed process
-                if self.worker.master is not None:
-                    self.transport.send(self.worker.master, Interrupt(self.worker.epoch, self.interrupted))
-                raise SystemExit(1)
-            self.master.interrupt(self.interrupted)
-        if self.master is not None:
-            if self.master.finished:
-                self.master.final_checkpoint()
-                self.master.stop_workers(int(ExitCode.OK))
-                self._stopping = self._stop_phase(self.master)
-                return True
-            if self.master.needs_local_work():
-                return self.master.run_one_locally()
-        elif self.worker.has_work:
+        busy = self._service()
+        if self.mode not in (Mode.WORKING, Mode.AWAITING_RELEASE):
+            return True
+        if self.interrupted is not None:  # pass it on, then end like a failed process
+            if self.worker.master is not None:
+                self.transport.send(self.worker.master, Interrupt(self.worker.epoch, self.interrupted))
+            self._end(Ending(1, vanish=True))
+            return True
+        if self.worker.has_work:
             self._deliver(*self.worker.run_next(self._service))
             return True
-        else:
-            self.worker.heartbeat_if_due()
+        self.worker.heartbeat_if_due()
         return busy
+
+    def _master_turn(self, now: float) -> bool:
+        if self._feign_if_due(now):
+            return True
+        busy = self._service()
+        if self.mode is not Mode.MASTER:
+            return True
+        master = self.master
+        if self.interrupted is not None:
+            error = master.interrupt(self.interrupted)
+            self._stop(Ending(int(error.exit_code), error))
+        elif master.finished:
+            master.final_checkpoint()
+            master.stop_workers(int(ExitCode.OK))
+            self._stop(_FINISHED)
+        elif master.needs_local_work():
+            busy = master.run_one_locally()
+            self._stop_if_failed()
+        return busy or self.mode is not Mode.MASTER
+
+    def _stopping_turn(self, now: float) -> bool:
+        """The master waits for its workers' Bye (resending Stop); then it ends the job: if
+        it finished and this rank is still master, it reports and releases everyone."""
+        stopping = self._stopping
+        master = stopping.master
+        busy = False
+        for rank in self.transport.take_failures():
+            busy = True
+            master.said_bye(rank)
+            self._on_failure(rank, now)
+        busy = self._handle_messages(now) or busy
+        if self.mode is not Mode.STOPPING:  # stepped down for a newer term, or the job ended elsewhere
+            self._stopping = None
+            if stopping.ending.error is not None:
+                self._end(stopping.ending)
+            return True
+        if master.all_said_bye or now >= stopping.deadline:
+            self._stopping = None
+            if stopping.ending.error is None:
+                self._end_job(master)
+            else:
+                self._end(stopping.ending)
+            return True
+        if now >= stopping.next_resend:
+            master.resend_stop()
+            stopping.next_resend = now + STOP_RESEND
+        return busy
+
+    def _feigning_turn(self, now: float) -> bool:
+        feigning = self._feigning
+        feigning.deaths += self.transport.take_failures()
+        while (got := self.transport.poll()) is not None:
+            self._dispatch(got[0], got[1], now)
+        if now < feigning.until:
+            return False
+        self._feigning = None
+        if feigning.released:
+            self._end(_FINISHED)
+            return True
+        self.say(f"[Rank {self.rank}] Recovered from feigned failure; starting an election")
+        self.mode = Mode.WORKING
+        self._apply(self.election.recover(now), now)
+        for rank in feigning.deaths:
+            self._on_failure(rank, now)
+        return True
+
+    def _ended_turn(self, now: float) -> bool:
+        return False
 
     def _service(self) -> bool:
         """Handles failure notices, waiting messages and clock ticks; True if anything came."""
@@ -214,56 +318,76 @@ class RankNode:
             for rank in self.transport.take_failures():
                 busy = True
                 self._on_failure(rank, now)
-            for _ in range(_BURST):
-                got = self._next_message()
-                if got is None:
-                    break
-                busy = True
-                self._dispatch(got[0], got[1], now)
-                if self.exit_code is not None:
-                    return True
+            busy = self._handle_messages(now) or busy
+            if self.mode in (Mode.STOPPING, Mode.ENDED):
+                return True
             if self.election is not None:
                 self._apply(self.election.tick(now), now)
-            if self.master is not None:
+            if self.mode is Mode.MASTER:
                 self.master.tick(now)
             return busy
         finally:
             self._in_service = False
 
-    # ---------------------------------------------------------------- dispatch
+    def _handle_messages(self, now: float) -> bool:
+        """Routes up to _BURST waiting messages; stops early when the job ends or stops here."""
+        mode = self.mode
+        for count in range(_BURST):
+            got = self._next_message()
+            if got is None:
+                return count > 0
+            self._dispatch(got[0], got[1], now)
+            if self.mode is not mode and self.mode in (Mode.STOPPING, Mode.ENDED):
+                return True
+        return True
+
+    # ---------------------------------------------------------------- routing
     def _dispatch(self, source: int, message, now: float) -> None:
-        tag = message.TAG
-        if tag in _ELECTION_TAGS:
-            if self.election is not None:
-                self._apply(self.election.step(source, message, now), now)
-        elif isinstance(message, (WorkRequest, Result, Heartbeat)):
-            if self.master is not None:
-                self.master.on_message(source, message, now)
-        elif isinstance(message, (Assign, Ack)):
-            self.worker.on_message(source, message)
-        elif isinstance(message, Stop):
-            self._on_stop(source, message)
-        elif isinstance(message, Release):
-            self._on_release(source)
-        elif isinstance(message, StateSync):
-            if message.epoch >= self._epoch():
-                for task_id, result in message.results:
-                    self.replica.accept(task_id, result)
-        elif isinstance(message, StateHandover):
-            if self.master is not None:
-                self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
-                self.master.merge(message.results)
-        elif isinstance(message, Interrupt):
-            if self.master is not None and self.interrupted is None:
-                self.interrupted = message.signum  # as if the signal had reached us
-        elif isinstance(message, Bye):
-            pass  # outside the stop phase: the answer to an older master's Stop
-        else:
-            raise TypeError(f"no handler for {type(message).__name__}")
+        handler = self._routes[self.mode].get(type(message))
+        if handler is None:
+            raise TypeError(f"no route for {type(message).__name__} in mode {self.mode.value}")
+        handler(source, message, now)
 
     def _next_message(self):
         """A deferred message first, else a waiting one, else None."""
         return self._deferred.popleft() if self._deferred else self.transport.poll()
+
+    def _ignore(self, source: int, message, now: float) -> None:
+        pass  # not for this mode: e.g. a worker's Result at a rank that is not master
+
+    def _to_election(self, source: int, message, now: float) -> None:
+        if self.election is not None:
+            self._apply(self.election.step(source, message, now), now)
+
+    def _to_worker(self, source: int, message: Assign | Ack, now: float) -> None:
+        self.worker.on_message(source, message)
+
+    def _to_master(self, source: int, message: WorkRequest | Result | Heartbeat, now: float) -> None:
+        self.master.on_message(source, message, now)
+        self._stop_if_failed()
+
+    def _on_state_sync(self, source: int, message: StateSync, now: float) -> None:
+        if message.epoch >= self._epoch():
+            for task_id, result in message.results:
+                self.replica.accept(task_id, result)
+
+    def _on_handover(self, source: int, message: StateHandover, now: float) -> None:
+        self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
+        self.master.merge(message.results)
+
+    def _on_interrupt(self, source: int, message: Interrupt, now: float) -> None:
+        if self.interrupted is None:
+            self.interrupted = message.signum  # as if the signal had reached us
+
+    def _on_bye(self, source: int, message: Bye, now: float) -> None:
+        self._stopping.master.said_bye(source)
+
+    def _unheard(self, source: int, message, now: float) -> None:
+        pass  # ignored, as a dead rank would
+
+    def _unheard_release(self, source: int, message: Release, now: float) -> None:
+        # The job's end is kept: a rank that comes back after the result is out must leave, not restart it.
+        self._feigning.released = True
 
     def _answer_probes(self) -> None:
         """During long master work (storing thousands of files): answer PROBEs so the
@@ -278,69 +402,44 @@ class RankNode:
             else:
                 self._deferred.append(got)
 
-    def _on_stop(self, source: int, message: Stop) -> None:
+    def _on_stop(self, source: int, message: Stop, now: float) -> None:
         """The job's end, if said by the newest master we know; else tell a stale master the present."""
         if message.epoch >= self._epoch():
             if self.master is not None:  # a newer master ended the job: ours is no term any more
                 self._step_down(source, message.epoch)
             self.transport.send(source, Bye(message.epoch))
             if message.exit_code != ExitCode.OK:
-                self.exit_code = 0  # an aborted job reports no result: nothing to wait for
+                self._end(_FINISHED)  # an aborted job reports no result: nothing to wait for
             else:
-                self.said_bye = True  # wait for Release, or elect a master that ends the job
+                self.end_announced = True
+                self.mode = Mode.AWAITING_RELEASE  # wait for Release, or elect a master that ends the job
         elif self.election is not None and self.election.leader is not None:
             self.transport.send(source, Coordinator(self.election.epoch, self.election.leader))
 
-    def _on_release(self, source: int) -> None:
+    def _on_release(self, source: int, message: Release, now: float) -> None:
         """The result is out (whoever reported it): this rank's part is over, in any role."""
         if self.master is not None:
             self.say(f"[Rank {self.rank}] Rank {source} reported the result: leaving without reporting")
             self.master = None
-        self.exit_code = 0
+        self._end(_FINISHED)
 
     # ------------------------------------------------------------ job's end
-    def _stop_phase(self, master: MasterDuty) -> _Stopping:
+    def _stop_if_failed(self) -> None:
+        """An input error ends the job: the master has told the workers; see them go."""
+        if self.mode is Mode.MASTER and self.master.failure is not None:
+            error = self.master.failure
+            self._stop(Ending(int(error.exit_code), error))
+
+    def _stop(self, ending: Ending) -> None:
+        """Into STOPPING: the master told its workers to stop and waits for their Bye."""
         now = self.clock()
         grace = CHAOS_STOP_GRACE if self.chaos is not None else STOP_GRACE
-        return _Stopping(master, now + grace, now + STOP_RESEND)
+        self._stopping = _Stopping(self.master, ending, now + grace, now + STOP_RESEND)
+        self.mode = Mode.STOPPING
 
-    def _stop_turn(self, now: float) -> bool:
-        """The master waits for its workers' Bye (resending Stop); then, if the job
-        finished and it is still master, it reports and releases everyone."""
-        stopping = self._stopping
-        master = stopping.master
-        busy = False
-        for rank in self.transport.take_failures():
-            busy = True
-            master.leaving.discard(rank)
-            self._on_failure(rank, now)
-        got = self._next_message()
-        if got is not None:
-            busy = True
-            source, message = got
-            if isinstance(message, Bye):
-                master.leaving.discard(source)
-            elif isinstance(message, Stop):  # a newer master ended the job while we were away
-                self._on_stop(source, message)
-            elif isinstance(message, Release):
-                self._on_release(source)
-            elif message.TAG in _ELECTION_TAGS:
-                if self.election is not None:
-                    self._apply(self.election.step(source, message, now), now)
-            elif not isinstance(message, _IGNORED_WHEN_STOPPING):
-                raise TypeError(f"no handler for {type(message).__name__}")
-        if self.master is not master or self.exit_code is not None:
-            self._stopping = None  # stepped down for a newer term, or the job ended elsewhere
-            return True
-        if not master.leaving or now >= stopping.deadline:
-            self._stopping = None
-            if master.exit_code == ExitCode.OK:
-                self._end_job(master)
-            return True
-        if now >= stopping.next_resend:
-            master.resend_stop()
-            stopping.next_resend = now + STOP_RESEND
-        return busy
+    def _end(self, ending: Ending) -> None:
+        self.ending = ending
+        self.mode = Mode.ENDED
 
     def _end_job(self, master: MasterDuty) -> None:
         """We are the final master: the result first, then Release (a master that
@@ -351,38 +450,29 @@ class RankNode:
                 self.report(master.summary())
         finally:
             master.release()
-            self.exit_code = int(ExitCode.OK)
+            self._end(_FINISHED)
 
     # ---------------------------------------------------------- feigned failure
+    def _feign_if_due(self, now: float) -> bool:
+        """Starts feigning if --chaos says so now (never once the job's end was announced)."""
+        if self.chaos is None or self.election is None or self.end_announced:
+            return False
+        length = self.chaos.due(now)
+        if length is None:
+            return False
+        self._start_feigning(length, now)
+        return True
+
     def _start_feigning(self, length: float, now: float) -> None:
         """Plays dead for `length` seconds (deaf and mute), then recovers with an election."""
         self.say(f"[Rank {self.rank}] Feigning failure for {length:.1f}s")
         if self.master is not None:  # a silent master is no master: keep its results, drop the role
-            for task_id, result in self.master.state.items():
-                self.replica.accept(task_id, result)
+            self.replica.merge(self.master.state)
             self.master = None
         self.election.pause()
         self._deferred.clear()
         self._feigning = _Feigning(now + length)
-
-    def _feign_turn(self, now: float) -> bool:
-        feigning = self._feigning
-        feigning.deaths += self.transport.take_failures()
-        while (got := self.transport.poll()) is not None:
-            # Ignored, as a dead rank would; but the job's end is kept: a rank
-            # that comes back after the result is out must leave, not restart it.
-            feigning.released = feigning.released or isinstance(got[1], Release)
-        if now < feigning.until:
-            return False
-        self._feigning = None
-        if feigning.released:
-            self.exit_code = 0
-            return True
-        self.say(f"[Rank {self.rank}] Recovered from feigned failure; starting an election")
-        self._apply(self.election.recover(now), now)
-        for rank in feigning.deaths:
-            self._on_failure(rank, now)
-        return True
+        self.mode = Mode.FEIGNING
 
     # -------------------------------------------------------------- transitions
     def _on_failure(self, rank: int, now: float) -> None:
@@ -416,6 +506,7 @@ class RankNode:
         self.master = self.masters.build(epoch, held)
         self.master.answer_probes_with(self._answer_probes)
         self.worker.queue.clear()  # our own assignments came from the old master
+        self.mode = Mode.MASTER
         if epoch > 1:
             self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(self.master.state)} result(s) in hand")
 
@@ -425,9 +516,9 @@ class RankNode:
         results = tuple(self.master.state.items())
         self.say(f"[Rank {self.rank}] Stepping down for rank {new_leader} (epoch {epoch}); handing over {len(results)} result(s)")
         self.transport.send(new_leader, StateHandover(epoch, results))
-        for task_id, result in results:
-            self.replica.accept(task_id, result)
+        self.replica.merge(self.master.state)
         self.master = None
+        self.mode = Mode.WORKING
         self.worker.follow(new_leader, epoch)
 
     def _deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:

@@ -142,3 +142,7 @@ class StateHandover:
     TAG = Tag.STATE_HANDOVER
     epoch: int
     results: TaskResults
+
+
+# Every message kind of the job's protocol (a routing table names each one).
+JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Interrupt, StateSync, StateHandover)

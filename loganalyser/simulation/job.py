@@ -9,6 +9,11 @@ or feigns a failure (--chaos: it ignores everything for a while). Tasks are
 counted for real, from files. The same seed replays the same schedule, and
 `log` (a callable taking one line) receives its transcript.
 
+A job ends one of three ways (`end`): it finishes; it is interrupted (SIGINT
+to rank 0, or SIGTERM to every rank, at a seeded moment); or one task's input
+cannot be read (every rank that counts it gets an input error). Each end is a
+stop state of the nodes, with its exit code.
+
     sim = JobSimulation(tasks, expected, size=4, rng=random.Random(seed))
     sim.run(focus="ending")
     assert not sim.problems, sim.problems
@@ -16,32 +21,42 @@ counted for real, from files. The same seed replays the same schedule, and
 `problems` collects every broken property: two masters in one epoch, an epoch
 going back, a rank raising, a result that is not exact or misses a task, a
 second result (allowed only when the rank that reported first died before its
-Release got out: output and messages cannot be made atomic), no result, or a
-live rank still running long after the faults stopped.
+Release got out: output and messages cannot be made atomic), a live rank
+still running long after the faults stopped, or an end that does not fit:
+a finished job without a result, an interrupted one with neither a result nor
+a master that stopped it, an unreadable input with a result or without a
+rank that stopped on it, an exit code the end does not explain.
 """
 
 from __future__ import annotations
 
 import random
+import signal
 from collections import Counter
 from dataclasses import dataclass
 
 from election.bully import BullyNode, ElectionTiming
 from loganalyser.cluster.master import MasterFactory, MasterSummary
-from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.node import Mode, RankNode
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.worker import WorkerDuty
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
+from loganalyser.errors import ExitCode, InputError
 
 from .network import SimNetwork, SimTransport
 
 TIMING = Timing(heartbeat_interval=0.5, worker_timeout=3.0)
 ELECTION_TIMING = ElectionTiming()
+ENDING_MODES = (Mode.STOPPING, Mode.AWAITING_RELEASE)
 QUIET_LIMIT = 120.0  # simulated seconds after the faults stop by which every live rank must have ended
 MAX_EVENTS = 300_000  # turns, arrivals and clock moves per schedule: more means the job never quiets
 MAX_TICK = 0.2  # the clock moves at most this far at once, so every rank acts between heartbeats
 FOCUSES = ("master", "candidate", "ending", "pause", "chaos", "mixed")
+ENDS = ("finish", "interrupt", "input error")
+INTERRUPT_WITHIN = 600  # an interrupting schedule sends its signal within this many events
+# What each end allows as the exit code of a rank that lived to the end.
+END_CODES = {"finish": {0}, "interrupt": {0, int(ExitCode.INTERRUPTED)}, "input error": {0, int(ExitCode.INPUT)}}
 
 
 class SimChaos:
@@ -68,9 +83,13 @@ class JobSimulation:
     """Ranks 0..size-1 running one job; faults on demand; properties checked as it goes."""
 
     def __init__(self, tasks, expected: PartialResult, size: int, rng, backups: int = 1, ulfm: bool = True,
-                 max_delay: float = 0.0, log=None):
+                 max_delay: float = 0.0, log=None, end: str = "finish"):
         self.tasks = tuple(tasks)
         self.expected = expected
+        self.end = end  # how the job is meant to end: one of ENDS
+        self.bad_task = rng.choice(self.tasks) if end == "input error" else None  # its input cannot be read
+        self.interrupt_at = rng.randint(1, INTERRUPT_WITHIN) if end == "interrupt" else None  # event number
+        self.stopped_on: list[tuple[int, int]] = []  # (rank, exit code) of every master that stopped the job on an error
         self.size = size
         self.rng = rng
         self.backups = backups
@@ -141,6 +160,8 @@ class JobSimulation:
     def step(self) -> None:
         """One event: a turn of a rank with something to do, an arrival, or the clock moving."""
         self.events += 1
+        if self.events == self.interrupt_at:
+            self.interrupt(self.rng.choice((signal.SIGINT, signal.SIGTERM)))
         for rank, until in sorted(self.paused.items()):
             if until <= self.now:
                 self.resume(rank)
@@ -166,6 +187,12 @@ class JobSimulation:
             return
         self.idle[rank] = not busy and not self.net.inbox[rank]
         self._check(rank)
+        if node.mode is Mode.STOPPING and node.stop_error is not None and (rank, node.stop_error) not in self.stopped_on:
+            self.stopped_on.append((rank, node.stop_error))
+        if node.ending is not None and node.ending.vanish:  # a worker passed an interrupt on: it ends as if killed
+            self.seen_events["worker passed an interrupt on"] += 1
+            self._say(f"{rank} vanishes (exit {node.ending.exit_code})")
+            self.net.kill(rank, self.ulfm, 0.3, lambda n: n)
 
     def _advance(self) -> None:
         """Moves the clock: to the next arrival if sooner, at most MAX_TICK; every rank acts again."""
@@ -187,11 +214,11 @@ class JobSimulation:
             self.seen_events["master crashed"] += 1
             if node.master_epoch > 1:
                 self.seen_events["second master crashed"] += 1
-            if node.stopping:
+            if node.mode is Mode.STOPPING:
                 self.seen_events["master crashed while waiting for Bye"] += 1
         elif node.electing:
             self.seen_events["candidate crashed mid-election"] += 1
-        elif node.said_bye:
+        elif node.mode is Mode.AWAITING_RELEASE:
             self.seen_events["worker crashed waiting for Release"] += 1
         elif node.worker.has_work:
             self.seen_events["worker crashed holding tasks"] += 1
@@ -218,10 +245,21 @@ class JobSimulation:
         self._say(f"resume {rank}")
         self.idle[rank] = False
 
+    def interrupt(self, signum: int) -> None:
+        """A signal, as mpirun passes it on: SIGINT reaches rank 0 only (the others ignore it),
+        SIGTERM every rank. A rank acts on it at its next turn (a paused one when it resumes)."""
+        targets = [r for r in self.running() if signum == signal.SIGTERM or r == 0]
+        self._say(f"{signal.Signals(signum).name} to ranks {targets}")
+        for rank in targets:
+            what = "master" if self.nodes[rank].master is not None else "worker"
+            self.seen_events[f"{signal.Signals(signum).name} to a {what}"] += 1
+            self.nodes[rank].interrupted = signum
+            self.idle[rank] = False
+
     def feign(self, rank: int, seconds: float) -> None:
         """--chaos: the rank plays dead for `seconds` from its next turn."""
         node = self.nodes[rank]
-        if rank in self.net.dead or node.feigning or node.said_bye:
+        if rank in self.net.dead or node.mode is Mode.FEIGNING or node.end_announced:
             return
         self._say(f"feign {rank} ({self._role(rank)}) for {seconds:.2f}s")
         self.seen_events["feigned failure" + (" of a master" if node.master is not None else "")] += 1
@@ -231,9 +269,30 @@ class JobSimulation:
     # -------------------------------------------------------------- properties
     def outcome_problems(self) -> list[str]:
         """What is wrong with how the job ended."""
-        if not self.reports:
-            return [f"no result (live ranks {self.live()}, exit codes {[self.nodes[r].exit_code for r in self.live()]})"]
+        codes = {r: self.nodes[r].exit_code for r in self.live()}
         problems = []
+        if any(code not in END_CODES[self.end] for code in codes.values()):
+            problems.append(f"exit codes {codes} after a job meant to end by {self.end}")
+        stopped = sorted({code for _, code in self.stopped_on})
+        if self.end == "input error":
+            self.seen_events[f"stopped on an input error ({len(self.stopped_on)} time(s))"] += 1
+            if self.reports:
+                problems.append(f"a result by rank {self.reports[0].rank} although task {self.bad_task.task_id} cannot be read")
+            if stopped != [int(ExitCode.INPUT)]:
+                problems.append(f"no master stopped the job on its input error (stopped with {stopped})")
+            return problems
+        if self.end == "interrupt" and not self.reports:
+            # A rank that is no master when the signal comes passes it on and ends like a killed
+            # process: with SIGTERM to all while no rank is master, every rank does.
+            self.seen_events["interrupted before the result"] += 1
+            if stopped != [int(ExitCode.INTERRUPTED)] and self.live():
+                problems.append(f"neither a result nor a master that stopped on the interrupt (stopped with {stopped}), "
+                                f"yet ranks {self.live()} live")
+            return problems
+        if not self.reports:
+            return problems + [f"no result (live ranks {self.live()}, exit codes {codes})"]
+        if self.end == "interrupt":
+            self.seen_events["result despite the interrupt"] += 1
         want_ids = frozenset(t.task_id for t in self.tasks)
         for report in self.reports:
             if report.task_ids != want_ids:
@@ -244,9 +303,6 @@ class JobSimulation:
             if earlier.rank not in self.cut_short:
                 problems.append(f"a second result, by rank {later.rank} at t={later.time:.3f}, after rank "
                                 f"{earlier.rank}'s at t={earlier.time:.3f}, which got its Release out")
-        codes = {r: self.nodes[r].exit_code for r in self.live()}
-        if any(code != 0 for code in codes.values()):
-            problems.append(f"exit codes {codes}")
         return problems
 
     def _check(self, rank: int) -> None:
@@ -268,14 +324,20 @@ class JobSimulation:
         clock = self._clock
         say = lambda text: self._say(f"{rank}: {text}")  # noqa: E731
         election = BullyNode(rank, self.size, ELECTION_TIMING, random.Random(self.rng.random()), 0.0)
-        worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=analyse_pieces)
+        worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=self._analyse)
         masters = MasterFactory(rank, self.tasks, TIMING, transport, say, backups=self.backups, clock=clock,
-                                analyse=analyse_pieces)
+                                analyse=self._analyse)
         return RankNode(transport, election, worker, masters, say, SimChaos(),
                         lambda summary: self._report(rank, summary), clock)
 
     def _clock(self) -> float:
         return self.net.now
+
+    def _analyse(self, pieces, **kwargs) -> PartialResult:
+        """Counts for real; the bad task's input cannot be read (as a file whose permissions changed)."""
+        if self.bad_task is not None and tuple(pieces) == tuple(self.bad_task.pieces):
+            raise InputError(f"cannot read {self.bad_task.pieces[0].path}: Permission denied")
+        return analyse_pieces(pieces, **kwargs)
 
     def _report(self, rank: int, summary: MasterSummary) -> None:
         self.reports.append(Report(rank, summary.epoch, self.now, summary.total, summary.task_ids))
@@ -284,8 +346,8 @@ class JobSimulation:
     def _role(self, rank: int) -> str:
         node = self.nodes[rank]
         if node.master is not None:
-            return f"master e{node.master_epoch}" + (" stopping" if node.stopping else "")
-        return f"{node.election.role.value}{' after Bye' if node.said_bye else ''}"
+            return f"master e{node.master_epoch}" + (" stopping" if node.mode is Mode.STOPPING else "")
+        return f"{node.election.role.value}{' after Bye' if node.mode is Mode.AWAITING_RELEASE else ''}"
 
     def _say(self, line: str) -> None:
         if self.log is not None:
@@ -306,7 +368,7 @@ def _boost(sim: JobSimulation, focus: str) -> float:
     """Faults come faster where the focus is: in elections, or once the job is ending."""
     if focus == "candidate" and any(sim.nodes[r].electing for r in sim.running()):
         return 30.0
-    if focus == "ending" and any(sim.nodes[r].stopping or sim.nodes[r].said_bye for r in sim.running()):
+    if focus == "ending" and any(sim.nodes[r].mode in ENDING_MODES for r in sim.running()):
         return 20.0
     return 1.0
 
@@ -318,8 +380,8 @@ def _inject(sim: JobSimulation, fault: str, focus: str) -> None:
         return
     masters = [r for r in running if sim.nodes[r].master is not None]
     electing = [r for r in running if sim.nodes[r].electing]
-    stopping = [r for r in running if sim.nodes[r].stopping]
-    waiting = [r for r in running if sim.nodes[r].said_bye]
+    stopping = [r for r in running if sim.nodes[r].mode is Mode.STOPPING]
+    waiting = [r for r in running if sim.nodes[r].mode is Mode.AWAITING_RELEASE]
     if focus == "mixed":
         focus = rng.choice(("master", "candidate", "ending", "any"))
     targets = {"master": masters, "candidate": electing or masters, "ending": stopping or waiting or masters,
@@ -333,10 +395,11 @@ def _inject(sim: JobSimulation, fault: str, focus: str) -> None:
         sim.feign(target, rng.uniform(1.0, 4.0))
 
 
-def random_job(tasks, expected: PartialResult, rng, focus: str = "mixed", log=None) -> JobSimulation:
-    """A cluster of 2..6 ranks with random settings runs the job under `focus`ed faults."""
+def random_job(tasks, expected: PartialResult, rng, focus: str = "mixed", log=None,
+               end: str = "finish") -> JobSimulation:
+    """A cluster of 2..6 ranks with random settings runs the job under `focus`ed faults to its `end`."""
     size = rng.randint(2, 6)
     sim = JobSimulation(tasks, expected, size, rng, backups=rng.choice((1, 1, 2)), ulfm=rng.random() < 0.7,
-                        max_delay=rng.choice((0.0, 0.0, 0.05, 0.5)), log=log)
+                        max_delay=rng.choice((0.0, 0.0, 0.05, 0.5)), log=log, end=end)
     sim.run(focus)
     return sim
