@@ -27,6 +27,7 @@ from loganalyser.work.tasks import Task
 from .protocol import Ack, Assign, Release, StateSync, Stop
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
 from .seams import Clock, Say, SendTo, Transport
+from .watch import JobWatch
 
 TICK_EVERY = 0.05  # seconds between timeout checks
 
@@ -53,7 +54,7 @@ class MasterDuty:
     def __init__(self, rank: int, workers: Iterable[int], tasks: Iterable[Task], timing: Timing, epoch: int,
                  state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
                  progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None):
         self.rank = rank
         self.epoch = epoch
         self.timing = timing
@@ -65,6 +66,7 @@ class MasterDuty:
         self.clock = clock
         self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
         self.backups = backups  # how many ranks receive every accepted result
+        self.watch = watch  # events and the live status for watchers, or None
         self.workers = list(workers)
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
         self.next_tick = 0.0
@@ -108,6 +110,8 @@ class MasterDuty:
             self.next_tick = now + TICK_EVERY
             self._carry_out(self.scheduler.tick(now))
         self._checkpoint_if_due(now)
+        if self.watch is not None:
+            self.watch.publish(self)
 
     def merge(self, results: Iterable[tuple[str, PartialResult]]) -> None:
         """Results handed over by an old master or resent by workers (union, once per id)."""
@@ -184,6 +188,8 @@ class MasterDuty:
             self.checkpointer.postpone(self.clock())
             return
         self.say(f"[Master] Checkpoint saved: {folder} ({self.checkpointer.processed_files} file(s) processed)")
+        if self.watch is not None:
+            self.watch.checkpoint_saved(self.epoch, folder, self.checkpointer.processed_files)
 
     def final_checkpoint(self) -> None:
         """The last checkpoint of a finished job, then the store's garbage (old copies of changed files)."""
@@ -205,6 +211,8 @@ class MasterDuty:
     def _carry_out(self, actions) -> None:
         before = self.scheduler.done_bytes
         self._replicate()
+        if self.watch is not None:
+            self.watch.actions(actions, self)
         for action in actions:
             if isinstance(action, AssignTasks):
                 for task, again in zip(action.tasks, action.reassigned):
@@ -238,10 +246,10 @@ class MasterDuty:
             for task_id in fresh:
                 self.checkpointer.task_done(task_id)
         results = self.scheduler.state.items_of(fresh)
-        for backup in self._backup_ranks():
+        for backup in self.backup_ranks():
             self.send(backup, StateSync(self.epoch, tuple(results)))
 
-    def _backup_ranks(self) -> list[int]:
+    def backup_ranks(self) -> list[int]:
         """The live ranks next in line for mastership (lowest ranks first)."""
         return sorted(self.scheduler.live_workers())[: self.backups]
 
@@ -288,6 +296,7 @@ class MasterFactory:
     injector: FaultInjector | None = None
     clock: Clock = time.monotonic
     analyse: Callable[..., PartialResult] = analyse_pieces
+    watch: JobWatch | None = None  # what watchers see (events, status), or None
 
     def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
         """The master of term `epoch`. It starts from the union of what this rank holds
@@ -305,7 +314,7 @@ class MasterFactory:
         checkpointer = self.checkpoints.checkpointer(state) if self.checkpoints is not None else None
         master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
                             backups=self.backups, checkpointer=checkpointer, progress=self.progress,
-                            injector=self.injector, clock=self.clock, analyse=self.analyse)
+                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch)
         now = self.clock()
         for dead in self.transport.known_failed():
             master.on_failure(dead, now)

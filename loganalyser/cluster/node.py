@@ -450,6 +450,8 @@ class RankNode:
                 self.report(master.summary())
         finally:
             master.release()
+            if master.watch is not None:
+                master.watch.job_ended(master)
             self._end(_FINISHED)
 
     # ---------------------------------------------------------- feigned failure
@@ -488,16 +490,22 @@ class RankNode:
                 self.transport.send(action.dest, action.message)
             elif isinstance(action, BecomeLeader):
                 self.elections += 1
+                self._watch_elections()
                 self._become_master(action.epoch)
             elif isinstance(action, StepDown):
                 self._step_down(action.new_leader, action.epoch)
             elif isinstance(action, NewLeader):
                 self.elections += 1
+                self._watch_elections()
                 if action.leader != self.rank:
                     self.say(f"[Rank {self.rank}] New master: rank {action.leader} (epoch {action.epoch})")
                     self.worker.follow(action.leader, action.epoch)
             else:
                 raise TypeError(f"no handler for {type(action).__name__}")
+
+    def _watch_elections(self) -> None:
+        if self.masters.watch is not None:
+            self.masters.watch.elections = self.elections
 
     def _become_master(self, epoch: int) -> None:
         held = [self.replica, JobState(self.worker.results)]
@@ -509,6 +517,8 @@ class RankNode:
         self.mode = Mode.MASTER
         if epoch > 1:
             self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(self.master.state)} result(s) in hand")
+        if self.master.watch is not None:
+            self.master.watch.became_master(self.master)
 
     def _step_down(self, new_leader: int, epoch: int) -> None:
         if self.master is None:
@@ -516,6 +526,8 @@ class RankNode:
         results = tuple(self.master.state.items())
         self.say(f"[Rank {self.rank}] Stepping down for rank {new_leader} (epoch {epoch}); handing over {len(results)} result(s)")
         self.transport.send(new_leader, StateHandover(epoch, results))
+        if self.master.watch is not None:
+            self.master.watch.handed_over(self.master, new_leader, epoch, len(results))
         self.replica.merge(self.master.state)
         self.master = None
         self.mode = Mode.WORKING

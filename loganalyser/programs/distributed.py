@@ -19,6 +19,9 @@ import traceback
 from election.bully import BullyNode, ElectionTiming
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.watch import JobWatch
+from loganalyser.monitor.board import StatusBoard
+from loganalyser.monitor.terminal import TerminalView
 from loganalyser.cluster.worker import WorkerDuty
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
@@ -33,7 +36,7 @@ from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
 from .jobsetup import JobCheckpoints, plan_job
-from .options import JobOptions, OutputOptions, job_options
+from .options import JobOptions, OutputOptions, WatchOptions, job_options
 from .report import emit, result_document
 
 PROG = "distributed_log_analyser.py"
@@ -69,6 +72,13 @@ def build_parser():
                         help="workers wait S seconds per task, heartbeating (simulates slow workers for demos and tests)")
     parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    watch = parser.add_argument_group("watching the job")
+    watch.add_argument("--events", metavar="FILE", help="append one JSON line per event to FILE (whichever rank is master)")
+    watch.add_argument("--status", metavar="FILE", help="keep the live status document in FILE (always whole JSON)")
+    watch.add_argument("--dashboard", metavar="[HOST:]PORT",
+                       help="serve a live dashboard at http://HOST:PORT/ (default host 127.0.0.1)")
+    watch.add_argument("--dashboard-html", metavar="FILE", help="write the final dashboard as a static page to FILE")
+    watch.add_argument("--tui", action="store_true", help="show the live status on this terminal instead of log lines")
     return parser
 
 
@@ -128,7 +138,8 @@ def _main(options: JobOptions) -> int:
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    say = (lambda text: print(text, flush=True)) if options.output.chatty else (lambda text: None)
+    chatty = options.output.chatty and not options.watch.tui  # the terminal view replaces the log lines
+    say = (lambda text: print(text, flush=True)) if chatty else (lambda text: None)
     start = time.perf_counter()
     job = _agree_on_job(comm, options, say)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
@@ -144,9 +155,10 @@ def _main(options: JobOptions) -> int:
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
     analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
+    watch = job_watch(options.watch, rank, size) if options.watch.any else None
     masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
                             resumed=resumed_state, checkpoints=JobCheckpoints(options.checkpoints, plan),
-                            progress=bar, injector=injector, analyse=analyse)
+                            progress=bar, injector=injector, analyse=analyse, watch=watch)
     worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse)
     election = None
     if size > 1:
@@ -160,10 +172,21 @@ def _main(options: JobOptions) -> int:
 
     node = RankNode(transport, election, worker, masters, say, chaos, report)
     _on_signals(node, rank)
-    code = _run_rank(node)
+    try:
+        code = _run_rank(node)
+    finally:
+        if watch is not None:
+            watch.stop_serving()
     if bar is not None:
         bar.close()
     return code
+
+
+def job_watch(options: WatchOptions, rank: int, size: int) -> JobWatch:
+    """What this rank shows watchers whenever it is master."""
+    board = StatusBoard(options.status) if (options.status or options.dashboard or options.dashboard_html) else None
+    views = [TerminalView(sys.stdout)] if options.tui else []
+    return JobWatch(rank, size, options.events, board, views, serve=options.dashboard, final_page=options.dashboard_html)
 
 
 def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan, extra: dict, size: int,

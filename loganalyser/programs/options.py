@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.errors import UsageError
 from loganalyser.faults.injected import Fault
+from loganalyser.monitor.dashboard import parse_address
 from loganalyser.persistence.policy import CheckpointOptions, CheckpointPolicy
 from loganalyser.work.scanning import InputOptions
 from loganalyser.work.tasks import CHUNK_BYTES
@@ -33,6 +34,21 @@ class OutputOptions:
 
 
 @dataclass(frozen=True)
+class WatchOptions:
+    """What watchers of a distributed job get (all off by default)."""
+
+    events: str | None = None  # --events FILE: one JSON line per event
+    status: str | None = None  # --status FILE: the live status document, rewritten atomically
+    dashboard: tuple[str, int] | None = None  # --dashboard [HOST:]PORT
+    dashboard_html: str | None = None  # --dashboard-html FILE: the final page, data inside
+    tui: bool = False  # --tui: the live status on the terminal
+
+    @property
+    def any(self) -> bool:
+        return bool(self.events or self.status or self.dashboard or self.dashboard_html or self.tui)
+
+
+@dataclass(frozen=True)
 class JobOptions:
     """Everything the distributed job takes from its command line."""
 
@@ -46,6 +62,7 @@ class JobOptions:
     chaos_seed: int | None = None  # --chaos: ranks feign failures, seeded
     task_delay: float = 0.0  # extra seconds per task on the workers (demos, tests)
     trace: bool = False  # every message on stderr
+    watch: WatchOptions = WatchOptions()
 
 
 def input_options(args) -> InputOptions:
@@ -67,5 +84,7 @@ def job_options(args) -> JobOptions:
     policy = CheckpointPolicy(args.checkpoint_every, args.checkpoint_interval, args.consistency)
     checkpoints = CheckpointOptions(args.checkpoint_dir, not args.no_checkpoint, not args.no_resume,
                                     args.keep_checkpoints, args.checkpoint_files, policy)
+    watch = WatchOptions(args.events, args.status, parse_address(args.dashboard) if args.dashboard else None,
+                         args.dashboard_html, args.tui)
     return JobOptions(input_options(args), output_options(args), checkpoints, timing, args.chunk_size, args.backups,
-                      tuple(args.inject), args.chaos, args.task_delay, args.trace)
+                      tuple(args.inject), args.chaos, args.task_delay, args.trace, watch)
