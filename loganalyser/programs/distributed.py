@@ -185,13 +185,13 @@ def _report(node, args, plan, extra: dict, size: int, seconds: float) -> None:
     """The final master's one result: printed, and written with --output."""
     master = node.master
     sched = master.scheduler
-    doc = result_document(sched.state.total(), seconds, program="distributed", ranks=size,
+    doc = result_document(sched.state.total(), seconds, args, plan.formats.analysis, program="distributed", ranks=size,
                           workers=size - 1, tasks=len(plan.tasks), failed_workers=sorted(sched.failed_workers),
                           reassigned_tasks=sched.reassigned, master_rank=node.rank, epoch=master.epoch,
                           elections=node.elections,
                           checkpoints_saved=master.checkpointer.written if master.checkpointer else 0,
                           **extra)
-    emit(doc, args.json, args.output, extra_lines=[
+    emit(doc, args.json, args.output, csv_dir=args.csv, extra_lines=[
         f"Files processed: {doc['files']}",
         f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
         f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",

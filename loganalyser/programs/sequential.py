@@ -24,6 +24,6 @@ def main(argv) -> int:
         print(f"Found {len(files)} log file(s) to analyse")
         print("Starting sequential analysis...", flush=True)
     result = analyse_pieces((whole_piece(f) for f in files), warn=warn, formats=formats)
-    doc = result_document(result, time.perf_counter() - start, program="sequential", ranks=1)
-    emit(doc, args.json, args.output)
+    doc = result_document(result, time.perf_counter() - start, args, formats.analysis, program="sequential", ranks=1)
+    emit(doc, args.json, args.output, csv_dir=args.csv)
     return 0

@@ -14,6 +14,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 from loganalyser.counting.compressed import compression_of, reading
+from loganalyser.counting.analysis.options import AnalysisError, analysis_from
 from loganalyser.counting.formats import AUTO, FormatSet, SpecError
 from loganalyser.counting.formats.detect import HEAD_BYTES, detect, file_head
 from loganalyser.counting.reader import unfit_warning
@@ -25,8 +26,9 @@ from .inputs import LogFile, find_log_files, input_fingerprint
 def job_formats(args) -> FormatSet:
     """The formats of this job; a bad format file or name is a usage error."""
     try:
-        formats = FormatSet.standard(args.format_file, args.raw_levels)
-    except SpecError as exc:
+        formats = FormatSet.standard(args.format_file, args.raw_levels,
+                                     analysis_from(args) if hasattr(args, "bucket") else None)
+    except (SpecError, AnalysisError) as exc:
         raise UsageError(str(exc)) from None
     if args.format != AUTO and args.format not in formats:
         raise UsageError(f"--format: unknown format {args.format!r} (known: {AUTO}, {', '.join(formats.names)})")
