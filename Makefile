@@ -11,7 +11,7 @@ LOGS   ?= sample_logs
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: install run test bench chaos clean
+.PHONY: install run test bench chaos clean browser
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ run: install
 
 test: install
 	$(PY) -m pytest -q
+
+# Debian's Chromium for the browser tests (they skip, saying so, without it). Needs root and apt.
+browser:
+	@command -v chromium >/dev/null || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  || echo "chromium could not be installed: the browser tests will be skipped"
 
 bench: install
 	$(PY) -m utils.benchmark

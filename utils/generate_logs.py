@@ -399,6 +399,32 @@ def merge_totals(*totals: dict) -> dict:
         for key in ("lines", "malformed", "blank", "continuation", "files", "bytes"):
             out[key] += t.get(key, 0)
     out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
+    if totals and all("stats" in t for t in totals):
+        out["stats"] = _merge_stats([t["stats"] for t in totals])
+    return out
+
+
+def _merge_stats(parts: list[dict]) -> dict:
+    """The statistics oracle of several corpora in one folder (files of distinct names)."""
+    firsts = [p["time_range"]["first"] for p in parts if p["time_range"]["first"]]
+    lasts = [p["time_range"]["last"] for p in parts if p["time_range"]["last"]]
+    out = {"time_range": {"first": min(firsts, default=None), "last": max(lasts, default=None), "files": {}},
+           "templates": {}, "by_file": {}}
+    for p in parts:
+        out["time_range"]["files"].update(p["time_range"]["files"])
+        out["by_file"].update(p["by_file"])
+        for level, table in p["templates"].items():
+            mine = out["templates"].setdefault(level, {})
+            for template, n in table.items():
+                mine[template] = mine.get(template, 0) + n
+        if "timeline" in p:
+            timeline = out.setdefault("timeline", {})
+            for start, counts in p["timeline"].items():
+                bucket = timeline.setdefault(start, {})
+                for level, n in counts.items():
+                    bucket[level] = bucket.get(level, 0) + n
+    if "timeline" in out:
+        out["timeline"] = {k: dict(sorted(v.items())) for k, v in sorted(out["timeline"].items())}
     return out
 
 

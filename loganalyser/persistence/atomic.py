@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 
+_UMASK = os.umask(0o022)  # read once at start-up (reading it means setting it), then put back
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file: results are for people to read
+
 
 def write_atomic(path: str, data: bytes) -> None:
     """Writes `data` to `path` through a temporary file, fsync and rename."""
@@ -12,6 +16,7 @@ def write_atomic(path: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

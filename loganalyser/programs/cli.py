@@ -68,6 +68,7 @@ def base_parser(prog: str, description: str) -> OneLineParser:
     stats.add_argument("--year", type=positive_int, metavar="YYYY",
                        help="the year of timestamps that have none (default: the file's modification year)")
     stats.add_argument("--csv", metavar="DIR", help="also write one CSV file per statistic into DIR")
+    stats.add_argument("--html", metavar="FILE", help="also write the result as a self-contained HTML page")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE (atomically)")
     parser.add_argument("--quiet", action="store_true", help="print only the result")

@@ -191,7 +191,7 @@ def _report(node, args, plan, extra: dict, size: int, seconds: float) -> None:
                           elections=node.elections,
                           checkpoints_saved=master.checkpointer.written if master.checkpointer else 0,
                           **extra)
-    emit(doc, args.json, args.output, csv_dir=args.csv, extra_lines=[
+    emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html, extra_lines=[
         f"Files processed: {doc['files']}",
         f"Failed workers: {len(sched.failed_workers)}" + (f" {sorted(sched.failed_workers)}" if sched.failed_workers else ""),
         f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",

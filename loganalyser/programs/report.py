@@ -10,6 +10,7 @@ from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.persistence.atomic import write_atomic
 
+from .html_report import write_html
 from .statistics import statistics_document, summary_lines, write_csv
 
 RULE = "=" * 49
@@ -45,11 +46,15 @@ def results_table(doc: dict, extra_lines=()) -> str:
     return "\n".join(lines)
 
 
-def emit(doc: dict, as_json: bool, output: str | None, extra_lines=(), csv_dir: str | None = None) -> None:
-    """Prints the table (or the JSON), writes the JSON to `output` atomically and the CSV files to `csv_dir`."""
+def emit(doc: dict, as_json: bool, output: str | None, extra_lines=(), csv_dir: str | None = None,
+         html: str | None = None) -> None:
+    """Prints the table (or the JSON); writes the JSON to `output` atomically, the CSV files to `csv_dir`
+    and the HTML page to `html`."""
     text = json.dumps(doc, indent=2)
     if csv_dir:
         write_csv(doc, csv_dir)
+    if html:
+        write_html(doc, html)
     if output:
         try:
             write_atomic(output, (text + "\n").encode())

@@ -25,5 +25,5 @@ def main(argv) -> int:
         print("Starting sequential analysis...", flush=True)
     result = analyse_pieces((whole_piece(f) for f in files), warn=warn, formats=formats)
     doc = result_document(result, time.perf_counter() - start, args, formats.analysis, program="sequential", ranks=1)
-    emit(doc, args.json, args.output, csv_dir=args.csv)
+    emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return 0

@@ -62,5 +62,5 @@ def main(argv) -> int:
     result = PartialResult.total(parts)
     doc = result_document(result, time.perf_counter() - start, args, formats.analysis, program="parallel",
                           ranks=size, bytes_per_rank=[p.bytes for p in parts])
-    emit(doc, args.json, args.output, csv_dir=args.csv)
+    emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return int(ExitCode.OK)

@@ -41,10 +41,10 @@ def job_fingerprint(args, formats: FormatSet) -> str:
 
 
 def fingerprint_of(paths, glob: str | None = None, recursive: bool = False, fmt: str = AUTO,
-                   format_files=(), raw_levels: bool = False) -> str:
+                   format_files=(), raw_levels: bool = False, analysis=None) -> str:
     """The fingerprint a job with these options gives its checkpoints (for tools and tests)."""
     args = SimpleNamespace(paths=paths, glob=glob, recursive=recursive, format=fmt)
-    return job_fingerprint(args, FormatSet.standard(format_files, raw_levels))
+    return job_fingerprint(args, FormatSet.standard(format_files, raw_levels, analysis))
 
 
 def scan_inputs(args, formats: FormatSet, warn, read_later: int = 0) -> list[LogFile]:
