@@ -40,6 +40,7 @@ bench: install
 	$(PY) -m utils.benchmark
 	$(PY) -m utils.recovery_bench
 	$(PY) -m utils.format_bench
+	$(PY) -m utils.analysis_bench
 
 chaos: install
 	$(PY) -m utils.chaos --runs $(or $(RUNS),50)

@@ -295,3 +295,35 @@ def test_bad_options_are_one_line_usage_errors(corpus, args, needle):
     proc = run_program("base_log_analyser.py", folder, *args)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
+def test_groups_come_from_the_format_fields_or_the_path(tmp_path):
+    syslog = tmp_path / "sys.log"
+    syslog.write_text("<34>1 2026-01-01T00:00:00Z alpha sshd 1 - - login failed\n"
+                      "<30>1 2026-01-01T00:00:01Z beta cron 2 - - job 7 started\n"
+                      "<30>1 2026-01-01T00:00:02Z alpha cron 3 - - job 8 started\n")
+    doc = json_of(run_program("base_log_analyser.py", syslog, "--by", "host", "--json"))
+    assert doc["groups"] == {"by": "host", "capped": False,
+                             "counts": {"alpha": {"FATAL": 1, "INFO": 1}, "beta": {"INFO": 1}}}
+    doc = json_of(run_program("base_log_analyser.py", syslog, "--by", "component", "--json"))
+    assert doc["groups"]["counts"] == {"cron": {"INFO": 2}, "sshd": {"FATAL": 1}}
+
+    for host in ("n1", "n2"):
+        (tmp_path / host).mkdir()
+        (tmp_path / host / "app.log").write_text(f"[2026-01-01T00:00:00] [INFO] up on {host}\n" * (2 if host == "n1" else 3))
+    doc = json_of(run_program("base_log_analyser.py", tmp_path / "n1", tmp_path / "n2", "--by", "host",
+                              "--host-from-path", r"/(n\d)/", "--json"))
+    assert doc["groups"]["counts"] == {"n1": {"INFO": 2}, "n2": {"INFO": 3}}
+
+
+def test_yearless_timestamps_take_the_files_year_or_year(tmp_path):
+    import os
+    log = tmp_path / "messages.log"
+    log.write_text("<13>Jan  5 01:02:03 host app: started\n<11>Feb 28 23:59:59 host app: failed\n")
+    moment = 1718000000  # 2024-06-10
+    os.utime(log, (moment, moment))
+    doc = json_of(run_program("base_log_analyser.py", log, "--bucket", "1d", "--json"))
+    assert (doc["time_range"]["first"], doc["time_range"]["last"]) == ("2024-01-05T01:02:03.000", "2024-02-28T23:59:59.000")
+    doc = json_of(run_program("base_log_analyser.py", log, "--bucket", "1d", "--year", "2021", "--json"))
+    assert doc["time_range"]["first"] == "2021-01-05T01:02:03.000"
+    assert [b["start"] for b in doc["timeline"]["buckets"]] == ["2021-01-05T00:00:00", "2021-02-28T00:00:00"]
