@@ -105,21 +105,27 @@ def test_a_status_file_is_always_whole_json_while_it_is_rewritten(tmp_path):
 # --- dashboard server and page ----------------------------------------------------------
 
 
-def test_the_server_serves_the_latest_status_and_the_page():
+@pytest.fixture
+def served():
+    """A board served on a free local port: (board, base URL)."""
     board = StatusBoard()
     server = DashboardServer(board, "127.0.0.1", free_port())
     server.start()
     try:
         wait_for(lambda: server.serving, 10, "the dashboard to bind")
-        base = f"http://127.0.0.1:{server.port}"
-        board.publish(status(epoch=3))
-        code, body = get(base + "/status.json")
-        assert code == 200 and json.loads(body)["epoch"] == 3
-        code, body = get(base + "/")
-        assert code == 200 and b"status.json" in body and b"http" not in body.replace(b"http://www.w3.org", b"")
-        assert get(base + "/secret")[0] == 404
+        yield board, f"http://127.0.0.1:{server.port}"
     finally:
         server.stop()
+
+
+def test_the_server_serves_the_latest_status_and_the_page(served):
+    board, base = served
+    board.publish(status(epoch=3))
+    code, body = get(base + "/status.json")
+    assert code == 200 and json.loads(body)["epoch"] == 3
+    code, body = get(base + "/")
+    assert code == 200 and b"status.json" in body and b"http" not in body.replace(b"http://www.w3.org", b"")
+    assert get(base + "/secret")[0] == 404
 
 
 def test_a_new_server_takes_the_address_once_it_is_free():
@@ -150,23 +156,17 @@ def test_bad_addresses_are_usage_errors(text):
         parse_address(text)
 
 
-def test_the_live_page_follows_the_status_in_a_real_browser():
+def test_the_live_page_follows_the_status_in_a_real_browser(served):
     require_browser()
-    board = StatusBoard()
-    server = DashboardServer(board, "127.0.0.1", free_port())
-    server.start()
-    try:
-        wait_for(lambda: server.serving, 10, "the dashboard to bind")
-        url = f"http://127.0.0.1:{server.port}/"
-        board.publish(status(epoch=1, master=0))
-        dom = dump_dom(url, budget_ms=3000)
-        assert 'data-epoch="1"' in dom and 'data-master="0"' in dom and 'data-state="failed"' in dom
-        board.publish(status(epoch=2, master=1, done=True, counts={"INFO": 30, "WARN": 2}))
-        dom = dump_dom(url, budget_ms=3000)
-        assert 'data-epoch="2"' in dom and 'data-master="1"' in dom and 'data-done="yes"' in dom
-        assert "&quot;INFO&quot;:30" in dom or '"INFO":30' in dom
-    finally:
-        server.stop()
+    board, base = served
+    url = base + "/"
+    board.publish(status(epoch=1, master=0))
+    dom = dump_dom(url, budget_ms=3000)
+    assert 'data-epoch="1"' in dom and 'data-master="0"' in dom and 'data-state="failed"' in dom
+    board.publish(status(epoch=2, master=1, done=True, counts={"INFO": 30, "WARN": 2}))
+    dom = dump_dom(url, budget_ms=3000)
+    assert 'data-epoch="2"' in dom and 'data-master="1"' in dom and 'data-done="yes"' in dom
+    assert "&quot;INFO&quot;:30" in dom or '"INFO":30' in dom
 
 
 def test_the_static_page_opens_from_a_file(tmp_path):
