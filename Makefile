@@ -41,6 +41,7 @@ bench: install
 	$(PY) -m utils.recovery_bench
 	$(PY) -m utils.format_bench
 	$(PY) -m utils.analysis_bench
+	$(PY) -m utils.follow_bench
 
 chaos: install
 	$(PY) -m utils.chaos --runs $(or $(RUNS),50)

@@ -59,6 +59,38 @@ def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_s
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def analyse_appended(path: str, start: int, end: int, whole_tail: bool, fmt: str,
+                     formats: FormatSet | None = None) -> tuple[PartialResult, int]:
+    """The whole lines of `path` in [start, end) and the offset after them (a followed file).
+
+    A last line without its newline is left for later unless `whole_tail`. When
+    `start` is not at a line's start (a tail counted early goes on), the rest of
+    that line is skipped: it was counted with its beginning.
+    """
+    stop = end if whole_tail else last_line_end(path, start, end)
+    if stop <= start:
+        return PartialResult(), start
+    return analyse_range(path, start, stop - start, fmt=fmt, formats=formats), stop
+
+
+def last_line_end(path: str, start: int, end: int, block: int = 1 << 16) -> int:
+    """The offset just after the last "\n" in [start, end) of `path`; `start` when there is none."""
+    try:
+        with open(path, "rb") as f:
+            position = end
+            while position > start:
+                low = max(start, position - block)
+                f.seek(low)
+                data = f.read(position - low)
+                newline = data.rfind(b"\n")
+                if newline >= 0:
+                    return low + newline + 1
+                position = low
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return start
+
+
 _buffers: dict[int, bytearray] = {}  # size -> buffer, reused: a batch of small files would otherwise zero 8 MB per file
 
 
