@@ -16,7 +16,9 @@ hosts file (`/etc/netns/NAME/hosts`, which `ip netns exec` puts over
 /etc/hosts). A host's name is its namespace's name. Open MPI starts its remote
 daemons (`prted`) through a launch agent instead of ssh
 (`PRTE_MCA_plm_ssh_agent`): a script that runs the command with
-`ip netns exec HOST unshare --uts`, so each host also has its own host name.
+`ip netns exec HOST unshare --uts`, so each host also has its own host name,
+and with a fresh environment, as ssh gives (the daemons would otherwise
+inherit all of mpirun's, hiding what a real host lacks).
 `mpirun` itself runs in the head namespace with `--hostfile`.
 
 Everything is named from the prefix (namespace and bridge names are global to
@@ -47,13 +49,14 @@ NETNS_ETC = Path("/etc/netns")
 STATE_ROOT = Path(tempfile.gettempdir())
 IFNAME_MAX = 15  # Linux interface names (the bridge and the veth ends carry the prefix)
 HEAD = "head"
+REMOTE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # a login shell's, as over ssh
 KILL_TIMEOUT = 10.0  # seconds for the processes of a namespace to be gone after SIGKILL
 
 AGENT = """#!/bin/sh
 # Open MPI's launch agent for the test cluster {prefix} (in place of ssh):
 #   AGENT [ssh-like options] HOST COMMAND...
-# runs COMMAND as ssh would (one shell line) inside HOST's network namespace,
-# in a UTS namespace of its own whose host name is HOST.
+# runs COMMAND as ssh would (one shell line, a fresh environment) inside
+# HOST's network namespace, in a UTS namespace of its own named HOST.
 while [ $# -gt 0 ]; do
     case $1 in -*) shift ;; *) break ;; esac
 done
@@ -63,7 +66,7 @@ case $host in
     {prefix}-*) ;;
     *) echo "testcluster agent: $host is no host of cluster {prefix}" >&2; exit 255 ;;
 esac
-exec ip netns exec "$host" unshare --uts sh -c 'hostname "$1" && shift && eval "$*"' sh "$host" "$@"
+exec env -i PATH={path} HOME="$HOME" ip netns exec "$host" unshare --uts sh -c 'hostname "$1" && shift && eval "$*"' sh "$host" "$@"
 """
 
 
@@ -200,7 +203,7 @@ class TestCluster:
         if len(self.nodes) + 1 >= ipaddress.ip_network(self.subnet).num_addresses:
             raise ClusterError(f"{len(self.hosts)} hosts do not fit in {self.subnet}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.agent.write_text(AGENT.format(prefix=self.prefix))
+        self.agent.write_text(AGENT.format(prefix=self.prefix, path=REMOTE_PATH))
         self.agent.chmod(0o755)
         self.hostfile.write_text("".join(f"{host} slots={self.slots}\n" for host in self.hosts))
         _ip("link", "add", self.bridge, "type", "bridge")
