@@ -86,14 +86,14 @@ class ClusterRun:
 
 def test_three_hosts_two_ranks_each_count_exactly(cluster, corpus, jobs, tmp_path):
     folder, expected = corpus
-    started = time.monotonic()
     run = ClusterRun(jobs, cluster, tmp_path, folder, "--chunk-size", "64K", "--json")
     doc = run.finish()
     assert_exact(doc, expected)
     assert doc["failed_workers"] == [] and doc["reassigned_tasks"] == 0
     assert doc["hosts"] == {host: [PER_HOST * i + k for k in range(PER_HOST)] for i, host in enumerate(cluster.hosts)}
     assert json.loads(run.job.stdout) == doc
-    assert time.monotonic() - started < JOB_TIMEOUT
+    noise = [line for line in run.job.stderr.splitlines() if "setpgid" not in line]  # the ssh launcher's race
+    assert noise == [], run.job.stderr
 
 
 def test_ranks_of_one_host_killed_mid_run_its_daemon_alive(cluster, corpus, jobs, tmp_path):

@@ -334,7 +334,8 @@ def _run(args) -> int:
         raise ClusterError(f"no cluster {args.prefix} (run `up` first)")
     cluster = TestCluster(args.prefix, tuple(hosts))
     rest = args.args[1:] if args.args[:1] == ["--"] else args.args
-    return subprocess.run(cluster.mpirun_cmd(args.mpirun, [], rest), env=cluster.env()).returncode
+    cmd = cluster.mpirun_cmd(args.mpirun, [], rest)
+    os.execvpe(cmd[0], cmd, cluster.env())  # mpirun takes this process's place: signals reach it
 
 
 def _down(args) -> int:
