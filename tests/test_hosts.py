@@ -19,16 +19,14 @@ from pathlib import Path
 import pytest
 
 from loganalyser.programs.distributed import FINALIZE_GRACE
-from utils.jobcontrol import Jobs, job_pids, rank_pid, signal_pid, wait_for
+from utils.jobcontrol import Jobs, job_pids, signal_pid, wait_for
 from utils.testcluster import TestCluster, leftovers, missing_requirements, namespace_pids, unique_prefix
 
 from .helpers import MPIRUN, PYTHON, REPO, assert_exact, program_env
-from .test_distributed import PROG, generate_logs, merged
+from .test_distributed import PROG
+from .test_distributed_faults import EXIT_GRACE, START_TIMEOUT, Run, corpus  # noqa: F401 - corpus is a fixture
 
 HOSTS, PER_HOST = 3, 2
-JOB_TIMEOUT = 60  # seconds: a hard limit for any job here (they take 2-5 s)
-START_TIMEOUT = 20  # for the job to get going
-EXIT_GRACE = 15  # seconds: a hard limit for the job to exit once it wrote its result
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +41,8 @@ def cluster():
     assert leftovers(made.prefix) == []
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """(folder, exact totals): 60 small CRLF files and one 3 MB file, about 50 tasks at 64K chunks."""
-    root = tmp_path_factory.mktemp("hosts_corpus")
-    small = generate_logs.generate(root, files=60, lines=200, seed=41, prefix="node", noise=0.1, malformed=0.05,
-                                   blank=0.05, crlf=True)
-    big = generate_logs.generate(root, files=1, seed=42, prefix="big", total_bytes=3_000_000, noise=0.1,
-                                 malformed=0.05, blank=0.05, no_final_newline=True)
-    return root, merged(small, big)
-
-
-class ClusterRun:
-    """One background run of the analyser over the cluster's hosts, marked by its output file."""
+class ClusterRun(Run):
+    """A Run over the cluster's hosts: mpirun in the head namespace, PER_HOST ranks on each host."""
 
     def __init__(self, jobs: Jobs, cluster: TestCluster, tmp_path: Path, folder, *args):
         self.cluster = cluster
@@ -65,19 +52,13 @@ class ClusterRun:
         cmd = cluster.mpirun_cmd(MPIRUN, ["-np", HOSTS * PER_HOST], program)
         self.job = jobs.start(cmd, marker=self.marker, env=cluster.env(program_env()), cwd=tmp_path)
 
-    def assigned(self) -> int:
-        return self.job.count("[Master] Assigning") + self.job.count("[Master] Reassigning")
-
     def finish(self) -> dict:
-        """Waits for the result, then for every process of the job on every host to be gone; the document."""
-        wait_for(lambda: self.output.exists() or not self.job.running(), JOB_TIMEOUT, "the job's result")
-        written = time.monotonic()
-        wait_for(lambda: not self.job.running(), EXIT_GRACE, "mpirun to exit after the result")
-        self.exit_after_result = time.monotonic() - written
-        code = self.job.wait(JOB_TIMEOUT)
-        assert code == 0, f"exit {code}\nstderr:\n{self.job.stderr[-3000:]}"
+        """Run.finish, then every process on every host gone; notes how long mpirun took to exit after the result."""
+        doc = super().finish()
+        ended = time.time() - (time.monotonic() - self.job.ended)
+        self.exit_after_result = ended - self.output.stat().st_mtime
         wait_for(lambda: not self.processes_left(), EXIT_GRACE, "every process on the hosts to exit")
-        return json.loads(self.output.read_text())
+        return doc
 
     def processes_left(self) -> dict:
         """{namespace: pids} of the cluster's namespaces that still hold processes."""
@@ -102,10 +83,9 @@ def test_ranks_of_one_host_killed_mid_run_its_daemon_alive(cluster, corpus, jobs
     folder, expected = corpus
     run = ClusterRun(jobs, cluster, tmp_path, folder, "--chunk-size", "64K", "--task-delay", "0.1")
     victims = [PER_HOST * 1 + k for k in range(PER_HOST)]  # the ranks of cluster.hosts[1]
-    pids = [wait_for(lambda r=r: rank_pid(r, run.marker), START_TIMEOUT, f"rank {r}'s process") for r in victims]
+    pids = [run.pid_of(rank) for rank in victims]
     assert all(pid in namespace_pids(cluster.hosts[1]) for pid in pids)
-    wait_for(lambda: run.assigned() >= 10 or not run.job.running(), START_TIMEOUT, "10 assignments")
-    assert run.job.running(), "the job ended before the kill"
+    run.wait_assigned(10)
     for pid in pids:
         assert signal_pid(pid, signal.SIGKILL)
     killed_at = run.assigned()
@@ -148,6 +128,11 @@ def test_the_agent_runs_nothing_outside_its_cluster(cluster):
     proc = subprocess.run([cluster.agent, cluster.hosts[0], "hostname; echo $PRTE_MCA_plm_ssh_agent."],
                           capture_output=True, text=True, timeout=10, env=cluster.env())
     assert proc.stdout.split() == [cluster.hosts[0], "."], proc.stderr  # its own name, a fresh environment
+
+
+def test_without_root_the_reason_is_given(monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert missing_requirements() == "network namespaces need root"
 
 
 def _cmdline(pid: int) -> str:
