@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -94,6 +95,11 @@ def missing_requirements() -> str | None:
     return None
 
 
+def _check_prefix(prefix: str) -> None:
+    if not re.fullmatch(r"[a-z][a-z0-9]*", prefix):
+        raise ClusterError(f"prefix {prefix!r}: a lower-case letter, then letters and digits")
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(["ip", *args], capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -114,6 +120,7 @@ class TestCluster:
     @classmethod
     def named(cls, prefix: str, n: int, slots: int = SLOTS, subnet: str = SUBNET) -> "TestCluster":
         """The cluster of `n` hosts with this prefix (nothing is made)."""
+        _check_prefix(prefix)
         if n < 1 or slots < 1:
             raise ClusterError("a cluster needs at least one host and one slot per host")
         return cls(prefix, tuple(f"{prefix}-n{i}" for i in range(1, n + 1)), slots, subnet)
@@ -188,13 +195,6 @@ class TestCluster:
                 self.head, str(mpirun), "--hostfile", str(self.hostfile), "--bind-to", "none",
                 *map(str, options), *map(str, program)]
 
-    def cut(self, node: str) -> None:
-        """Takes `node`'s link to the bridge down (a network partition); `join` brings it back."""
-        _ip("link", "set", self.veth(node), "down")
-
-    def join(self, node: str) -> None:
-        _ip("link", "set", self.veth(node), "up")
-
     # --- making and removing -----------------------------------------------------------
 
     def _make(self) -> None:
@@ -241,16 +241,10 @@ def links(prefix: str) -> list[str]:
 def remove(prefix: str) -> list[int]:
     """Kills every process in the prefix's namespaces, then deletes them, the links, the hosts files and
     the state folder. Returns the pids killed."""
+    _check_prefix(prefix)
     killed = []
     for name in namespaces(prefix):
-        pids = namespace_pids(name)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
-        _wait_gone(pids)
+        killed += _empty(name)
         _ip("netns", "del", name, check=False)
     for name in links(prefix):
         _ip("link", "del", name, check=False)
@@ -278,16 +272,22 @@ def leftovers(prefix: str) -> list[str]:
     return found
 
 
-def _wait_gone(pids, timeout: float = KILL_TIMEOUT) -> None:
-    """Waits (polling, with a deadline) until none of `pids` runs any more (zombies count as gone)."""
+def _empty(name: str, timeout: float = KILL_TIMEOUT) -> list[int]:
+    """SIGKILLs the processes of namespace `name` until none is left (one may have started another
+    meanwhile); fails after `timeout` s. Zombies count as gone. Returns the pids killed."""
     deadline = time.monotonic() + timeout
-    while True:
-        alive = [pid for pid in pids if _alive(pid)]
-        if not alive:
-            return
+    killed = []
+    while alive := [pid for pid in namespace_pids(name) if _alive(pid)]:
         if time.monotonic() >= deadline:
-            raise ClusterError(f"processes still alive {timeout:g} s after SIGKILL: {alive}")
+            raise ClusterError(f"processes of {name} still alive {timeout:g} s after SIGKILL: {alive}")
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
         time.sleep(0.02)
+    return sorted(set(killed))
 
 
 def _alive(pid: int) -> bool:
