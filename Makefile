@@ -6,12 +6,13 @@ MPIRUN := $(VENV)/bin/mpirun
 STAMP  := $(VENV)/.installed
 NP     ?= 4
 LOGS   ?= sample_logs
+HOSTS  ?= 3
 
 # Open MPI refuses to start as root unless told it is fine (CI and containers run as root).
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: install run test bench chaos clean browser
+.PHONY: install run run-cluster test bench chaos clean browser
 
 install: $(STAMP)
 
@@ -26,6 +27,14 @@ $(STAMP): pyproject.toml utils/mpi_defaults.sh Makefile
 run: install
 	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
 	$(MPIRUN) -np $(NP) $(PY) distributed_log_analyser.py $(LOGS)
+
+# The same job over HOSTS simulated hosts (network namespaces, root only), 2 ranks each; the cluster
+# is taken down afterwards, also when the job fails or is interrupted.
+run-cluster: install
+	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
+	@prefix=lac$$$$; trap "$(PY) -m utils.testcluster down --prefix $$prefix" EXIT; trap 'exit 130' INT TERM; \
+	$(PY) -m utils.testcluster up $(HOSTS) --prefix $$prefix && \
+	$(PY) -m utils.testcluster run --prefix $$prefix -- -np $$(($(HOSTS) * 2)) $(PY) distributed_log_analyser.py $(LOGS)
 
 test: install
 	$(PY) -m pytest -q

@@ -11,6 +11,7 @@ import functools
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
 from .jobsetup import latest_checkpoint_state, make_checkpointer, plan_job
-from .report import emit, result_document
+from .report import emit, ranks_by_host, result_document
 
 PROG = "distributed_log_analyser.py"
 MASTER = 0
@@ -144,6 +145,7 @@ def _main(args) -> int:
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
     plan, resumed_state, extra = job
+    extra = dict(extra, hosts=ranks_by_host(comm.allgather(socket.gethostname())))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, args.trace))
     injector = FaultInjector(args.inject, rank, say)
     bar = _progress_bar(args, plan.total_bytes) if rank == 0 else None
@@ -197,6 +199,7 @@ def _report(node, args, plan, extra: dict, size: int, seconds: float) -> None:
         f"Tasks: {len(plan.tasks)} (reassigned: {sched.reassigned})",
         f"Checkpoints saved: {doc['checkpoints_saved']}",
         f"Master: rank {node.rank} (epoch {master.epoch})",
+        "Hosts: " + ", ".join(f"{host} {ranks}" for host, ranks in doc["hosts"].items()),
     ])
 
 

@@ -29,6 +29,14 @@ def result_document(result: PartialResult, elapsed_s: float, options=None, analy
     return doc
 
 
+def ranks_by_host(names) -> dict:
+    """`names[rank]` is each rank's host name -> {host: [ranks]}, hosts in the order of their first rank."""
+    hosts: dict = {}
+    for rank, name in enumerate(names):
+        hosts.setdefault(name, []).append(rank)
+    return hosts
+
+
 def results_table(doc: dict, extra_lines=()) -> str:
     """The seed's ANALYSIS RESULTS block, plus totals a log analyst wants."""
     lines = ["", RULE, "ANALYSIS RESULTS", RULE]
