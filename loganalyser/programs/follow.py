@@ -90,13 +90,14 @@ class Follower:
 
     def _round(self, first: bool) -> bool:
         """Counts everything new; True when something was counted."""
-        files = self._scan()
+        files = self._scan(first)
         counted = False
         if first:  # compressed files: once, at start-up
             for f in files:
                 if f.compression and (f.device, f.inode) not in self.counted_whole:
-                    part = analyse_range(f.path, fmt=self._format_of(f), formats=self.formats)
-                    part.files, part.formats = 1, {self._format_of(f): 1}
+                    fmt = self._format_of(f)
+                    part = analyse_range(f.path, fmt=fmt, formats=self.formats)
+                    part.files, part.formats = 1, {fmt: 1}
                     self.totals.add(part)
                     self.counted_whole.add((f.device, f.inode))
                     counted = True
@@ -118,7 +119,7 @@ class Follower:
                 print(f"follow: {event}", file=sys.stderr, flush=True)
         return counted
 
-    def _scan(self):
+    def _scan(self, first: bool):
         try:
             files = find_log_files(self.args.paths, self.args.glob, self.args.recursive, warn=self._warn_once)
         except InputError:
@@ -126,7 +127,7 @@ class Follower:
                 raise
             files = []  # a followed folder may be empty for a while
         for f in files:
-            if f.compression and (f.device, f.inode) not in self.counted_whole and self.started != self.clock():
+            if not first and f.compression and (f.device, f.inode) not in self.counted_whole:
                 self._warn_once(f"{shown(f.path)} appeared while following (a compressed rotation?): not counted")
         return files
 
