@@ -264,3 +264,24 @@ def test_a_deleted_file_keeps_its_counted_lines_and_a_new_one_is_followed(folder
         if follower.poll() is None:
             follower.kill()
     assert doc["counts"] == {"INFO": 1, "ERROR": 5, "WARN": 7} and doc["follow"]["streams"] == 2
+
+
+def test_compressed_files_are_counted_once_at_start_and_never_later(folder, tmp_path):
+    import gzip
+    with gzip.open(folder / "old.log.2.gz", "wt") as f:
+        f.write("[2026-01-01T00:00:00] [ERROR] archived\n" * 3)
+    state = tmp_path / "state.json"
+    cmd_extra = ("--format", "seed")
+    follower = start_follower(folder, state, *cmd_extra)
+    try:
+        wait_for(lambda: state_lines(state) == 4 or follower.poll() is not None, 30, "the first pass")
+        with gzip.open(folder / "a.log.1.gz", "wt") as f:  # a compressed rotation: lines already counted
+            f.write("[2026-01-01T00:00:00] [INFO] before the start\n")
+        with open(folder / "a.log", "a") as f:
+            f.write("[2026-01-01T00:00:05] [WARN] after\n")
+        wait_for(lambda: state_lines(state) == 5 or follower.poll() is not None, 30, "the new line")
+        doc = stop(follower)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert doc["counts"] == {"INFO": 1, "ERROR": 3, "WARN": 1}
