@@ -6,12 +6,13 @@ MPIRUN := $(VENV)/bin/mpirun
 STAMP  := $(VENV)/.installed
 NP     ?= 4
 LOGS   ?= sample_logs
+HOSTS  ?= 3
 
 # Open MPI refuses to start as root unless told it is fine (CI and containers run as root).
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: install run test bench chaos clean
+.PHONY: install run run-cluster test bench chaos clean browser
 
 install: $(STAMP)
 
@@ -27,13 +28,29 @@ run: install
 	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
 	$(MPIRUN) -np $(NP) $(PY) distributed_log_analyser.py $(LOGS)
 
+# The same job over HOSTS simulated hosts (network namespaces, root only), 2 ranks each; the cluster
+# is taken down afterwards, also when the job fails or is interrupted.
+run-cluster: install
+	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
+	@prefix=lac$$$$; trap "$(PY) -m utils.testcluster down --prefix $$prefix" EXIT; trap 'exit 130' INT TERM; \
+	$(PY) -m utils.testcluster up $(HOSTS) --prefix $$prefix && \
+	$(PY) -m utils.testcluster run --prefix $$prefix -- -np $$(($(HOSTS) * 2)) $(PY) distributed_log_analyser.py $(LOGS)
+
 test: install
 	$(PY) -m pytest -q
+
+# Debian's Chromium for the browser tests (they skip, saying so, without it). Needs root and apt.
+browser:
+	@command -v chromium >/dev/null || (export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  || echo "chromium could not be installed: the browser tests will be skipped"
 
 bench: install
 	$(PY) -m utils.benchmark
 	$(PY) -m utils.recovery_bench
 	$(PY) -m utils.format_bench
+	$(PY) -m utils.analysis_bench
+	$(PY) -m utils.follow_bench
 
 chaos: install
 	$(PY) -m utils.chaos --runs $(or $(RUNS),50)

@@ -81,3 +81,23 @@ def test_format_benchmark_checks_counts_and_writes_its_report(tmp_path):
     assert [row["format"] for row in doc["rows"]] == ["seed", "hdfs", "jsonl", "user_regex", "user_fields"]
     assert all(row["ours_s"] > 0 for row in doc["rows"])
     assert "ratio" in (tmp_path / "out" / "formats_bench.txt").read_text()
+
+
+def test_analysis_bench_times_every_statistic_on_a_checked_corpus(tmp_path):
+    """utils/analysis_bench.py on a tiny corpus: every case runs, its lines (and timeline) checked."""
+    proc = subprocess.run([PYTHON, "-m", "utils.analysis_bench", "--size", "2MB", "--repeat", "1",
+                           "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "analysis_bench.json").read_text())
+    assert [r["case"] for r in doc["rows"]][0] == "plain" and len(doc["rows"]) == 7
+    assert all(r["seconds"] > 0 for r in doc["rows"])
+
+
+def test_follow_bench_measures_latency_and_idle_cpu(tmp_path):
+    proc = subprocess.run([PYTHON, "-m", "utils.follow_bench", "--seconds", "1", "--rate", "200", "--idle", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=program_env(), cwd=REPO,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "follow_bench.json").read_text())
+    assert doc["latency"]["lines"] == 200 and doc["latency"]["median_s"] >= 0 and doc["idle"]["cpu_s"] >= 0

@@ -131,7 +131,7 @@ def test_the_engine_does_not_import_the_command_line(path):
 # --- folders are layers ----------------------------------------------------------------
 
 # Lower numbers are lower layers; a module may import its own layer and the ones below.
-LAYERS = {"errors": 0, "console": 0, "counting": 1, "work": 2, "persistence": 3, "faults": 3, "cluster": 4,
+LAYERS = {"errors": 0, "console": 0, "counting": 1, "work": 2, "persistence": 3, "faults": 3, "monitor": 3, "cluster": 4,
           "simulation": 5, "programs": 6}
 
 

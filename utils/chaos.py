@@ -9,7 +9,9 @@ SIGCONT of any rank, SIGINT of the whole job then a resume, SIGKILL of the
 whole job then a resume, or `--chaos` feigned failures. Every run is checked:
 final counts equal the generator's, the job ends within a bound (no hang),
 exactly one final result, no traceback on stderr, no process left behind, the
-newest checkpoint loads. One more scenario interrupts a single job 20 times at
+newest checkpoint loads. Seed-format corpora are analysed with statistics on
+(a 1 s timeline, every template, counts per file), and those must equal the
+generator's oracle too. One more scenario interrupts a single job 20 times at
 random moments (SIGINT and SIGKILL mixed) and checks the resumed result.
 
     python -m utils.chaos --runs 50            # the full campaign
@@ -33,6 +35,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from loganalyser.counting.analysis import Analysis
 from loganalyser.persistence.store import CheckpointStore
 from loganalyser.work.scanning import fingerprint_of
 from utils import format_logs
@@ -76,8 +79,9 @@ FORMAT_NAMES = ("seed", *sorted(format_logs.FORMATS))
 def generate_in(fmt: str, folder: Path, files: int, lines: int, seed: int, prefix: str = "node") -> dict:
     """`files` logs of `lines` lines in format `fmt`, traps included; their exact totals."""
     traps = {"noise": 0.05, "malformed": 0.01, "blank": 0.01}
-    if fmt == "seed":
-        return generate(folder, files=files, lines=lines, seed=seed, prefix=prefix, **traps)
+    if fmt == "seed":  # with the statistics' oracle: a seed-only corpus is also checked for them
+        return generate(folder, files=files, lines=lines, seed=seed, prefix=prefix, stats=True, bucket_s=STATS_BUCKET_S,
+                        **traps)
     return format_logs.generate(fmt, str(folder), files=files, lines=lines, seed=seed, prefix=prefix, traces=0.02,
                                 crlf=seed % 3 == 0, no_final_newline=seed % 4 == 0, **traps)
 
@@ -99,6 +103,9 @@ def make_corpus(rng: random.Random, folder: Path, quick: bool) -> tuple[str, dic
 
 
 CHUNK = 256 << 10  # task size the campaign asks for: many tasks, so faults land mid-run
+STATS_BUCKET_S = 1
+STATS_OPTIONS = ["--bucket", f"{STATS_BUCKET_S}s", "--top", "100000", "--by", "file"]  # every template listed
+STATS_ANALYSIS = Analysis(bucket_s=STATS_BUCKET_S, top=100000, by="file")  # the same, for the fingerprint
 
 
 def job_command(corpus: Path, ranks: int, checkpoints: Path, output: Path, chaos_seed: int | None,
@@ -112,6 +119,8 @@ def job_command(corpus: Path, ranks: int, checkpoints: Path, output: Path, chaos
            "--task-delay", f"{delay:.3f}", "--worker-timeout", "2", "--checkpoint-interval", "0.5"]
     if chaos_seed is not None:
         cmd += ["--chaos", chaos_seed]
+    if "stats" in expected:
+        cmd += STATS_OPTIONS
     return [str(c) for c in cmd]
 
 
@@ -227,6 +236,10 @@ def _check(report: RunReport, jobs: list[Job], expected: dict, folder: Path, cor
         report.exact = all(result[k] == expected.get(k, 0) for k in keys)
         if not report.exact:
             report.problems.append(f"counts {result['counts']} lines {result['lines']} != {expected['counts']} {expected['lines']}")
+        if "stats" in expected:
+            wrong = statistics_mismatch(result, expected["stats"])
+            report.exact = report.exact and not wrong
+            report.problems += wrong
     except (OSError, ValueError, KeyError) as exc:
         report.problems.append(f"no result: {exc}")
     try:
@@ -238,8 +251,23 @@ def _check(report: RunReport, jobs: list[Job], expected: dict, folder: Path, cor
             signal_pid(pid, signal.SIGCONT)
             signal_pid(pid, signal.SIGKILL)
     store = CheckpointStore(str(folder / "checkpoints"), warn=report.problems.append)
-    fingerprint = fingerprint_of([str(corpus)])
+    fingerprint = fingerprint_of([str(corpus)], analysis=STATS_ANALYSIS if "stats" in expected else None)
     report.checkpoint_ok = store.load_latest(fingerprint) is not None or not store.sequences()
+
+
+def statistics_mismatch(result: dict, oracle: dict) -> list[str]:
+    """What the result's statistics get wrong against the generator's oracle (nothing: [])."""
+    got = {
+        "first": result["time_range"]["first"], "last": result["time_range"]["last"],
+        "files": {Path(k).name: v for k, v in result["time_range"]["files"].items()},
+        "timeline": {b["start"]: b["counts"] for b in result["timeline"]["buckets"]},
+        "templates": {lv: {e["template"]: e["count"] for e in es} for lv, es in result["top_templates"].items()},
+        "by_file": {Path(k).name: v for k, v in result["groups"]["counts"].items()},
+    }
+    want = {"first": oracle["time_range"]["first"], "last": oracle["time_range"]["last"],
+            "files": oracle["time_range"]["files"], "timeline": oracle["timeline"], "templates": oracle["templates"],
+            "by_file": oracle["by_file"]}
+    return [f"statistics: {key} differs" for key in want if got[key] != want[key]]
 
 
 def many_interruptions(seed: int, scratch: Path, quick: bool, times: int = 20) -> dict:
@@ -252,7 +280,8 @@ def many_interruptions(seed: int, scratch: Path, quick: bool, times: int = 20) -
     folder = scratch / "interrupted"
     shutil.rmtree(folder, ignore_errors=True)
     corpus = folder / "logs"
-    expected = generate(corpus, files=40 if quick else 120, lines=2000, seed=seed, noise=0.05)
+    expected = generate(corpus, files=40 if quick else 120, lines=2000, seed=seed, noise=0.05, stats=True,
+                        bucket_s=STATS_BUCKET_S)
     cmd = job_command(corpus, 3, folder / "checkpoints", folder / "result.json", None, expected,
                       duration=0.6 * times + 4.0)
     kinds = Counter()
@@ -277,6 +306,7 @@ def many_interruptions(seed: int, scratch: Path, quick: bool, times: int = 20) -
     final.wait(RUN_BOUND)
     result = json.loads((folder / "result.json").read_text())
     exact = all(result[k] == expected[k] for k in ("counts", "lines", "malformed", "blank", "files", "bytes"))
+    exact = exact and not statistics_mismatch(result, expected["stats"])
     return {"interruptions": dict(kinds), "exact": exact, "wall_s": round(time.monotonic() - started, 3),
             "resumed_from": result.get("resumed_from"), "restored_files": result.get("restored_files")}
 

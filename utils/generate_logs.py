@@ -205,7 +205,63 @@ def _stamp(block, ms):
     words[:, 5] = MS_WORDS[frac]
 
 
-def _write_file(path, n_lines, table, seeds, final_newline):
+class StatsOracle:
+    """What the analyser's statistics must say about the lines written, from the rows chosen
+    (never from reading the files back): time range, timeline, templates, per-file counts.
+
+    A level row's message is what follows "] [LEVEL] "; its template masks the one
+    variable part the generator puts there, the " id=N" suffix (" id=<VAL>")."""
+
+    def __init__(self, table, bucket_s):
+        self.table = table
+        self.bucket_s = bucket_s
+        self.level_rows = np.array([kind not in ("malformed", "blank") for kind in table.kinds])
+        self.first = self.last = None
+        self.timeline = {}  # bucket start (s) -> level -> lines
+        self.files = {}  # file name -> [first ms, last ms]
+
+    def add(self, name, rows, ms):
+        keep = self.level_rows[rows]
+        rows, ms = rows[keep], ms[keep]
+        if not len(rows):
+            return
+        first, last = int(ms.min()), int(ms.max())
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+        span = self.files.setdefault(name, [first, last])
+        span[0], span[1] = min(span[0], first), max(span[1], last)
+        if self.bucket_s:
+            starts = ms // 1000 // self.bucket_s * self.bucket_s
+            keys, counts = np.unique(starts * len(self.table.kinds) + rows, return_counts=True)
+            for key, n in zip(keys.tolist(), counts.tolist()):
+                start, row = divmod(key, len(self.table.kinds))
+                bucket = self.timeline.setdefault(start, {})
+                kind = self.table.kinds[row]
+                bucket[kind] = bucket.get(kind, 0) + n
+
+    def document(self, counts_per_row, texts) -> dict:
+        templates = {}
+        for kind, text, n in zip(self.table.kinds, texts, counts_per_row):
+            if kind in ("malformed", "blank") or not n:
+                continue
+            message = text.split("] ", 2)[2]  # text is "] [NAME] message"
+            template = re.sub(r" id=[0-9]+$", " id=<VAL>", message)
+            table = templates.setdefault(kind, {})
+            table[template] = table.get(template, 0) + int(n)
+        doc = {"time_range": {"first": _iso(self.first), "last": _iso(self.last),
+                              "files": {k: {"first": _iso(a), "last": _iso(b)} for k, (a, b) in self.files.items()}},
+               "templates": templates}
+        if self.bucket_s:
+            doc["timeline"] = {_iso(start * 1000)[:19]: dict(sorted(c.items()))
+                               for start, c in sorted(self.timeline.items())}
+        return doc
+
+
+def _iso(ms):
+    return None if ms is None else str(np.datetime64(int(ms), "ms"))
+
+
+def _write_file(path, n_lines, table, seeds, final_newline, oracle=None):
     """Write one log file block by block; return (lines per table row, bytes)."""
     # Two streams of doubles only, so the bytes do not depend on the block size.
     rng, tick = (np.random.default_rng(s) for s in seeds.spawn(2))
@@ -233,6 +289,8 @@ def _write_file(path, n_lines, table, seeds, final_newline):
             f.write(out)
             written += out.size
             counts += np.bincount(rows, minlength=len(counts))
+            if oracle is not None:
+                oracle.add(os.path.basename(path), rows, ms)
     return counts, written
 
 
@@ -244,17 +302,23 @@ def _check(files, lines, prefix, seed, noise, malformed, blank, no_final_newline
 
 def generate(out_dir="sample_logs", files=10, lines=5000, seed=42, *, prefix="node",
              levels=DEFAULT_LEVELS, total_bytes=None, noise=0.0, malformed=0.0,
-             blank=0.0, crlf=False, no_final_newline=False) -> dict:
+             blank=0.0, crlf=False, no_final_newline=False, stats=False, bucket_s=None) -> dict:
     """Write PREFIX1.log..PREFIXn.log into out_dir; return the exact totals (--json).
 
     levels is 'NAME=WEIGHT,...' or a dict; total_bytes (e.g. '500MB'), when given,
     replaces lines.  Bad arguments raise ValueError before anything is written.
+    With `stats` the totals also hold the oracle of the analysis statistics
+    ("stats": time range, templates per level, per-file counts, and with
+    `bucket_s` the timeline).
     """
     _check(files, lines, prefix, seed, noise, malformed, blank, no_final_newline)
     levels = parse_levels(levels)
     # Independent stream per file: nodeK.log does not depend on --files.
     seeds = [np.random.SeedSequence(seed, spawn_key=(k,)) for k in range(files + 1)]
-    table = Table(_rows(levels, noise, malformed, blank, np.random.default_rng(seeds[0])), crlf)
+    rows = _rows(levels, noise, malformed, blank, np.random.default_rng(seeds[0]))
+    table = Table(rows, crlf)
+    oracle = StatsOracle(table, bucket_s) if stats else None
+    per_file = {}
     if total_bytes is not None:
         lines = max(1, round(parse_size(total_bytes) / files / table.mean_len))
     os.makedirs(out_dir, exist_ok=True)
@@ -262,15 +326,28 @@ def generate(out_dir="sample_logs", files=10, lines=5000, seed=42, *, prefix="no
     written = 0
     for k in range(1, files + 1):
         path = os.path.join(out_dir, f"{prefix}{k}.log")
-        c, b = _write_file(path, int(lines), table, seeds[k], not no_final_newline)
+        c, b = _write_file(path, int(lines), table, seeds[k], not no_final_newline, oracle)
         counts, written = counts + c, written + b
+        if stats:
+            per_file[os.path.basename(path)] = _level_totals(table, c)
     totals = dict.fromkeys(sorted(set(STANDARD_LEVELS) | {n.upper() for n in levels}), 0)
     totals.update(malformed=0, blank=0)
     for kind, c in zip(table.kinds, counts.tolist()):
         totals[kind] += c
     malformed_n, blank_n = totals.pop("malformed"), totals.pop("blank")
-    return {"counts": totals, "lines": int(files * lines), "malformed": malformed_n,
-            "blank": blank_n, "files": files, "bytes": written}
+    out = {"counts": totals, "lines": int(files * lines), "malformed": malformed_n,
+           "blank": blank_n, "files": files, "bytes": written}
+    if stats:
+        out["stats"] = {**oracle.document(counts.tolist(), [text for _, text, _, _ in rows]), "by_file": per_file}
+    return out
+
+
+def _level_totals(table, counts_per_row) -> dict:
+    out = {}
+    for kind, n in zip(table.kinds, counts_per_row.tolist()):
+        if kind not in ("malformed", "blank") and n:
+            out[kind] = out.get(kind, 0) + n
+    return dict(sorted(out.items()))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -305,6 +382,10 @@ def _parser():
     p.add_argument("--no-final-newline", action="store_true",
                    help="leave the last line of each file unterminated")
     p.add_argument("--json", action="store_true", help="print exact totals as JSON on stdout")
+    p.add_argument("--stats", action="store_true",
+                   help="with --json: also the oracle of the analysis statistics (seed format only)")
+    p.add_argument("--bucket-seconds", type=int, default=None, metavar="S",
+                   help="with --stats: the timeline oracle for buckets of S seconds")
     return p
 
 
@@ -318,6 +399,32 @@ def merge_totals(*totals: dict) -> dict:
         for key in ("lines", "malformed", "blank", "continuation", "files", "bytes"):
             out[key] += t.get(key, 0)
     out["counts"] = {k: v for k, v in sorted(out["counts"].items()) if v}
+    if totals and all("stats" in t for t in totals):
+        out["stats"] = _merge_stats([t["stats"] for t in totals])
+    return out
+
+
+def _merge_stats(parts: list[dict]) -> dict:
+    """The statistics oracle of several corpora in one folder (files of distinct names)."""
+    firsts = [p["time_range"]["first"] for p in parts if p["time_range"]["first"]]
+    lasts = [p["time_range"]["last"] for p in parts if p["time_range"]["last"]]
+    out = {"time_range": {"first": min(firsts, default=None), "last": max(lasts, default=None), "files": {}},
+           "templates": {}, "by_file": {}}
+    for p in parts:
+        out["time_range"]["files"].update(p["time_range"]["files"])
+        out["by_file"].update(p["by_file"])
+        for level, table in p["templates"].items():
+            mine = out["templates"].setdefault(level, {})
+            for template, n in table.items():
+                mine[template] = mine.get(template, 0) + n
+        if "timeline" in p:
+            timeline = out.setdefault("timeline", {})
+            for start, counts in p["timeline"].items():
+                bucket = timeline.setdefault(start, {})
+                for level, n in counts.items():
+                    bucket[level] = bucket.get(level, 0) + n
+    if "timeline" in out:
+        out["timeline"] = {k: dict(sorted(v.items())) for k, v in sorted(out["timeline"].items())}
     return out
 
 
@@ -331,7 +438,7 @@ def _generate(args) -> dict:
                         levels=DEFAULT_LEVELS if args.levels is None else args.levels,
                         total_bytes=args.total_bytes, noise=args.noise,
                         malformed=args.malformed, blank=args.blank, crlf=args.crlf,
-                        no_final_newline=args.no_final_newline)
+                        no_final_newline=args.no_final_newline, stats=args.stats, bucket_s=args.bucket_seconds)
     if args.levels is not None:
         raise ValueError("--levels is for --format seed; other formats have their own mix")
     return format_logs.generate(

@@ -17,6 +17,7 @@ from loganalyser.counting.formats.detect import BOM, detect, file_head
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
 
+from .analysis.lines import FileAnalysis
 from .compressed import compression_of, reading
 from .formats import AUTO, DEFAULT_FORMAT, FormatSet
 from .kernel import tally
@@ -41,19 +42,53 @@ def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_s
 
     `on_chunk()` is called after each chunk, so a long task can send heartbeats.
     """
-    dialect = (formats or standard_formats()).dialect(fmt)
+    formats = formats or standard_formats()
+    dialect = formats.dialect(fmt)
+    analysis = FileAnalysis(dialect, formats.analysis, path) if formats.analysis.active else None
     suffix = compression_of(path)
     stop = float("inf") if length is None or suffix else offset + length
     if suffix:
         if offset > 0:
             return PartialResult()  # a compressed file is one piece, at offset 0
         with reading(path, suffix) as f:
-            return _Scan(f, dialect, chunk_size, on_chunk).run(0, stop)
+            return _Scan(f, dialect, chunk_size, on_chunk, analysis).run(0, stop)
     try:
         with open(path, "rb", buffering=0) as f:
-            return _Scan(f, dialect, chunk_size, on_chunk).run(offset, stop)
+            return _Scan(f, dialect, chunk_size, on_chunk, analysis).run(offset, stop)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def analyse_appended(path: str, start: int, end: int, whole_tail: bool, fmt: str,
+                     formats: FormatSet | None = None) -> tuple[PartialResult, int]:
+    """The whole lines of `path` in [start, end) and the offset after them (a followed file).
+
+    A last line without its newline is left for later unless `whole_tail`. When
+    `start` is not at a line's start (a tail counted early goes on), the rest of
+    that line is skipped: it was counted with its beginning.
+    """
+    stop = end if whole_tail else last_line_end(path, start, end)
+    if stop <= start:
+        return PartialResult(), start
+    return analyse_range(path, start, stop - start, fmt=fmt, formats=formats), stop
+
+
+def last_line_end(path: str, start: int, end: int, block: int = 1 << 16) -> int:
+    """The offset just after the last "\n" in [start, end) of `path`; `start` when there is none."""
+    try:
+        with open(path, "rb") as f:
+            position = end
+            while position > start:
+                low = max(start, position - block)
+                f.seek(low)
+                data = f.read(position - low)
+                newline = data.rfind(b"\n")
+                if newline >= 0:
+                    return low + newline + 1
+                position = low
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return start
 
 
 _buffers: dict[int, bytearray] = {}  # size -> buffer, reused: a batch of small files would otherwise zero 8 MB per file
@@ -68,11 +103,12 @@ def _buffer(size: int) -> bytearray:
 class _Scan:
     """One pass over a stream: whole lines go to the dialect a chunk at a time."""
 
-    def __init__(self, f, dialect, chunk_size: int, on_chunk):
+    def __init__(self, f, dialect, chunk_size: int, on_chunk, analysis: FileAnalysis | None = None):
         self.f = f
         self.dialect = dialect
         self.chunk_size = chunk_size
         self.on_chunk = on_chunk or _nothing
+        self.analysis = analysis  # statistics and filters beyond level counts, when the job asks
 
     def run(self, offset: int, stop: float) -> PartialResult:
         f, chunk_size = self.f, self.chunk_size
@@ -101,20 +137,20 @@ class _Scan:
             if pos >= stop:  # the last line we own ends at the first "\n" at or after stop - 1
                 end = buf.find(b"\n", max(int(stop) - 1 - base, 0), filled)
                 if end >= 0:
-                    result.add(self._count(buf, end + 1))
+                    result.add(self._count(buf, end + 1, base))
                     return result
             if not got:  # the end of the file ends the last line
                 if filled:
-                    result.add(self._count(buf, filled))
+                    result.add(self._count(buf, filled, base))
                 return result
             cut = buf.rfind(b"\n", 0, filled) + 1
             if cut:
-                result.add(self._count(buf, cut))
+                result.add(self._count(buf, cut, base))
             self.on_chunk()
             carry = filled - cut
             buf[:carry] = buf[cut:filled]
             if carry >= chunk_size:  # a line longer than a chunk: stream it
-                line, rest = self._long_line(bytes(view[self.skip : carry]))
+                line, rest = self._long_line(bytes(view[self.skip : carry]), pos - carry + self.skip)
                 line.bytes += self.skip
                 self.skip = 0
                 result.add(line)
@@ -123,20 +159,23 @@ class _Scan:
                 buf[:carry] = rest
         return result
 
-    def _count(self, buf, end: int) -> PartialResult:
-        """The lines of buf[:end] (after a byte-order mark, which only the first count sees)."""
+    def _count(self, buf, end: int, base: int) -> PartialResult:
+        """The lines of buf[:end], buf[0] being at stream offset `base` (after a byte-order
+        mark, which only the first count sees)."""
         part = self.dialect.count(buf, end, self.skip)
+        if self.analysis is not None:
+            self.analysis.apply(part, bytes(buf[self.skip : end]), base + self.skip)
         part.bytes += self.skip
         self.skip = 0
         return part
 
-    def _long_line(self, start: bytes) -> tuple[PartialResult, bytes]:
-        """Counts one line that begins with `start` and goes on in the stream; returns
-        its result and the bytes read past its end (at most a chunk)."""
+    def _long_line(self, start: bytes, offset: int) -> tuple[PartialResult, bytes]:
+        """Counts one line that begins with `start` (at stream offset `offset`) and goes on in
+        the stream; returns its result and the bytes read past its end (at most a chunk)."""
         seed = self.dialect.spec.kernel == "seed"
         # What decides a line: its first bytes (a continuation, a blank "\r"), and
         # for the seed format the bytes after its first "]" (kernel.classify_line).
-        keep = SEED_HEAD if seed else LONG_LINE_HEAD
+        keep = SEED_HEAD if seed and self.analysis is None else LONG_LINE_HEAD  # statistics read the message too
         head = bytearray()
         after_close = None  # seed: up to 19 bytes after the first "]", once one is seen
         size = 0
@@ -165,6 +204,8 @@ class _Scan:
             level = self.dialect.classify(bytes(head))
         result = PartialResult(bytes=size)
         tally(result, level)
+        if self.analysis is not None:  # its statistics come from its first bytes
+            self.analysis.apply_line(result, bytes(head), level, offset)
         return result, rest
 
 
@@ -203,7 +244,7 @@ def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None =
         if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE and not piece.compressed:
             content = _read_small(piece, warn)
             fmt = _detected(content, piece.path, formats, warn) if piece.format == AUTO else piece.format
-            full = batch.take(content, fmt)
+            full = batch.take(content, fmt, piece.path)
             if full is not None:
                 total.add(full)
                 if on_chunk:
@@ -268,8 +309,9 @@ class _SmallFiles:
         self.data = bytearray()
         self.files = 0
         self.bytes = 0  # file bytes, without the newlines added between files
+        self.segments: list[tuple[str, int, int, int]] = []  # path, start, end in data, BOM bytes skipped
 
-    def take(self, content: bytes, fmt: str) -> PartialResult | None:
+    def take(self, content: bytes, fmt: str, path: str = "") -> PartialResult | None:
         """Adds a file's content; returns the count of the files held before when
         this one does not fit with them (the buffer is full, or another format)."""
         flushed = None
@@ -277,7 +319,9 @@ class _SmallFiles:
             flushed = self.count()
         self.format = fmt
         self.bytes += len(content)
+        skipped = len(content)
         content = content.removeprefix(BOM)
+        self.segments.append((path, len(self.data), len(self.data) + len(content), skipped - len(content)))
         self.data += content
         if content and not content.endswith(b"\n"):
             self.data += b"\n"  # end its last line here, not in the next file
@@ -287,8 +331,26 @@ class _SmallFiles:
     def count(self) -> PartialResult:
         if not self.files:
             return PartialResult()
-        result = self.formats.dialect(self.format).count(self.data)
+        dialect = self.formats.dialect(self.format)
+        result = dialect.count(self.data)
+        if self.formats.analysis.active:
+            self._analyse(dialect, result)
         result.bytes, result.files = self.bytes, self.files
         result.formats = {self.format: self.files}
         self.data, self.files, self.bytes, self.format = bytearray(), 0, 0, None
+        self.segments = []
         return result
+
+    def _analyse(self, dialect, result: PartialResult) -> None:
+        """Each file's statistics from its own lines (they know their path and offsets)."""
+        counts, stats = {}, None
+        for path, start, end, bom in self.segments:
+            part = PartialResult(counts=dict(result.counts) if not self.formats.analysis.per_line else {})
+            FileAnalysis(dialect, self.formats.analysis, path).apply(part, bytes(self.data[start:end]), bom)
+            if not self.formats.analysis.per_line:  # a level filter alone: the batch's counts, filtered once
+                result.counts = part.counts
+                return
+            for level, n in part.counts.items():
+                counts[level] = counts.get(level, 0) + n
+            stats = part.stats if stats is None else stats.add(part.stats)
+        result.counts, result.stats = counts, stats

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .analysis.stats import LineStats
+
 
 @dataclass
 class PartialResult:
@@ -22,6 +24,7 @@ class PartialResult:
     files: int = 0  # whole files covered (a chunk of a file counts 0)
     continuation: int = 0  # lines of a record after its first (stack traces and the like)
     formats: dict[str, int] = field(default_factory=dict)  # format name -> whole files read in it
+    stats: LineStats | None = None  # time range, timeline, templates, groups (only when the job asks)
 
     @property
     def records(self) -> int:
@@ -40,6 +43,8 @@ class PartialResult:
         self.continuation += other.continuation
         for name, n in other.formats.items():
             self.formats[name] = self.formats.get(name, 0) + n
+        if other.stats is not None:
+            self.stats = (self.stats or LineStats()).add(other.stats)
         return self
 
     def __add__(self, other: "PartialResult") -> "PartialResult":
@@ -55,7 +60,7 @@ class PartialResult:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; levels sorted so output is stable."""
-        return {
+        doc = {
             "counts": dict(sorted(self.counts.items())),
             "lines": self.lines,
             "records": self.records,
@@ -66,6 +71,9 @@ class PartialResult:
             "files": self.files,
             "formats": dict(sorted(self.formats.items())),
         }
+        if self.stats is not None:
+            doc["stats"] = self.stats.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict) -> "PartialResult":
@@ -79,4 +87,5 @@ class PartialResult:
             files=int(data.get("files", 0)),
             continuation=int(data.get("continuation", 0)),
             formats={str(k): int(v) for k, v in data.get("formats", {}).items()},
+            stats=LineStats.from_dict(data["stats"]) if data.get("stats") is not None else None,
         )

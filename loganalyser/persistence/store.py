@@ -31,7 +31,8 @@ from loganalyser.errors import InputError
 
 from .atomic import fsync_folder, write_atomic
 
-SCHEMA = 1
+SCHEMA = 2  # 2: results may carry analysis statistics ("stats")
+READABLE_SCHEMAS = (1, SCHEMA)  # a schema 1 checkpoint is a schema 2 one without statistics
 _SEQUENCE = re.compile(r"^\d{6,}$")
 STORE = "files"  # the shared store's folder name
 JOBS = "jobs"  # folder of the per-job input descriptions
@@ -291,8 +292,8 @@ def _problem(doc) -> str | None:
     missing = [key for key in _REQUIRED if key not in doc]
     if missing:
         return f"missing {', '.join(missing)}"
-    if doc["schema"] != SCHEMA:
-        return f"schema {doc['schema']} (this program reads {SCHEMA})"
+    if doc["schema"] not in READABLE_SCHEMAS:
+        return f"schema {doc['schema']} (this program reads {', '.join(map(str, READABLE_SCHEMAS))})"
     if doc["checksum"] != checksum(doc):
         return "checksum mismatch (torn or edited)"
     if not isinstance(doc["tasks"], dict):

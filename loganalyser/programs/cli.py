@@ -50,6 +50,25 @@ def base_parser(prog: str, description: str) -> OneLineParser:
                          help="add the format specs of a JSON file (repeatable; see README)")
     formats.add_argument("--raw-levels", action="store_true",
                          help="report level spellings as written instead of canonical levels")
+    stats = parser.add_argument_group("statistics and filters (see README: Beyond counts)")
+    stats.add_argument("--bucket", metavar="WIDTH", help="lines per level per time bucket: 30s, 1m, 5m, 1h, 1d, ...")
+    stats.add_argument("--top", type=positive_int, default=0, metavar="N",
+                       help="the N most frequent message templates per level, with exact counts")
+    stats.add_argument("--max-templates", type=positive_int, default=None, metavar="N",
+                       help="distinct templates kept per level and task before counts become bounds (default 20000)")
+    stats.add_argument("--mask", action="append", default=[], metavar="REGEX",
+                       help="also mask what REGEX matches in templates (repeatable)")
+    stats.add_argument("--by", choices=("file", "host", "component"), help="counts per level per group")
+    stats.add_argument("--host-from-path", metavar="REGEX",
+                       help="--by host: the host from the file's path where the format names none")
+    stats.add_argument("--level", metavar="LEVELS", help="only lines of these levels, e.g. ERROR,FATAL")
+    stats.add_argument("--grep", metavar="REGEX", help="only records whose message matches REGEX")
+    stats.add_argument("--since", metavar="TIME", help="only records at or after TIME (2026-01-01[T10:00:00])")
+    stats.add_argument("--until", metavar="TIME", help="only records before TIME")
+    stats.add_argument("--year", type=positive_int, metavar="YYYY",
+                       help="the year of timestamps that have none (default: the file's modification year)")
+    stats.add_argument("--csv", metavar="DIR", help="also write one CSV file per statistic into DIR")
+    stats.add_argument("--html", metavar="FILE", help="also write the result as a self-contained HTML page")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE (atomically)")
     parser.add_argument("--quiet", action="store_true", help="print only the result")

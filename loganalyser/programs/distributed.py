@@ -11,6 +11,7 @@ import functools
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -37,7 +38,7 @@ from loganalyser.work.tasks import CHUNK_BYTES
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
 from .jobsetup import JobCheckpoints, plan_job
 from .options import JobOptions, OutputOptions, WatchOptions, job_options
-from .report import emit, result_document
+from .report import emit, ranks_by_host, result_document
 
 PROG = "distributed_log_analyser.py"
 MASTER = 0
@@ -151,6 +152,7 @@ def _main(options: JobOptions) -> int:
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
     plan, resumed_state, extra = job
+    extra = dict(extra, hosts=ranks_by_host(comm.allgather(socket.gethostname())))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
@@ -193,16 +195,17 @@ def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan,
             seconds: float) -> None:
     """The final master's one result: printed, and written with --output."""
     failed = sorted(summary.failed_workers)
-    doc = result_document(summary.total, seconds, program="distributed", ranks=size,
+    doc = result_document(summary.total, seconds, analysis=plan.formats.analysis, program="distributed", ranks=size,
                           workers=size - 1, tasks=len(plan.tasks), failed_workers=failed,
                           reassigned_tasks=summary.reassigned, master_rank=node.rank, epoch=summary.epoch,
                           elections=node.elections, checkpoints_saved=summary.checkpoints_saved, **extra)
-    emit(doc, output.json, output.output, extra_lines=[
+    emit(doc, output.json, output.output, csv_dir=output.csv, html=output.html, extra_lines=[
         f"Files processed: {doc['files']}",
         f"Failed workers: {len(failed)}" + (f" {failed}" if failed else ""),
         f"Tasks: {len(plan.tasks)} (reassigned: {summary.reassigned})",
         f"Checkpoints saved: {doc['checkpoints_saved']}",
         f"Master: rank {node.rank} (epoch {summary.epoch})",
+        "Hosts: " + ", ".join(f"{host} {ranks}" for host, ranks in doc["hosts"].items()),
     ])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loganalyser.cluster.scheduler import Timing
+from loganalyser.counting.analysis.options import AnalysisError, analysis_from
 from loganalyser.errors import UsageError
 from loganalyser.faults.injected import Fault
 from loganalyser.monitor.dashboard import parse_address
@@ -26,6 +27,8 @@ class OutputOptions:
     output: str | None = None  # also write the JSON document to this file
     quiet: bool = False  # print only the result
     progress: bool = True  # a progress bar on a terminal
+    csv: str | None = None  # --csv DIR: one CSV file per statistic
+    html: str | None = None  # --html FILE: the result as a self-contained page
 
     @property
     def chatty(self) -> bool:
@@ -66,13 +69,17 @@ class JobOptions:
 
 
 def input_options(args) -> InputOptions:
-    """The input part of any program's arguments (cli.base_parser)."""
+    """The input part of any program's arguments (cli.base_parser); bad analysis options are usage errors."""
+    try:
+        analysis = analysis_from(args)
+    except AnalysisError as exc:
+        raise UsageError(str(exc)) from None
     return InputOptions(tuple(args.paths), args.glob, args.recursive, args.format, tuple(args.format_file),
-                        args.raw_levels)
+                        args.raw_levels, analysis)
 
 
 def output_options(args) -> OutputOptions:
-    return OutputOptions(args.json, args.output, args.quiet, not getattr(args, "no_progress", False))
+    return OutputOptions(args.json, args.output, args.quiet, not getattr(args, "no_progress", False), args.csv, args.html)
 
 
 def job_options(args) -> JobOptions:

@@ -62,7 +62,7 @@ def main(argv) -> int:
         if isinstance(part, AnalyserError):
             raise part
     result = PartialResult.total(parts)
-    doc = result_document(result, time.perf_counter() - start, program="parallel", ranks=size,
-                          bytes_per_rank=[p.bytes for p in parts])
-    emit(doc, args.json, args.output)
+    doc = result_document(result, time.perf_counter() - start, formats.analysis, program="parallel",
+                          ranks=size, bytes_per_rank=[p.bytes for p in parts])
+    emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return int(ExitCode.OK)

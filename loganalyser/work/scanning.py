@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from loganalyser.counting.compressed import compression_of, reading
+from loganalyser.counting.analysis.options import Analysis
 from loganalyser.counting.formats import AUTO, FormatSet, SpecError
 from loganalyser.counting.formats.detect import HEAD_BYTES, detect, file_head
 from loganalyser.counting.reader import unfit_warning
@@ -31,12 +32,13 @@ class InputOptions:
     format: str = AUTO  # every file's format, or AUTO: detected per file
     format_files: tuple[str, ...] = ()  # JSON files of extra format specs
     raw_levels: bool = False  # report level spellings as written
+    analysis: Analysis | None = None  # statistics and filters beyond level counts (None: none)
 
 
 def job_formats(inputs: InputOptions) -> FormatSet:
     """The formats of this job; a bad format file or name is a usage error."""
     try:
-        formats = FormatSet.standard(list(inputs.format_files), inputs.raw_levels)
+        formats = FormatSet.standard(list(inputs.format_files), inputs.raw_levels, inputs.analysis)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
     if inputs.format != AUTO and inputs.format not in formats:
@@ -50,10 +52,10 @@ def job_fingerprint(inputs: InputOptions, formats: FormatSet) -> str:
 
 
 def fingerprint_of(paths, glob: str | None = None, recursive: bool = False, fmt: str = AUTO,
-                   format_files=(), raw_levels: bool = False) -> str:
+                   format_files=(), raw_levels: bool = False, analysis=None) -> str:
     """The fingerprint a job with these options gives its checkpoints (for tools and tests)."""
-    inputs = InputOptions(tuple(paths), glob, recursive, fmt)
-    return job_fingerprint(inputs, FormatSet.standard(list(format_files), raw_levels))
+    inputs = InputOptions(tuple(paths), glob, recursive, fmt, analysis=analysis)
+    return job_fingerprint(inputs, FormatSet.standard(list(format_files), raw_levels, analysis))
 
 
 def scan_inputs(inputs: InputOptions, formats: FormatSet, warn, read_later: int = 0) -> list[LogFile]:

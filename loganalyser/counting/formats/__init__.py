@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 
+from ..analysis.options import Analysis
 from .engine import BLANK, CONTINUATION, Dialect
 from .spec import FormatSpec, SpecError, spec_from_dict
 
@@ -50,8 +51,9 @@ def load_format_file(path: str) -> list[FormatSpec]:
 class FormatSet:
     """The formats a job knows, each ready to count."""
 
-    def __init__(self, specs: list[FormatSpec], raw_levels: bool = False):
+    def __init__(self, specs: list[FormatSpec], raw_levels: bool = False, analysis: Analysis | None = None):
         self.raw_levels = raw_levels
+        self.analysis = analysis or Analysis()  # statistics and filters beyond level counts
         self.specs: dict[str, FormatSpec] = {}
         for spec in specs:  # a user's spec of a built-in's name replaces it
             self.specs[spec.name] = spec
@@ -59,12 +61,12 @@ class FormatSet:
         self._by_priority: list[str] | None = None
 
     @classmethod
-    def standard(cls, format_files=(), raw_levels: bool = False) -> "FormatSet":
+    def standard(cls, format_files=(), raw_levels: bool = False, analysis: Analysis | None = None) -> "FormatSet":
         """The built-ins plus the specs of `format_files`, each checked on its samples."""
         specs = builtin_specs()
         for path in format_files:
             specs.extend(load_format_file(path))
-        formats = cls(specs, raw_levels)
+        formats = cls(specs, raw_levels, analysis)
         formats.check_samples(only=[s.name for s in specs[len(builtin_specs()):]] if format_files else None)
         return formats
 
@@ -101,18 +103,20 @@ class FormatSet:
                     raise SpecError(f"format {name}: sample {text!r} gives {shown!r}, expected {expected!r}")
 
     def digest(self) -> str:
-        """Names what counting means in this set (specs and level mode), for checkpoints."""
+        """Names what counting means in this set (specs, level mode, analysis), for checkpoints."""
         h = hashlib.blake2b(digest_size=8)
         h.update(b"raw" if self.raw_levels else b"canonical")
+        h.update(self.analysis.digest_text().encode())
         for name in self.names:
             h.update(self.specs[name].source.encode())
         return h.hexdigest()
 
     def __getstate__(self):  # dialects are caches: rebuilt where the set is unpickled
-        return {"raw_levels": self.raw_levels, "specs": self.specs}
+        return {"raw_levels": self.raw_levels, "specs": self.specs, "analysis": self.analysis}
 
     def __setstate__(self, state):
         self.raw_levels = state["raw_levels"]
+        self.analysis = state["analysis"]
         self.specs = state["specs"]
         self._dialects = {}
         self._by_priority = None

@@ -1,0 +1,53 @@
+"""A message's template: the message with its variable parts masked.
+
+The masks are applied in this order, each to what the previous left:
+
+1. the user's `--mask` regexes -> `<*>`
+2. quoted strings ("..." or '...') -> `<STR>`
+3. UUIDs -> `<UUID>`
+4. IPv4 addresses, with an optional port -> `<IP>`
+5. paths with two or more parts (`/var/log/x`, `C:\\x\\y`) -> `<PATH>`
+6. hex numbers (`0x1f`) and hex ids of 8 or more hex digits with a digit -> `<HEX>`
+7. the value of `key=value` (up to a space, `,` or `;`) -> `key=<VAL>`
+8. every other run of digits (with its decimal parts: `3.5`, `1.2.3`) -> `<NUM>`
+
+The result is a pure function of the message, so template counts merge by
+addition however the lines were split between tasks (clustering that learns
+templates from the order lines arrive in, as Drain does, would not).
+"""
+
+from __future__ import annotations
+
+import re
+
+BUILTIN_MASKS = (
+    (re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''), "<STR>"),
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>"),
+    (re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"), "<IP>"),
+    (re.compile(r"(?<![\w./\\])(?:(?:/[\w.@%+~-]+){2,}/?|[A-Za-z]:\\[\w.\\ -]*[\w.])"), "<PATH>"),
+    (re.compile(r"\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<HEX>"),
+    (re.compile(r"\b([A-Za-z_][\w.-]*)=(?!<[A-Z]+>)[^\s,;]+"), r"\1=<VAL>"),
+    (re.compile(r"\d+(?:\.\d+)*"), "<NUM>"),
+)
+MAX_TEMPLATE = 400  # characters: a template is a key in a table, not a copy of the line
+
+
+class Masker:
+    """Turns messages into templates with the built-in masks and the user's own."""
+
+    def __init__(self, user_masks=()):
+        self.masks = tuple((re.compile(m), "<*>") for m in user_masks) + BUILTIN_MASKS
+        self._cache: dict[str, str] = {}
+
+    def template(self, message: str) -> str:
+        cached = self._cache.get(message)
+        if cached is not None:
+            return cached
+        text = message
+        for pattern, replacement in self.masks:
+            text = pattern.sub(replacement, text)
+        text = text.strip()[:MAX_TEMPLATE]
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[message] = text
+        return text
