@@ -12,7 +12,7 @@ HOSTS  ?= 3
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: install run run-cluster test bench chaos clean browser
+.PHONY: install run run-cluster test bench chaos clean browser report
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ bench: install
 	$(PY) -m utils.format_bench
 	$(PY) -m utils.analysis_bench
 	$(PY) -m utils.follow_bench
+	$(PY) -m utils.watch_bench
+
+# Seed 004's Stage 2 scenarios run for real: reports/report_stage2.txt and a timeline PNG per scenario.
+report: install
+	$(PY) -m utils.stage2_report
 
 chaos: install
 	$(PY) -m utils.chaos --runs $(or $(RUNS),50)

@@ -101,3 +101,27 @@ def test_follow_bench_measures_latency_and_idle_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((tmp_path / "follow_bench.json").read_text())
     assert doc["latency"]["lines"] == 200 and doc["latency"]["median_s"] >= 0 and doc["idle"]["cpu_s"] >= 0
+
+
+def test_watch_bench_compares_plain_and_watched_runs(tmp_path):
+    proc = subprocess.run([PYTHON, "-m", "utils.watch_bench", "--size", "3MB", "--repeat", "1",
+                           "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "watch_bench.json").read_text())
+    assert len(doc["plain_s"]) == len(doc["watched_s"]) == 1
+
+
+def test_make_report_runs_the_stage2_scenarios_and_writes_the_report(tmp_path):
+    proc = subprocess.run([PYTHON, "-m", "utils.stage2_report", "--out", str(tmp_path)], capture_output=True,
+                          text=True, env=program_env(), cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # 0: every scenario exact
+    text = (tmp_path / "report_stage2.txt").read_text()
+    for heading in ("Fault detection mechanism", "Recovery strategy", "Checkpointing design", "Consistency model",
+                    "Test results", "Design decisions", "Limitations"):
+        assert heading in text
+    for name in ("normal", "worker_crash", "interrupt_resume", "master_crash"):
+        assert (tmp_path / f"timeline_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    figs = json.loads((tmp_path / "report_stage2.json").read_text())
+    assert figs["worker_crash"]["failed_workers"] == [2] and figs["master_crash"]["epoch"] > 1
+    assert figs["interrupt_resume"]["exits"] == [4, 0] and figs["interrupt_resume"]["restored_tasks"] > 0

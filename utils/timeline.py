@@ -43,8 +43,9 @@ def task_bars(events: list[dict], start: datetime) -> list[tuple[int, float, flo
             open_tasks[(e["worker"], e["task"])] = t
         elif e["event"] == "result" and (e["worker"], e["task"]) in open_tasks:
             bars.append((e["worker"], open_tasks.pop((e["worker"], e["task"])), t, True))
-        elif e["event"] == "failure":
-            for key in [k for k in open_tasks if k[0] == e.get("worker")]:
+        elif e["event"] in ("failure", "election_result"):  # a lost rank, or a worker become master, drops its tasks
+            rank = e.get("worker", e.get("master"))
+            for key in [k for k in open_tasks if k[0] == rank]:
                 bars.append((key[0], open_tasks.pop(key), t, False))
     end = max((seconds(e, start) for e in events), default=0.0)
     bars += [(rank, begin, end, False) for (rank, _), begin in open_tasks.items()]
@@ -70,6 +71,11 @@ def draw(events: list[dict], output: str, title: str = "Job timeline") -> None:
         if points:
             ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, color=colour, s=60,
                        label=f"{label} ({len(points)})", zorder=3)
+    for e in events:  # who is master from when
+        if e["event"] in ("job_start", "election_result"):
+            master = e.get("master", e["rank"])
+            ax.annotate(f"master (epoch {e['epoch']})", (seconds(e, start), master), xytext=(4, -12),
+                        textcoords="offset points", fontsize=7, color="#1565c0")
     ax.set_yticks(ranks, [f"rank {r}" for r in ranks])
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the first event")
