@@ -57,6 +57,14 @@ def test_quick_benchmark_writes_reports_with_exact_counts(tmp_path):
     assert "Master CPU share" in (out / "report_stage2_performance.txt").read_text()
 
 
+def run_tool(module: str, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m utils.MODULE ARGS` from the repository; asserts it succeeded."""
+    proc = subprocess.run([PYTHON, "-m", f"utils.{module}", *map(str, args)], capture_output=True, text=True,
+                          env=program_env(), cwd=REPO, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 def test_reuses_a_generated_corpus(tmp_path, monkeypatch):
     """A second prepare with the same parameters reads expected.json instead of regenerating."""
     from utils.bench.corpora import build_corpus_b, prepare_corpus
@@ -72,11 +80,8 @@ def test_reuses_a_generated_corpus(tmp_path, monkeypatch):
 
 def test_format_benchmark_checks_counts_and_writes_its_report(tmp_path):
     """utils/format_bench.py on tiny files: the generator's counts are checked for every format timed."""
-    proc = subprocess.run(
-        [PYTHON, "-m", "utils.format_bench", "--size", "300KB", "--repeat", "1", "--data", str(tmp_path / "data"),
-         "--out", str(tmp_path / "out"), "--only", "seed", "hdfs", "jsonl"],
-        capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool("format_bench", "--size", "300KB", "--repeat", "1", "--data", tmp_path / "data", "--out", tmp_path / "out",
+             "--only", "seed", "hdfs", "jsonl")
     doc = json.loads((tmp_path / "out" / "formats_bench.json").read_text())
     assert [row["format"] for row in doc["rows"]] == ["seed", "hdfs", "jsonl", "user_regex", "user_fields"]
     assert all(row["ours_s"] > 0 for row in doc["rows"])
@@ -85,37 +90,26 @@ def test_format_benchmark_checks_counts_and_writes_its_report(tmp_path):
 
 def test_analysis_bench_times_every_statistic_on_a_checked_corpus(tmp_path):
     """utils/analysis_bench.py on a tiny corpus: every case runs, its lines (and timeline) checked."""
-    proc = subprocess.run([PYTHON, "-m", "utils.analysis_bench", "--size", "2MB", "--repeat", "1",
-                           "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool("analysis_bench", "--size", "2MB", "--repeat", "1", "--data", tmp_path / "data", "--out", tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "analysis_bench.json").read_text())
     assert [r["case"] for r in doc["rows"]][0] == "plain" and len(doc["rows"]) == 7
     assert all(r["seconds"] > 0 for r in doc["rows"])
 
 
 def test_follow_bench_measures_latency_and_idle_cpu(tmp_path):
-    proc = subprocess.run([PYTHON, "-m", "utils.follow_bench", "--seconds", "1", "--rate", "200", "--idle", "1",
-                           "--out", str(tmp_path)], capture_output=True, text=True, env=program_env(), cwd=REPO,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool("follow_bench", "--seconds", "1", "--rate", "200", "--idle", "1", "--out", tmp_path)
     doc = json.loads((tmp_path / "follow_bench.json").read_text())
     assert doc["latency"]["lines"] == 200 and doc["latency"]["median_s"] >= 0 and doc["idle"]["cpu_s"] >= 0
 
 
 def test_watch_bench_compares_plain_and_watched_runs(tmp_path):
-    proc = subprocess.run([PYTHON, "-m", "utils.watch_bench", "--size", "3MB", "--repeat", "1",
-                           "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tool("watch_bench", "--size", "3MB", "--repeat", "1", "--data", tmp_path / "data", "--out", tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "watch_bench.json").read_text())
     assert len(doc["plain_s"]) == len(doc["watched_s"]) == 1
 
 
 def test_make_report_runs_the_stage2_scenarios_and_writes_the_report(tmp_path):
-    proc = subprocess.run([PYTHON, "-m", "utils.stage2_report", "--out", str(tmp_path)], capture_output=True,
-                          text=True, env=program_env(), cwd=REPO, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # 0: every scenario exact
+    run_tool("stage2_report", "--out", tmp_path, timeout=900)  # exit 0: every scenario exact
     text = (tmp_path / "report_stage2.txt").read_text()
     for heading in ("Fault detection mechanism", "Recovery strategy", "Checkpointing design", "Consistency model",
                     "Test results", "Design decisions", "Limitations"):
