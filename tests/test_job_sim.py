@@ -236,8 +236,10 @@ def test_sigterm_to_every_rank_the_workers_pass_it_on_and_vanish():
     finish(sim)
     assert sim.problems == [] and sim.reports == []
     assert sim.nodes[0].exit_code == ExitCode.INTERRUPTED
-    assert sim.live() == [0]  # each worker ended like a killed process, as the MPI program's do
-    assert sim.seen_events["worker passed an interrupt on"] == 3
+    # A worker that acts on the signal before the master's Stop reaches it passes it on and
+    # ends like a killed process, as the MPI program's workers do; the others end on the Stop.
+    assert sim.seen_events["worker passed an interrupt on"] >= 1
+    assert all(sim.nodes[r].exit_code == 0 for r in sim.live() if r != 0)
 
 
 def test_an_interrupt_after_the_result_changes_nothing():

@@ -73,6 +73,7 @@ class MasterDuty:
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
         self.failure: AnalyserError | None = None  # the input error that ends the job (the workers are told to stop)
+        self._garbage = None  # the store's garbage collection, once the job's last checkpoint is written
         if progress is not None:  # a re-elected master starts from what is done, not on top of it
             progress.n = self.scheduler.done_bytes
             progress.refresh()
@@ -119,11 +120,6 @@ class MasterDuty:
         for task_id, result in results:
             self.scheduler.accept_local(task_id, result)
         self._after_accept(before)
-
-    def answer_probes_with(self, keepalive: Callable[[], None]) -> None:
-        """Long checkpoint work calls `keepalive` now and then (the node answers its probes)."""
-        if self.checkpointer is not None:
-            self.checkpointer.keep_alive_with(keepalive)
 
     def needs_local_work(self) -> bool:
         return not self.scheduler.finished and not self.scheduler.live_workers()
@@ -191,14 +187,27 @@ class MasterDuty:
         if self.watch is not None:
             self.watch.checkpoint_saved(self.epoch, folder, self.checkpointer.processed_files)
 
-    def final_checkpoint(self) -> None:
-        """The last checkpoint of a finished job, then the store's garbage (old copies of changed files)."""
-        self.checkpoint()
-        if self.checkpointer is not None:
-            try:
-                self.checkpointer.collect_garbage()
-            except OSError as exc:
-                warn(f"could not clean the checkpoint store: {exc.strerror or exc}")
+    def wind_down(self, collect: bool) -> bool:
+        """The last work of a job that ends, a step per call (one call per turn of the loop,
+        which hears its messages in between): store the processed files a batch at a time,
+        write the last checkpoint, and with `collect` clean the store (old copies of changed
+        files) a batch at a time. True once all is done: the workers may be stopped."""
+        if self.checkpointer is None:
+            return True
+        if self._garbage is None:
+            if not self.checkpointer.ready:  # each tick stores a batch of processed files
+                return False
+            self.checkpoint()
+            self._garbage = self.checkpointer.garbage_steps() if collect else iter(())
+        try:
+            next(self._garbage)
+        except StopIteration:
+            return True
+        except OSError as exc:
+            warn(f"could not clean the checkpoint store: {exc.strerror or exc}")
+            self._garbage = iter(())
+            return True
+        return False
 
     def interrupt(self, signum: int) -> Interrupted:
         """Saves a last checkpoint and stops the workers; returns what to tell the user."""
@@ -254,11 +263,12 @@ class MasterDuty:
         return sorted(self.scheduler.live_workers())[: self.backups]
 
     def _checkpoint_if_due(self, now: float) -> None:
+        """Stores a batch of processed files; writes a checkpoint if one is due and every file is stored."""
         if self.checkpointer is None:
             return
         self._replicate()
         self.checkpointer.store_some()
-        if self.checkpointer.due(now):
+        if self.checkpointer.ready and self.checkpointer.due(now):
             self.checkpoint()
 
     def _after_accept(self, before: int) -> None:

@@ -10,7 +10,10 @@ learns of a newer term hands its state over and becomes a worker.
 The loop is a sequence of turns (`turn`), and a turn never waits: the MPI
 program runs turns back to back with a short sleep after an idle one; the
 whole-job simulation (loganalyser/simulation/job.py) runs the turns of many nodes
-in a seeded order on a fake clock.
+in a seeded order on a fake clock. The loop is the only driver: long work
+(counting a task, storing processed files, cleaning the checkpoint store)
+proceeds a step per turn, and nothing below calls back into the loop, so
+messages (the election's probes above all) are heard between any two steps.
 
 The job ends in two phases, so that it survives its master dying at the very
 end. The finished master sends Stop; a worker answers Bye and stops working,
@@ -32,15 +35,13 @@ code; `run` turns the Ending into what the program says and returns.
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Protocol
 
 from election.actions import BecomeLeader, NewLeader, Send, StepDown
 from election.bully import BullyNode, Role
-from election.messages import ELECTION_MESSAGES, Coordinator, Probe
-from loganalyser.counting.result import PartialResult
+from election.messages import ELECTION_MESSAGES, Coordinator
 from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.work.jobstate import JobState
 
@@ -151,8 +152,6 @@ class RankNode:
         self.elections = 0  # terms started while this rank ran
         self.final_master = False  # True on the one rank that ends the job and reports
         self.end_announced = False  # answered a final Stop: feigns no more (a recovery would elect again)
-        self._deferred: deque = deque()  # messages received while only probes could be answered
-        self._in_service = False
         self._stopping: _Stopping | None = None  # in STOPPING
         self._feigning: _Feigning | None = None  # in FEIGNING
         self._turns = {Mode.WORKING: self._working_turn, Mode.AWAITING_RELEASE: self._working_turn,
@@ -233,9 +232,11 @@ class RankNode:
                 self.transport.send(self.worker.master, Interrupt(self.worker.epoch, self.interrupted))
             self._end(Ending(1, vanish=True))
             return True
-        if self.worker.has_work:
-            self._deliver(*self.worker.run_next(self._service))
-            return True
+        if self.worker.has_work:  # a step of the task: the next turn hears what came meanwhile
+            counted, finished = self.worker.work()
+            if finished is not None:
+                self.worker.deliver(finished)
+            return counted or busy
         self.worker.heartbeat_if_due()
         return busy
 
@@ -246,14 +247,17 @@ class RankNode:
         if self.mode is not Mode.MASTER:
             return True
         master = self.master
+        if master.finished:  # the last checkpoint (a step per turn), then Stop
+            if master.wind_down(collect=True):
+                master.stop_workers(int(ExitCode.OK))
+                self._stop(_FINISHED)
+            return True
         if self.interrupted is not None:
-            error = master.interrupt(self.interrupted)
-            self._stop(Ending(int(error.exit_code), error))
-        elif master.finished:
-            master.final_checkpoint()
-            master.stop_workers(int(ExitCode.OK))
-            self._stop(_FINISHED)
-        elif master.needs_local_work():
+            if master.wind_down(collect=False):
+                error = master.interrupt(self.interrupted)
+                self._stop(Ending(int(error.exit_code), error))
+            return True
+        if master.needs_local_work():
             busy = master.run_one_locally()
             self._stop_if_failed()
         return busy or self.mode is not Mode.MASTER
@@ -309,31 +313,25 @@ class RankNode:
 
     def _service(self) -> bool:
         """Handles failure notices, waiting messages and clock ticks; True if anything came."""
-        if self._in_service:  # called again from inside a task's chunk callback
-            return False
-        self._in_service = True
-        try:
-            now = self.clock()
-            busy = False
-            for rank in self.transport.take_failures():
-                busy = True
-                self._on_failure(rank, now)
-            busy = self._handle_messages(now) or busy
-            if self.mode in (Mode.STOPPING, Mode.ENDED):
-                return True
-            if self.election is not None:
-                self._apply(self.election.tick(now), now)
-            if self.mode is Mode.MASTER:
-                self.master.tick(now)
-            return busy
-        finally:
-            self._in_service = False
+        now = self.clock()
+        busy = False
+        for rank in self.transport.take_failures():
+            busy = True
+            self._on_failure(rank, now)
+        busy = self._handle_messages(now) or busy
+        if self.mode in (Mode.STOPPING, Mode.ENDED):
+            return True
+        if self.election is not None:
+            self._apply(self.election.tick(now), now)
+        if self.mode is Mode.MASTER:
+            self.master.tick(now)
+        return busy
 
     def _handle_messages(self, now: float) -> bool:
         """Routes up to _BURST waiting messages; stops early when the job ends or stops here."""
         mode = self.mode
         for count in range(_BURST):
-            got = self._next_message()
+            got = self.transport.poll()
             if got is None:
                 return count > 0
             self._dispatch(got[0], got[1], now)
@@ -347,10 +345,6 @@ class RankNode:
         if handler is None:
             raise TypeError(f"no route for {type(message).__name__} in mode {self.mode.value}")
         handler(source, message, now)
-
-    def _next_message(self):
-        """A deferred message first, else a waiting one, else None."""
-        return self._deferred.popleft() if self._deferred else self.transport.poll()
 
     def _ignore(self, source: int, message, now: float) -> None:
         pass  # not for this mode: e.g. a worker's Result at a rank that is not master
@@ -388,19 +382,6 @@ class RankNode:
     def _unheard_release(self, source: int, message: Release, now: float) -> None:
         # The job's end is kept: a rank that comes back after the result is out must leave, not restart it.
         self._feigning.released = True
-
-    def _answer_probes(self) -> None:
-        """During long master work (storing thousands of files): answer PROBEs so the
-        followers do not think us dead; every other message waits its turn."""
-        if self.election is None:
-            return
-        while (got := self.transport.poll()) is not None:
-            if isinstance(got[1], Probe):
-                for action in self.election.step(got[0], got[1], self.clock()):
-                    if isinstance(action, Send):
-                        self.transport.send(action.dest, action.message)
-            else:
-                self._deferred.append(got)
 
     def _on_stop(self, source: int, message: Stop, now: float) -> None:
         """The job's end, if said by the newest master we know; else tell a stale master the present."""
@@ -472,7 +453,6 @@ class RankNode:
             self.replica.merge(self.master.state)
             self.master = None
         self.election.pause()
-        self._deferred.clear()
         self._feigning = _Feigning(now + length)
         self.mode = Mode.FEIGNING
 
@@ -512,8 +492,7 @@ class RankNode:
         if self.master is not None:  # re-elected (bully rule): keep what we hold
             held.append(self.master.state)
         self.master = self.masters.build(epoch, held)
-        self.master.answer_probes_with(self._answer_probes)
-        self.worker.queue.clear()  # our own assignments came from the old master
+        self.worker.drop_assignments()  # our own assignments came from the old master: it re-plans them
         self.mode = Mode.MASTER
         if epoch > 1:
             self.say(f"[Rank {self.rank}] Became master (epoch {epoch}) with {len(self.master.state)} result(s) in hand")
@@ -532,13 +511,6 @@ class RankNode:
         self.master = None
         self.mode = Mode.WORKING
         self.worker.follow(new_leader, epoch)
-
-    def _deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:
-        """A task this rank counted: to the master, or straight in if we are it now."""
-        if self.master is not None and result is not None:
-            self.master.merge([(task_id, result)])
-        else:
-            self.worker.deliver(task_id, result, error)
 
     def _epoch(self) -> int:
         return self.election.epoch if self.election is not None else 1

@@ -5,14 +5,17 @@ prefetched one, so it never waits on a round trip), sends each result as soon
 as it is done, and keeps every result it computed until the job ends: a
 completed send to a dead master proves nothing, and when a new master takes
 over, the worker sends it everything again (the master counts each task id
-once). While it counts, it sends a heartbeat between chunks, so a long task
-never looks like a dead worker.
+once). It counts a task a step at a time (`work`, one step per turn of the
+rank's loop, about STEP_BYTES of input), so the loop hears its messages
+between steps; it sends a heartbeat between chunks, so a long task never looks
+like a dead worker.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from loganalyser.console import warn
@@ -20,13 +23,63 @@ from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError
 from loganalyser.faults.injected import FaultInjector
-from loganalyser.work.tasks import Task
+from loganalyser.work.tasks import Piece, Task
 
 from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .scheduler import Timing
 from .seams import Clock, Say, SendTo
 
 PREFETCH = 1  # tasks held beyond the one running
+STEP_BYTES = 4 << 20  # input counted per step (per turn of the loop)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A task this worker finished counting: its result, or the input error that stopped it."""
+
+    task_id: str
+    result: PartialResult | None
+    error: str | None = None
+
+
+def count_steps(task: Task, step_bytes: int) -> list[tuple[Piece, ...]]:
+    """The steps a task's counting takes, each about `step_bytes` of input.
+
+    Pieces of at most `step_bytes` are grouped; a longer plain piece is cut into
+    sub-ranges, which own the lines that start in them and so add up to the piece
+    (the first one, at the file's offset 0, counts the file; the last one checks
+    its size); a compressed piece is one step: it can only be read from its start.
+    """
+    steps: list[tuple[Piece, ...]] = []
+    group: list[Piece] = []
+    size = 0
+    for piece in task.pieces:
+        if piece.length <= step_bytes or piece.compressed:
+            group.append(piece)
+            size += piece.length
+            if size >= step_bytes:
+                steps.append(tuple(group))
+                group, size = [], 0
+            continue
+        if group:
+            steps.append(tuple(group))
+            group, size = [], 0
+        end = piece.offset + piece.length
+        steps += [(replace(piece, offset=start, length=min(step_bytes, end - start), whole=False),)
+                  for start in range(piece.offset, end, step_bytes)]
+    if group:
+        steps.append(tuple(group))
+    return steps
+
+
+class _Counting:
+    """A task being counted, a step at a time."""
+
+    def __init__(self, task: Task, ready_at: float):
+        self.task = task
+        self.steps = deque(count_steps(task, STEP_BYTES))  # what is left to count
+        self.result = PartialResult()  # what is counted so far
+        self.ready_at = ready_at  # --task-delay: not finished before then
 
 
 class WorkerDuty:
@@ -49,7 +102,7 @@ class WorkerDuty:
         self.results: dict[str, PartialResult] = {}  # every result we computed (resent to a new master)
         self.unacked: set[str] = set()  # results the master has not confirmed
         self.last_spoke = 0.0  # monotonic time of our last message to the master
-        self.running: str | None = None  # the task being counted
+        self.counting: _Counting | None = None  # the task being counted
         self.assign_seq = 0  # the last assignment read from our master
 
     def follow(self, master: int, epoch: int) -> None:
@@ -78,41 +131,49 @@ class WorkerDuty:
 
     @property
     def has_work(self) -> bool:
-        return bool(self.queue)
+        return self.counting is not None or bool(self.queue)
 
-    def run_next(self, service) -> tuple[str, PartialResult | None, str | None]:
-        """Counts the next queued task; `service()` runs between chunks (heartbeats, messages)."""
-        task = self.queue.popleft()
-        self.running = task.task_id
-        self.say(f"[Worker {self.rank}] Processing {task.describe()}")
-        try:
-            self._pause(self.task_delay, service)
-            result = self.analyse(task.pieces, on_chunk=lambda: (self.heartbeat_if_due(), service()), warn=warn)
-        except AnalyserError as exc:
-            return task.task_id, None, str(exc)
-        finally:
-            self.running = None
-        return task.task_id, result, None
+    def drop_assignments(self) -> None:
+        """Forgets what the old master assigned (this rank became master: it re-plans them)."""
+        self.queue.clear()
+        self.counting = None
 
-    def deliver(self, task_id: str, result: PartialResult | None, error: str | None) -> None:
+    def work(self) -> tuple[bool, Counted | None]:
+        """One step of counting (starting the next queued task if none runs): whether it
+        counted anything (False while a slow worker's --task-delay runs), and the task it
+        finished, if it did."""
+        if self.counting is None:
+            task = self.queue.popleft()
+            self.say(f"[Worker {self.rank}] Processing {task.describe()}")
+            self.counting = _Counting(task, self.clock() + self.task_delay)
+        counting = self.counting
+        if self.clock() < counting.ready_at:  # a slow worker (--task-delay) waits first, then counts
+            self.heartbeat_if_due()
+            return False, None
+        if counting.steps:
+            pieces = counting.steps.popleft()
+            try:
+                counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn))
+            except AnalyserError as exc:
+                self.counting = None
+                return True, Counted(counting.task.task_id, None, str(exc))
+            if counting.steps:
+                return True, None
+        self.counting = None
+        return True, Counted(counting.task.task_id, counting.result)
+
+    def deliver(self, counted: Counted) -> None:
         """Sends a result to the master and keeps it until the job ends."""
-        if result is not None:
-            self.results[task_id] = result
-            self.unacked.add(task_id)
-        self._send(Result(self.epoch, task_id, self.results.get(task_id), error))
+        if counted.result is not None:
+            self.results[counted.task_id] = counted.result
+            self.unacked.add(counted.task_id)
+        self._send(Result(self.epoch, counted.task_id, self.results.get(counted.task_id), counted.error))
 
     def heartbeat_if_due(self) -> None:
         if self.master is not None and self.clock() - self.last_spoke >= self.timing.heartbeat_interval:
-            holding = ((self.running,) if self.running else ()) + tuple(t.task_id for t in self.queue)
+            running = (self.counting.task.task_id,) if self.counting is not None else ()
+            holding = running + tuple(t.task_id for t in self.queue)
             self._send(Heartbeat(self.epoch, holding, self.assign_seq))
-
-    def _pause(self, seconds: float, service) -> None:
-        """Sleeps `seconds` while still sending heartbeats and serving messages."""
-        end = self.clock() + seconds
-        while (left := end - self.clock()) > 0:
-            time.sleep(min(left, self.timing.heartbeat_interval / 4, 0.05))
-            self.heartbeat_if_due()
-            service()
 
     def _send(self, message) -> None:
         if self.master is None:

@@ -97,6 +97,7 @@ class Checkpointer:
         self.last_folder: str | None = None
         self.not_before = now  # the policy's writes wait until then (see TIME_BUDGET)
         self.stored_upto = 0  # processed files [0, stored_upto) are in the store
+        self.store_failed = False  # the last store_some met an I/O error
         self.identities = {path: f.identity for path, f in tracker.files.items()}
 
     def task_done(self, task_id: str) -> None:
@@ -108,13 +109,10 @@ class Checkpointer:
         """How many input files are fully counted."""
         return len(self.tracker.processed)
 
-    def keep_alive_with(self, keepalive) -> None:
-        """The store calls `keepalive()` now and then during long work."""
-        self.store.keepalive = keepalive
-
-    def collect_garbage(self) -> None:
-        """Removes what no checkpoint needs any more from the store (old copies of changed files)."""
-        self.store.collect_garbage()
+    def garbage_steps(self):
+        """Removes what no checkpoint needs any more from the store (old copies of changed
+        files), a batch per step of the generator (store.garbage_steps)."""
+        return self.store.garbage_steps()
 
     @property
     def dirty(self) -> bool:
@@ -132,8 +130,17 @@ class Checkpointer:
         """Stores up to `limit` more processed files now, so a checkpoint never has
         thousands to link at once (the master must keep answering its probes)."""
         fresh = self.tracker.processed[self.stored_upto : self.stored_upto + limit]
-        if fresh and self.store.store_files([self.tracker.files[p] for p in fresh]):
+        if not fresh:
+            return
+        self.store_failed = not self.store.store_files([self.tracker.files[p] for p in fresh])
+        if not self.store_failed:
             self.stored_upto += len(fresh)
+
+    @property
+    def ready(self) -> bool:
+        """A checkpoint may be written now: every processed file is stored (or storing
+        failed, and save() meets the error again and reports it)."""
+        return self.store_failed or self.stored_upto >= len(self.tracker.processed)
 
     def postpone(self, now: float) -> None:
         """After a failed write: try again when the policy next says so, not at once."""

@@ -37,6 +37,7 @@ _SEQUENCE = re.compile(r"^\d{6,}$")
 STORE = "files"  # the shared store's folder name
 JOBS = "jobs"  # folder of the per-job input descriptions
 TMP_PREFIX = ".tmp-"  # a checkpoint being written
+GARBAGE_STEP = 256  # names looked at per step of garbage_steps
 FILE_MODES = ("link", "copy", "none")
 
 
@@ -95,7 +96,6 @@ class CheckpointStore:
         self._stored: set[str] = set()  # names known to be in the store
         self._last_written: int | None = None
         self._reported: set[int] = set()  # bad checkpoints already warned about
-        self.keepalive = _nothing  # called now and then during long work (the master answers its probes)
 
     # ------------------------------------------------------------------ reading
     def sequences(self) -> list[int]:
@@ -223,13 +223,11 @@ class CheckpointStore:
         """Links each processed file into the store, once per job."""
         store = os.path.join(self.root, STORE)
         os.makedirs(store, exist_ok=True)
-        for count, log_file in enumerate(processed, 1):
+        for log_file in processed:
             name = stored_name(log_file.path, log_file.identity)
             if name not in self._stored:
                 _link_or_copy(log_file.path, os.path.join(store, name), self.file_mode)
                 self._stored.add(name)
-            if count % 256 == 0:
-                self.keepalive()
 
     def _prune(self) -> None:
         """Keeps the newest `keep` checkpoints; clears leftovers of killed writes."""
@@ -240,7 +238,14 @@ class CheckpointStore:
                 shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
     def collect_garbage(self) -> None:
-        """Removes stored files no kept checkpoint refers to (changed or removed inputs, leftovers).
+        """Removes stored files no kept checkpoint refers to, all at once (see garbage_steps)."""
+        for _ in self.garbage_steps():
+            pass
+
+    def garbage_steps(self):
+        """Removes stored files no kept checkpoint refers to (changed or removed inputs, leftovers),
+        a step per iteration: a generator its caller advances once per turn of its loop, so a
+        store of thousands of files never keeps the master from its messages for long.
 
         Cheap when there is nothing to collect: one listing of the store.
         """
@@ -249,7 +254,7 @@ class CheckpointStore:
             return
         wanted, jobs = set(), set()
         for sequence in self.sequences():
-            self.keepalive()
+            yield
             checkpoint = self._read(sequence)
             if checkpoint is None:
                 return  # cannot tell what it needs: keep everything
@@ -257,14 +262,13 @@ class CheckpointStore:
             wanted.update(stored_name(p, identities[p]) for p in checkpoint.doc["processed_files"] if p in identities)
             jobs.add(os.path.basename(checkpoint.doc["job_file"]))
         for folder, keep in ((store, wanted), (os.path.join(self.root, JOBS), jobs)):
-            for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            names = os.listdir(folder) if os.path.isdir(folder) else ()
+            for count, name in enumerate(names, 1):
                 if name not in keep:
                     os.unlink(os.path.join(folder, name))
                     self._stored.discard(name)
-
-
-def _nothing() -> None:
-    pass
+                if count % GARBAGE_STEP == 0:
+                    yield
 
 
 def _link_or_copy(source: str, target: str, mode: str) -> None:
