@@ -28,9 +28,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,9 +56,14 @@ def command(logs: Path, folder: Path, *extra) -> list[str]:
             "--no-progress", "--worker-timeout", "3", *map(str, extra)]
 
 
-def run(cmd: list[str], folder: Path, interrupt_after_checkpoint: bool = False) -> dict:
+def run(cmd: list[str], folder: Path, interrupt_after_checkpoint: bool = False, screenshot: Path | None = None) -> dict:
     clear_stale_sessions()
+    port = _free_port() if screenshot else None
+    if port:
+        cmd = cmd + ["--dashboard", str(port)]
     job = Job.start(cmd, env=ENV, cwd=folder)
+    if port:
+        _screenshot(f"http://127.0.0.1:{port}/", screenshot, job)
     if interrupt_after_checkpoint:
         wait_for(lambda: any(p.name.isdigit() for p in (folder / "checkpoints").glob("*")) or not job.running(),
                  60, "a first checkpoint")
@@ -72,13 +79,47 @@ def scenarios(logs: Path, scratch: Path) -> dict:
                         ("master_crash", ["--inject", "kill:0@0.4"])):
         folder = scratch / name
         folder.mkdir()
-        out[name] = {"runs": [run(command(logs, folder, *extra), folder)], "folder": folder}
+        shot = REPORTS / "dashboard.png" if name == "worker_crash" else None  # the dashboard, once a worker failed
+        out[name] = {"runs": [run(command(logs, folder, *extra), folder, screenshot=shot)], "folder": folder}
     folder = scratch / "interrupt_resume"
     folder.mkdir()
     first = run(command(logs, folder), folder, interrupt_after_checkpoint=True)
     second = run(command(logs, folder), folder)
     out["interrupt_resume"] = {"runs": [first, second], "folder": folder}
     return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _screenshot(url: str, path: Path, job) -> None:
+    """A headless Chromium's picture of the live dashboard, once the master reports a failed worker
+    (nothing where Chromium is not installed: the report says so)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return
+
+    def failed_seen() -> bool:
+        try:
+            with urllib.request.urlopen(url + "status.json", timeout=2) as r:
+                return bool(json.loads(r.read()).get("failed"))
+        except (OSError, ValueError):
+            return False
+
+    try:
+        wait_for(lambda: failed_seen() or not job.running(), 60, "a failed worker on the dashboard")
+    except AssertionError:
+        return
+    if not job.running():
+        return
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", "--window-size=1100,900", "--virtual-time-budget=2000",
+                        f"--screenshot={path}", url], capture_output=True, timeout=60)
 
 
 def reference_counts(logs: Path) -> dict:

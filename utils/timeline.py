@@ -4,7 +4,9 @@
     python -m utils.timeline EVENTS.jsonl -o timeline.png
 
 A task's bar runs from its assignment to its result on the rank that counted
-it (a bar cut short by a failure ends at the failure); failures, re-queues
+it; a task whose result this log does not show (its rank failed or became
+master, or the result reached a later master by a resend) is a thin orange bar
+beneath; failures, re-queues
 and splits, elections, handovers and checkpoints are marked and listed in a
 legend. Reads the file `--events FILE` wrote (loganalyser/monitor/events.py).
 """
@@ -63,9 +65,10 @@ def draw(events: list[dict], output: str, title: str = "Job timeline") -> None:
     bars = task_bars(events, start)
     ranks = sorted({e["rank"] for e in events} | {b[0] for b in bars} | {e["worker"] for e in events if "worker" in e})
     fig, ax = plt.subplots(figsize=(11, 1.2 + 0.45 * len(ranks)))
-    for rank, begin, end, finished in bars:
-        ax.barh(rank, max(end - begin, 0.002), left=begin, height=0.6, color="#90caf9" if finished else "#ffab91",
-                edgecolor="#1e88e5" if finished else "#d84315", linewidth=0.5)
+    for rank, begin, end, finished in sorted(bars, key=lambda bar: bar[3]):  # unfinished first, beneath
+        ax.barh(rank, max(end - begin, 0.002), left=begin, height=0.6 if finished else 0.3,
+                color="#90caf9" if finished else "#ffab91", edgecolor="#1e88e5" if finished else "#d84315",
+                linewidth=0.5, zorder=2 if finished else 1)
     for name, (marker, colour, label) in MARKS.items():
         points = [(seconds(e, start), e.get("worker", e["rank"])) for e in events if e["event"] == name]
         if points:
