@@ -143,6 +143,14 @@ class BullyNode:
             return self._become_leader(now)  # nobody above is left to answer: no need to wait out the timeout
         return []
 
+    def learn_term(self, leader: int, epoch: int, now: float) -> list[Action]:
+        """The shell heard of term `epoch` led by `leader` from a message of its own (the job's
+        end, say): taken as a COORDINATOR would be, but not as a sign that `leader` lives."""
+        if self.role is Role.PAUSED or not 0 <= leader < self.size:
+            return []
+        self.seen = max(self.seen, epoch)
+        return self._learn(leader, epoch, now) if epoch > self.epoch else []
+
     def start_election(self, now: float) -> list[Action]:
         """Runs for leader now; nothing to do for a leader, a paused rank or a running election."""
         if self.role is not Role.FOLLOWER:

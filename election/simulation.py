@@ -9,10 +9,13 @@ callable taking one line) receives a transcript of it.
     sim = random_schedule(random.Random(seed))   # faults, then 30 quiet seconds
     assert not sim.problems, sim.problems
 
-What the network does: one queue of in-flight messages per destination rank;
-a message to a crashed rank is lost; a paused rank receives and ignores. A
-crash may come with ULFM notices to the others (`peer_failed`), and a leader
-may crash in the middle of announcing its victory. `problems` collects every
+What the network does: it is the one the whole job's simulation runs on
+(network.py): one ordered channel per pair of ranks, messages delayed,
+dropped, or lost to a crashed rank or a cut link; a paused rank receives and
+ignores. A crash may come with ULFM notices to the others (`peer_failed`), and
+a leader may crash in the middle of announcing its victory. How often each
+fault strikes comes from the one table both simulations share
+(network.FAULT_RATES). `problems` collects every
 broken property: two leaders for one epoch, an epoch going back, and, after
 `settle`, anything but one live leader, the lowest live rank, followed by
 every live rank at its epoch.
@@ -21,21 +24,15 @@ every live rank at its epoch.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 from .actions import BecomeLeader, NewLeader, Send, StepDown
 from .bully import BullyNode, ElectionTiming, Role
+from .network import SimNetwork, pick_fault
 
 ELECTING = (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
 MAX_SETTLE_EVENTS = 100_000  # deliveries and ticks per settle: more means the protocol never quiets
-
-
-@dataclass
-class Envelope:
-    source: int
-    dest: int
-    message: object
-    ready_at: float  # a delayed message cannot be delivered before this
+FAULTS = ("crash", "feign", "isolate")  # what this simulation injects (a feigned failure is BullyNode.pause)
+STEP_SCALE = 10.0  # one step here (a delivery or a clock move for every rank) is about ten of the job's events
 
 
 class Simulation:
@@ -48,21 +45,30 @@ class Simulation:
         self.timing = timing
         self.log = log  # callable(str) for the transcript, or None
         self.notify_failures = notify_failures  # crashes come with ULFM notices
-        self.now = 0.0
+        self.net = SimNetwork(size, rng)  # its clock is the simulation's
         self.nodes = [BullyNode(r, size, timing, rng, 0.0) for r in range(size)]
-        self.queues: list[list[Envelope]] = [[] for _ in range(size)]  # in flight, per destination
-        self.crashed: set[int] = set()  # dead for good
         self.paused: dict[int, float] = {}  # rank -> when it recovers
         self.paused_since: dict[int, float] = {}  # rank -> when its latest pause began
-        self.isolated: dict[int, float] = {}  # rank -> when its links come back (it keeps running)
-        self.drop_rate = 0.0  # chance that a sent message is lost
-        self.max_delay = 0.0  # a sent message may wait up to this long
         self.crash_on_declare = 0.0  # chance that a new leader dies while announcing itself
         self.leaders_by_epoch: dict[int, set[int]] = {1: {0}}
         self.problems: list[str] = []
         self.seen_events: Counter = Counter()  # what this schedule covered, for the tests' coverage checks
         self._leader_crash_epoch: int | None = None  # epoch of the last leader crashed
         self._epochs: dict[int, int] = {}  # rank -> its epoch after its last actions
+
+    # ------------------------------------------------------- the network's state
+    @property
+    def now(self) -> float:
+        return self.net.now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self.net.now = value
+
+    @property
+    def crashed(self) -> set[int]:
+        """Ranks dead for good."""
+        return self.net.dead
 
     # ----------------------------------------------------------------- queries
     def live(self) -> list[int]:
@@ -112,30 +118,22 @@ class Simulation:
 
     def send(self, source: int, dest: int, message) -> None:
         """Puts a message in flight, unless the destination is dead, a link is cut, or it is dropped."""
-        if dest in self.crashed:
-            self._say(f"{source}->{dest} {message} lost (dead)")
-            return
-        if self._cut(source) or self._cut(dest):
-            self._say(f"{source}->{dest} {message} cut (isolated)")
-            return
-        if self.drop_rate and self.rng.random() < self.drop_rate:
-            self._say(f"{source}->{dest} {message} dropped")
-            return
-        delay = self.rng.uniform(0, self.max_delay) if self.max_delay else 0.0
-        self.queues[dest].append(Envelope(source, dest, message, self.now + delay))
+        if not self.net.send(source, dest, message):
+            self._say(f"{source}->{dest} {message} lost (dead, cut or dropped)")
 
     def deliver_random(self) -> bool:
-        """Delivers one deliverable message chosen at random; False if none is."""
-        ready = [(d, i) for d, q in enumerate(self.queues) for i, e in enumerate(q) if e.ready_at <= self.now]
+        """Delivers the oldest message of a channel chosen at random; False if none may arrive."""
+        ready = self.net.ready()
         if not ready:
             return False
-        dest, index = ready[self.rng.randrange(len(ready))]
-        envelope = self.queues[dest].pop(index)
-        if self._cut(dest):
-            self._say(f"{envelope.source}->{dest} {envelope.message} cut (isolated)")
+        source, dest = ready[self.rng.randrange(len(ready))]
+        got = self.net.arrive((source, dest))
+        if got is None:
+            self._say(f"{source}->{dest} lost (isolated)")
             return True
-        self._say(f"{envelope.source}->{dest} {envelope.message}")
-        self.feed(dest, self.nodes[dest].step(envelope.source, envelope.message, self.now))
+        message = self.net.inbox[dest].pop()[1]  # straight to the node: it has no loop of its own
+        self._say(f"{source}->{dest} {message}")
+        self.feed(dest, self.nodes[dest].step(source, message, self.now))
         return True
 
     def advance(self, dt: float) -> None:
@@ -161,9 +159,8 @@ class Simulation:
         elif node.role in ELECTING:
             self.seen_events["candidate crashed mid-election"] += 1
         self._say(f"crash {rank} ({node.role.value})")
-        self.crashed.add(rank)
+        self.net.kill(rank, notify=False, notice_delay=0.0, keep_sent=lambda n: n)  # its notices come below, at once
         self.paused.pop(rank, None)
-        self.queues[rank].clear()
         if self.notify_failures:
             for other in self.live():
                 self.feed(other, self.nodes[other].peer_failed(rank, self.now))
@@ -184,7 +181,7 @@ class Simulation:
         if self.nodes[rank].is_leader:
             self.seen_events["leader isolated"] += 1
         self._say(f"isolate {rank} ({self.nodes[rank].role.value}) for {duration:.3f}s")
-        self.isolated[rank] = self.now + duration
+        self.net.isolate(rank, duration)
 
     def recover(self, rank: int) -> None:
         """Ends `rank`'s pause now (the node runs an election)."""
@@ -200,13 +197,11 @@ class Simulation:
     def settle(self, quiet: float = 30.0) -> None:
         """Faults stop: paused ranks recover, delays end, and `quiet` seconds pass with
         every message delivered before the clock moves. Then checks agreement."""
-        self.drop_rate = self.max_delay = self.crash_on_declare = 0.0
-        self.isolated.clear()
+        self.net.drop_rate = self.net.max_delay = self.crash_on_declare = 0.0
+        self.net.cut_until.clear()
         for rank in sorted(self.paused):
             self.recover(rank)
-        for queue in self.queues:
-            for envelope in queue:
-                envelope.ready_at = self.now
+        self.net.end_delays()
         self._say("-- faults stop --")
         end = self.now + quiet
         events = 0
@@ -232,9 +227,6 @@ class Simulation:
         if len(holders) > 1:
             self.problems.append(f"epoch {epoch} has leaders {sorted(holders)}")
 
-    def _cut(self, rank: int) -> bool:
-        return self.isolated.get(rank, -1.0) > self.now
-
     def _say(self, line: str) -> None:
         if self.log is not None:
             self.log(f"t={self.now:8.3f}  {line}")
@@ -243,40 +235,27 @@ class Simulation:
 def random_schedule(rng, log=None, focus: str = "mixed", steps: int | None = None) -> Simulation:
     """Builds a cluster of 2..6 ranks, runs random faults on it, then `settle`s it.
 
-    `focus` steers the faults: "leader" (crash successive leaders), "candidate"
-    (crash ranks mid-election), "pause0" (pause rank 0, often past the probe
-    timeout; crashes spare it), "isolate" (cut a leader's links for a while, so
-    that a second leader rises beside it), or "mixed" (a little of everything).
+    `focus` (a row of network.FAULT_RATES) steers the faults: "leader" (crash
+    successive leaders), "candidate" (crash ranks mid-election), "feign" (feign
+    failures, of rank 0 above all, often past the probe timeout; crashes spare
+    it), "isolate" (cut a leader's links for a while, so that a second leader
+    rises beside it), or "mixed" (a little of everything).
     """
     size = rng.randint(2, 6)
     sim = Simulation(size, rng, log=log, notify_failures=rng.random() < 0.5)
-    sim.drop_rate = rng.choice((0.0, 0.02, 0.1))
-    sim.max_delay = rng.choice((0.0, 0.2, 1.5))
+    sim.net.drop_rate = rng.choice((0.0, 0.02, 0.1))
+    sim.net.max_delay = rng.choice((0.0, 0.2, 1.5))
     sim.crash_on_declare = rng.choice((0.0, 0.2))
-    sim._say(f"size {size}, ULFM notices {sim.notify_failures}, drop {sim.drop_rate}, "
-             f"delay up to {sim.max_delay}s, crash while declaring {sim.crash_on_declare}")
-    rates = FAULT_RATES.get(focus, FAULT_RATES["mixed"])
+    sim._say(f"size {size}, ULFM notices {sim.notify_failures}, drop {sim.net.drop_rate}, "
+             f"delay up to {sim.net.max_delay}s, crash while declaring {sim.crash_on_declare}")
     for _ in range(steps if steps is not None else rng.randint(150, 400)):
-        x = rng.random()
-        for fault, rate in rates.items():
-            if x < rate:
-                _inject(sim, rng, fault, focus)
-                break
-            x -= rate
-        else:
-            if x > 0.4 or not sim.deliver_random():
-                sim.advance(rng.uniform(0.01, 0.4))
+        fault = pick_fault(rng, focus, FAULTS, STEP_SCALE)
+        if fault is not None:
+            _inject(sim, rng, fault, focus)
+        elif rng.random() > 0.4 or not sim.deliver_random():
+            sim.advance(rng.uniform(0.01, 0.4))
     sim.settle()
     return sim
-
-
-FAULT_RATES = {  # focus -> chance per step of each fault
-    "mixed": {"crash": 0.02, "pause": 0.02, "isolate": 0.01},
-    "leader": {"crash": 0.04, "pause": 0.01, "isolate": 0.005},
-    "candidate": {"crash": 0.04, "pause": 0.01, "isolate": 0.005},
-    "pause0": {"crash": 0.005, "pause": 0.04, "isolate": 0.005},
-    "isolate": {"crash": 0.005, "pause": 0.005, "isolate": 0.03},
-}
 
 
 def _inject(sim: Simulation, rng, fault: str, focus: str) -> None:
@@ -284,16 +263,16 @@ def _inject(sim: Simulation, rng, fault: str, focus: str) -> None:
     leaders = [r for r in live if sim.nodes[r].is_leader]
     electing = [r for r in live if sim.nodes[r].role in ELECTING]
     if focus == "mixed":
-        focus = rng.choice(("leader", "candidate", "pause0", "isolate", "any"))
+        focus = rng.choice(("leader", "candidate", "feign", "isolate", "any"))
     if fault == "crash":
         if len(sim.live()) < 2:
             return
         targets = {"leader": leaders, "candidate": electing or leaders, "isolate": leaders,
-                   "pause0": [r for r in live if r != 0]}.get(focus)
+                   "feign": [r for r in live if r != 0]}.get(focus)
         if targets or live:
             sim.crash(rng.choice(targets or live))
-    elif fault == "pause":
-        if focus == "pause0" and 0 in live and rng.random() < 0.7:
+    elif fault == "feign":
+        if focus == "feign" and 0 in live and rng.random() < 0.7:
             sim.pause(0, rng.uniform(0.5, 8.0))
         elif live:
             sim.pause(rng.choice(leaders if focus == "leader" and leaders else live), rng.uniform(0.2, 6.0))

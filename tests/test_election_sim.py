@@ -142,7 +142,7 @@ def test_leader_dying_while_announcing_its_victory():
                "rank 0 paused past the probe timeout, recovered", "leader crashed while announcing"]),
     ("leader", ["leader crashed", "second leader crashed", "leader crashed while announcing"]),
     ("candidate", ["candidate crashed mid-election"]),
-    ("pause0", ["rank 0 paused past the probe timeout, recovered"]),
+    ("feign", ["rank 0 paused past the probe timeout, recovered"]),
     ("isolate", ["leader isolated"]),
 ])
 def test_random_schedules_elect_one_leader_the_lowest_live_rank(focus, must_cover):

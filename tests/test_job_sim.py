@@ -27,7 +27,7 @@ import pytest
 
 from loganalyser.cluster.master import Interrupted
 from loganalyser.cluster.node import Ending, Mode, RankNode
-from loganalyser.cluster.protocol import Bye
+from loganalyser.cluster.protocol import Bye, Stop
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.errors import ExitCode, InputError
 from loganalyser.simulation.job import FOCUSES, JobSimulation, random_job
@@ -38,11 +38,11 @@ from utils.generate_logs import merge_totals
 
 SCHEDULES = 200  # per focus; six focuses make 1,200 whole-job schedules a run
 COVERAGE = {  # focus -> events its schedules must have produced (a schedule generator that drifts fails here)
-    "master": ("master crashed", "second master crashed"),
+    "leader": ("master crashed", "second master crashed"),
     "candidate": ("candidate crashed mid-election",),
     "ending": ("master crashed while waiting for Bye", "worker crashed waiting for Release"),
-    "pause": ("master paused past the probe timeout",),
-    "chaos": ("feigned failure", "feigned failure of a master"),
+    "stop": ("master paused past the probe timeout",),
+    "feign": ("feigned failure", "feigned failure of a master"),
     "mixed": ("master crashed", "feigned failure", "master paused past the probe timeout"),
 }
 
@@ -198,6 +198,22 @@ def test_the_checker_catches_workers_that_leave_on_stop(monkeypatch):
     assert any("no result" in f for f in failures), failures
 
 
+def test_a_rank_that_leads_when_a_dead_master_s_stop_reaches_it_ends_the_job_itself():
+    """The Stop of a newer term whose master is known dead (it missed that term's Coordinator,
+    feigning, and reads the Stop late): the election cannot follow a dead leader, so the rank
+    keeps leading, and its own term ends the job (seen in a seeded schedule)."""
+    sim = quiet_job(4)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 3)
+    for rank in (0, 1, 2):
+        sim.crash(rank)
+    run_until(sim, lambda s: s.nodes[3].mode is Mode.MASTER)
+    node = sim.nodes[3]
+    node._dispatch(1, Stop(node.master_epoch + 2, int(ExitCode.OK)), sim.now)
+    assert node.mode is Mode.MASTER
+    finish(sim)
+    assert sim.problems == [] and [r.rank for r in sim.reports] == [3]
+
+
 # --- the job's other ends: interrupts and input errors are stop states ------------------
 
 def test_an_unreadable_input_stops_the_job_with_the_input_error_exit_code():
@@ -219,23 +235,24 @@ def test_a_lone_master_that_cannot_read_a_task_stops_with_the_input_error():
     assert sim.problems == [] and sim.nodes[0].exit_code == ExitCode.INPUT
 
 
-def test_sigint_to_the_master_stops_every_rank_resumably():
+def interrupted_job(signum: int) -> JobSimulation:
+    """Four ranks, interrupted by `signum` once the master holds 5 results, run to their end."""
     sim = quiet_job(4, end="interrupt")
     run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
-    sim.interrupt(signal.SIGINT)
+    sim.interrupt(signum)
     finish(sim)
     assert sim.problems == [] and sim.reports == []
     assert sim.nodes[0].exit_code == ExitCode.INTERRUPTED and isinstance(sim.nodes[0].ending.error, Interrupted)
+    return sim
+
+
+def test_sigint_to_the_master_stops_every_rank_resumably():
+    sim = interrupted_job(signal.SIGINT)
     assert [sim.nodes[r].exit_code for r in (1, 2, 3)] == [0, 0, 0]
 
 
 def test_sigterm_to_every_rank_the_workers_pass_it_on_and_vanish():
-    sim = quiet_job(4, end="interrupt")
-    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
-    sim.interrupt(signal.SIGTERM)
-    finish(sim)
-    assert sim.problems == [] and sim.reports == []
-    assert sim.nodes[0].exit_code == ExitCode.INTERRUPTED
+    sim = interrupted_job(signal.SIGTERM)
     # A worker that acts on the signal before the master's Stop reaches it passes it on and
     # ends like a killed process, as the MPI program's workers do; the others end on the Stop.
     assert sim.seen_events["worker passed an interrupt on"] >= 1

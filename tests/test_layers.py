@@ -190,3 +190,17 @@ def test_both_transports_implement_the_transport_protocol(path, name):
     for method, params in declared.items():
         assert method in actual, f"{name} lacks {method}"
         assert actual[method][: len(params)] == params, f"{name}.{method}{actual[method]} != {params}"
+
+
+def test_one_simulated_network_and_one_fault_table_serve_both_simulations():
+    """election/network.py holds them (the election stands alone, the job may import it)."""
+    networks, tables = [], []
+    for path in sorted((REPO / "election").rglob("*.py")) + sorted((REPO / "loganalyser").rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Network"):
+                networks.append(str(path.relative_to(REPO)))
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "FAULT_RATES" for t in node.targets):
+                tables.append(str(path.relative_to(REPO)))
+    assert networks == tables == ["election/network.py"]
+    for simulation in ("election/simulation.py", "loganalyser/simulation/job.py"):
+        assert "election.network" in imports_reached(REPO / simulation), simulation

@@ -385,17 +385,21 @@ class RankNode:
 
     def _on_stop(self, source: int, message: Stop, now: float) -> None:
         """The job's end, if said by the newest master we know; else tell a stale master the present."""
-        if message.epoch >= self._epoch():
-            if self.master is not None:  # a newer master ended the job: ours is no term any more
-                self._step_down(source, message.epoch)
-            self.transport.send(source, Bye(message.epoch))
-            if message.exit_code != ExitCode.OK:
-                self._end(_FINISHED)  # an aborted job reports no result: nothing to wait for
-            else:
-                self.end_announced = True
-                self.mode = Mode.AWAITING_RELEASE  # wait for Release, or elect a master that ends the job
-        elif self.election is not None and self.election.leader is not None:
-            self.transport.send(source, Coordinator(self.election.epoch, self.election.leader))
+        if message.epoch < self._epoch():
+            if self.election is not None and self.election.leader is not None:
+                self.transport.send(source, Coordinator(self.election.epoch, self.election.leader))
+            return
+        if self.election is not None and message.epoch > self.election.epoch:
+            # A newer term: the election follows it (and our own term, if any, steps down) ...
+            self._apply(self.election.learn_term(source, message.epoch, now), now)
+        if self.master is not None:
+            return  # ... unless we lead above it (its master is known dead, or we outrank it): our term ends the job
+        self.transport.send(source, Bye(message.epoch))
+        if message.exit_code != ExitCode.OK:
+            self._end(_FINISHED)  # an aborted job reports no result: nothing to wait for
+        else:
+            self.end_announced = True
+            self.mode = Mode.AWAITING_RELEASE  # wait for Release, or elect a master that ends the job
 
     def _on_release(self, source: int, message: Release, now: float) -> None:
         """The result is out (whoever reported it): this rank's part is over, in any role."""

@@ -1,8 +1,9 @@
 """The whole job under a seeded schedule: election, master and workers, faults, on a fake network.
 
 Every rank is a real RankNode (node.py) with its real election, master and
-worker duties; only MPI (simnet.py) and the clock are replaced. One seeded
-generator decides everything: which rank takes the next turn, which message
+worker duties; only MPI (the network the election's simulation runs on too,
+election/network.py) and the clock are replaced. One seeded generator
+decides everything: which rank takes the next turn, which message
 in flight arrives next, when the clock moves, and which rank crashes (SIGKILL:
 what it had not sent is lost), is paused (SIGSTOP: its messages wait for it)
 or feigns a failure (--chaos: it ignores everything for a while). Tasks are
@@ -36,6 +37,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from election.bully import BullyNode, ElectionTiming
+from election.network import SimNetwork, pick_fault
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import Mode, RankNode
 from loganalyser.cluster.scheduler import Timing
@@ -44,7 +46,7 @@ from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import ExitCode, InputError
 
-from .network import SimNetwork, SimTransport
+from .network import SimTransport
 
 TIMING = Timing(heartbeat_interval=0.5, worker_timeout=3.0)
 ELECTION_TIMING = ElectionTiming()
@@ -52,7 +54,8 @@ ENDING_MODES = (Mode.STOPPING, Mode.AWAITING_RELEASE)
 QUIET_LIMIT = 120.0  # simulated seconds after the faults stop by which every live rank must have ended
 MAX_EVENTS = 300_000  # turns, arrivals and clock moves per schedule: more means the job never quiets
 MAX_TICK = 0.2  # the clock moves at most this far at once, so every rank acts between heartbeats
-FOCUSES = ("master", "candidate", "ending", "pause", "chaos", "mixed")
+FOCUSES = ("leader", "candidate", "ending", "stop", "feign", "mixed")  # rows of election.network.FAULT_RATES
+FAULTS = ("crash", "stop", "feign")  # what this simulation injects (no cut links: one host does not partition)
 ENDS = ("finish", "interrupt", "input error")
 INTERRUPT_WITHIN = 600  # an interrupting schedule sends its signal within this many events
 # What each end allows as the exit code of a rank that lived to the end.
@@ -130,17 +133,13 @@ class JobSimulation:
     # ------------------------------------------------------------------ events
     def run(self, focus: str = "mixed", fault_events: int | None = None) -> None:
         """Faults (steered by `focus`) during the first events, then quiet until the job ends."""
-        rates = FAULT_RATES[focus]
         fault_events = fault_events if fault_events is not None else self.rng.randint(100, 3000)
         self._say(f"size {self.size}, ULFM notices {self.ulfm}, delay up to {self.net.max_delay}s, "
                   f"backups {self.backups}, focus {focus}, faults during {fault_events} events")
         while self.running() and self.events < fault_events and not self.problems:
-            x = self.rng.random()
-            for fault, rate in rates.items():
-                if x < rate * _boost(self, focus):
-                    _inject(self, fault, focus)
-                    break
-                x -= rate
+            fault = pick_fault(self.rng, focus, FAULTS, _boost(self, focus))
+            if fault is not None:
+                _inject(self, fault, focus)
             else:
                 self.step()
         self._say("-- faults stop --")
@@ -355,16 +354,6 @@ class JobSimulation:
             self.log(f"t={self.now:8.3f}  {line}")
 
 
-FAULT_RATES = {  # focus -> chance per event of each fault
-    "master": {"crash": 0.004, "pause": 0.001, "feign": 0.001},
-    "candidate": {"crash": 0.004, "pause": 0.001, "feign": 0.001},
-    "ending": {"crash": 0.002, "pause": 0.001, "feign": 0.001},
-    "pause": {"crash": 0.001, "pause": 0.004, "feign": 0.001},
-    "chaos": {"crash": 0.001, "pause": 0.001, "feign": 0.005},
-    "mixed": {"crash": 0.002, "pause": 0.002, "feign": 0.002},
-}
-
-
 def _overlap(piece, other) -> bool:
     """The two pieces share bytes of one file (a worker counts a task in steps: parts of its pieces)."""
     return (piece.path == other.path and piece.offset < other.offset + other.length
@@ -390,13 +379,13 @@ def _inject(sim: JobSimulation, fault: str, focus: str) -> None:
     stopping = [r for r in running if sim.nodes[r].mode is Mode.STOPPING]
     waiting = [r for r in running if sim.nodes[r].mode is Mode.AWAITING_RELEASE]
     if focus == "mixed":
-        focus = rng.choice(("master", "candidate", "ending", "any"))
-    targets = {"master": masters, "candidate": electing or masters, "ending": stopping or waiting or masters,
-               "pause": masters, "chaos": running}.get(focus) or running
+        focus = rng.choice(("leader", "candidate", "ending", "any"))
+    targets = {"leader": masters, "candidate": electing or masters, "ending": stopping or waiting or masters,
+               "stop": masters, "feign": running}.get(focus) or running
     target = rng.choice(targets if rng.random() < 0.8 else running)
     if fault == "crash":
         sim.crash(target)
-    elif fault == "pause":
+    elif fault == "stop":
         sim.pause(target, rng.uniform(0.2, 8.0))
     else:
         sim.feign(target, rng.uniform(1.0, 4.0))
