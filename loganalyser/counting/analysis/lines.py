@@ -184,6 +184,9 @@ class FileAnalysis:
         self.path = path
         self.lines = LinePass(dialect, analysis) if analysis.per_line else None
         self.year = file_year(path, analysis) if analysis.per_line else None
+        from .chunks import ChunkPass  # it builds on LinePass, the definition it must agree with
+
+        self.chunks = ChunkPass.build(self.lines) if self.lines is not None else None  # whole chunks, where exact
 
     def apply(self, part, data: bytes, offset: int) -> None:
         """`part` counted the whole lines of `data`, the first at file offset `offset`."""
@@ -192,7 +195,7 @@ class FileAnalysis:
             return
         counts: dict[str, int] = {}
         stats = self.lines.new_stats()
-        self.lines.run(data, self.path, offset, self.year, stats, counts)
+        (self.chunks or self.lines).run(data, self.path, offset, self.year, stats, counts)
         part.counts = counts
         part.stats = stats
 
