@@ -3,11 +3,13 @@
 LinePass (lines.py) stays the definition. This path gives the same counts and
 LineStats for the same bytes, for a regex format whose regex never consumes or
 looks at a "\\n" (`chunk_safe` for LF alone): then, in a copy of the chunk
-where each line is its content (one CR before each LF dropped) between two
+where each line is its content (the CR before each LF dropped) between two
 "\\n"s, one `findall` of the regex behind a "\\n" finds exactly the records that
-`Dialect.classify` finds line by line, with the same groups. Everything after
-is done once per distinct value (a level spelling, a second, a template, a
-group) on lists built by C-level calls (`Counter(zip(...))`, `map`, `compress`).
+`Dialect.classify` finds line by line, with the same groups. The seed format's
+lines of the usual shape are read by numpy instead (fixed.py), the regex
+taking the rest. Everything after is done once per distinct value (a level
+spelling, a second, a template, a group) on lists and arrays built by C-level
+calls (`Counter(zip(...))`, `map`, `compress`, numpy).
 
 Any other format (JSON lines, a regex that could see a line's end) keeps LinePass.
 """
@@ -23,24 +25,25 @@ import numpy as np
 
 from ..formats.engine import _strip_caret
 from ..formats.spec import chunk_safe, sre_constants, sre_parse
-from .lines import EXAMPLE_CHARS, NO_GROUP, LinePass
+from . import fixed
+from .clock import Clock
+from .lines import EXAMPLE_CHARS, LinePass
 from .stats import LineStats
-from .templates import finish
-from .timestamps import compile_layout
 
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
-_NOT_STRIPPED = rb"(?![ \t\r\x0b\x0c\x1c-\x1f])"  # what str.strip removes from ASCII text, but "\n"
-_FRACTION = re.compile(r"(.*?)(\[)?([.,])S+(\])?")  # a layout that ends with its fraction of a second
+_MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
 
 
 class ChunkPass:
     """LinePass.run for a whole chunk of one format at once (see the module docstring)."""
 
-    def __init__(self, lines: LinePass, records: re.Pattern, clock: "_Clock"):
+    def __init__(self, lines: LinePass, records: re.Pattern, clock: Clock, numpy_lines: bool):
         self.lines = lines  # the per-line pass: its options, masker, grep and the readers of one value
+        self.analysis = lines.analysis
         self.records = records  # the spec's regex behind a "\n", with the content and the rest of the line
         self.clock = clock
+        self.numpy_lines = numpy_lines  # the seed format: its usual lines are read by fixed.py
         self.column = {name: records.groupindex[name] - 1 for name in
                        ("level", "timestamp", "host", "component", "message", _LINE, _TAIL)
                        if name in records.groupindex}
@@ -54,7 +57,7 @@ class ChunkPass:
         records = _records_pattern(_strip_caret(spec.regex), with_line=lines.masker is not None)
         if records is None:
             return None
-        return cls(lines, records, _Clock(lines, spec.timestamp))
+        return cls(lines, records, Clock(lines, spec.timestamp), fixed.fits(spec) and lines.grep is None)
 
     def run(self, data: bytes, path: str, offset: int, year: int | None, stats: LineStats,
             counts: dict[str, int]) -> None:
@@ -62,21 +65,32 @@ class ChunkPass:
         buf = (b"\n" + data + b"\n").replace(b"\r\n", b"\n")
         if data.endswith(b"\n"):
             buf = buf[:-1]
-        rows = self.records.findall(buf)
+        where = _LineOffsets(data, offset)
+        if self.numpy_lines:
+            found = fixed.read(buf)
+            self._add_fixed(buf, found, where, path, year, stats, counts)
+            if len(found.others):
+                others = found.others.tolist()
+                buf = b"\n" + b"\n".join([buf[a:b] for a, b in zip(found.starts[others].tolist(),
+                                                                    found.ends[others].tolist())]) + b"\n"
+                where = _LineOffsets(data, offset, others)
+            else:
+                buf = b""
+        rows = self.records.findall(buf) if buf else []
         if rows:
-            self._add(buf, data, rows, path, offset, year, stats, counts)
+            self._add_found(buf, rows, where, path, year, stats, counts)
         stats.cap()
 
-    def _add(self, buf, data, rows, path, offset, year, stats, counts) -> None:
+    # -- the records the regex found -------------------------------------------------
+
+    def _add_found(self, buf, rows, where, path, year, stats, counts) -> None:
         a, lines = self.analysis, self.lines
-        columns = list(zip(*rows))
-        field = {name: columns[i] for name, i in self.column.items()}
+        field = {name: column for name, column in zip(self.column, _columns(rows, self.column.values()))}
         spellings = field["level"]
         level_of = {s: lines.dialect.level(s) for s in set(spellings)}
         levels = list(map(level_of.__getitem__, spellings))
         texts = field.get("timestamp", (b"",) * len(rows))
-        messages = _decoded(field["message"] if "message" in field else field[_TAIL]) \
-            if lines.grep is not None or lines.masker is not None else None
+        messages = field["message"] if "message" in field else field[_TAIL]
         keys, base = self.clock.read(texts, year)
 
         keep = None
@@ -84,66 +98,46 @@ class ChunkPass:
             passes = {level: level in a.levels for level in level_of.values()}
             keep = list(map(passes.__getitem__, levels))
         if lines.grep is not None:
-            keep = _both(keep, [m is not None for m in map(lines.grep.search, messages)])
+            keep = _both(keep, [m is not None for m in map(lines.grep.search, _decoded(messages))])
         if a.since_ms is not None or a.until_ms is not None:
-            since = a.since_ms if a.since_ms is not None else -float("inf")
-            until = a.until_ms if a.until_ms is not None else float("inf")
+            since, until = _window(a)
             keep = _both(keep, [ms is not None and since <= ms < until
                                 for ms in self.clock.each_ms(texts, keys, base)])
         if keep is not None:
-            levels, texts, keys = _kept(keep, levels), _kept(keep, texts), _kept(keep, keys)
-            messages = _kept(keep, messages) if messages is not None else None
-            field = {name: _kept(keep, column) for name, column in field.items()}
+            levels, texts, keys, messages = (list(compress(v, keep)) for v in (levels, texts, keys, messages))
+            field = {name: list(compress(column, keep)) for name, column in field.items()}
         if not levels:
             return
-        for level, n in Counter(levels).items():
-            counts[level] = counts.get(level, 0) + n
-        self._add_times(stats, levels, texts, keys, base, path)
+        _add_counts(counts, Counter(levels).items())
+        timeline = Counter(zip(levels, keys))
+        untimed = sum(n for (_, key), n in timeline.items() if base[key] is None)
+        timed = {key for key in set(keys) if base[key] is not None}
+        if timed:
+            _add_range(stats, path, self.clock.extreme(min, timed, base, texts, keys),
+                       self.clock.extreme(max, timed, base, texts, keys))
+        stats.untimed += untimed
+        if a.bucket_s:
+            _add_timeline(stats, a.bucket_s, ((level, base[key], n) for (level, key), n in timeline.items()
+                                              if base[key] is not None))
         if lines.masker is not None:
-            self._add_templates(stats, buf, data, levels, messages, field[_LINE], path, offset)
+            self._add_found_templates(stats, buf, levels, messages, field[_LINE], where, path)
         if a.by:
-            self._add_groups(stats, levels, field, path)
+            self._add_found_groups(stats, levels, field, path)
 
-    @property
-    def analysis(self):
-        return self.lines.analysis
+    def _add_found_templates(self, stats, buf, levels, messages, contents, where, path) -> None:
+        masker = self.lines.masker
+        keys = masker.keys(b"\n".join(messages))
+        distinct = list(dict.fromkeys(keys))
+        template_of = dict(zip(distinct, masker.templates(_decoded(distinct))))
+        pairs = list(zip(levels, map(template_of.__getitem__, keys)))
+        first = dict(zip(reversed(pairs), range(len(pairs) - 1, -1, -1)))  # pair -> index of its first record
+        find = _FirstLines(buf)
+        line = {i: find.line(contents[i]) for i in sorted(first.values())}
+        _add_templates(stats, path, ((level, template, n, where(line[first[level, template]]),
+                                      contents[first[level, template]])
+                                     for (level, template), n in Counter(pairs).items()))
 
-    def _add_times(self, stats, levels, texts, keys, base, path) -> None:
-        bucket_s = self.analysis.bucket_s
-        timed = set()
-        for (level, key), n in Counter(zip(levels, keys)).items():
-            ms = base[key]
-            if ms is None:
-                stats.untimed += n
-                continue
-            timed.add(key)
-            if bucket_s:
-                bucket = stats.timeline.setdefault(ms // 1000 // bucket_s * bucket_s, {})
-                bucket[level] = bucket.get(level, 0) + n
-        if not timed:
-            return
-        first = self.clock.extreme(min, timed, base, texts, keys)
-        last = self.clock.extreme(max, timed, base, texts, keys)
-        if stats.first_ms is None or first < stats.first_ms:
-            stats.first_ms = first
-        if stats.last_ms is None or last > stats.last_ms:
-            stats.last_ms = last
-        span = stats.file_ranges.get(path)
-        stats.file_ranges[path] = [first, last] if span is None else [min(span[0], first), max(span[1], last)]
-
-    def _add_templates(self, stats, buf, data, levels, messages, contents, path, offset) -> None:
-        masked = self.lines.masker.mask_all(messages)
-        template_of = {m: finish(m) for m in set(masked)}
-        keys = list(zip(levels, map(template_of.__getitem__, masked)))
-        first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))  # key -> index of its first record
-        where = _Offsets(buf, data, offset)
-        example = {i: where.of(contents[i]) for i in sorted(first.values())}
-        for (level, template), n in Counter(keys).items():
-            i = first[(level, template)]
-            stats.count_template(level, template, path, example[i],
-                                 contents[i][:EXAMPLE_CHARS].decode("utf-8", "replace"), n)
-
-    def _add_groups(self, stats, levels, field, path) -> None:
+    def _add_found_groups(self, stats, levels, field, path) -> None:
         by = self.analysis.by
         if by == "file" or by not in field:  # one group: the file's, or what a format without the field gets
             pairs = Counter(zip(repeat(self.lines._group({}, path)), levels))
@@ -154,95 +148,132 @@ class ChunkPass:
                     text = value.decode("utf-8", "replace")
                     named[value] = self.lines._group({by: text} if text else {}, path)
                 pairs[(named[value], level)] += n
-        for (group, level), n in pairs.items():
-            counter = stats.groups.setdefault(group, {})
-            counter[level] = counter.get(level, 0) + n
+        _add_groups(stats, pairs.items())
 
+    # -- the seed format's usual lines (fixed.py) --------------------------------------
 
-class _Clock:
-    """LinePass._time of many timestamp texts, parsing each distinct second once.
-
-    A layout that ends with its fraction (`...ss[.SSS]`, `...ss,SSS`) compiles
-    to a head regex P followed by the fraction. When every text of a chunk is
-    a head, the fraction's separator and 1 to 9 digits (checked by one regex
-    over them all, P atomic: its first match, the one `match` takes, must end
-    right before the fraction), P's match is the same for every text of one
-    head, so a text's time is its head's time (that of any text of the head,
-    less that text's fraction) plus its own fraction's milliseconds.
-    Otherwise each distinct text is read whole."""
-
-    def __init__(self, lines: LinePass, layout: str | None):
-        self.lines = lines
-        self.check = self.head = None
-        split = _FRACTION.fullmatch(layout or "")
-        if split is None or lines.stamp is None or bool(split.group(2)) != bool(split.group(4)):
+    def _add_fixed(self, buf, found: fixed.FixedRecords, where, path, year, stats, counts) -> None:
+        a, lines = self.analysis, self.lines
+        spelled = [lines.dialect.level(s) for s in found.spellings]
+        names = list(dict.fromkeys(spelled))
+        level = np.array([names.index(s) for s in spelled], dtype=np.int64)[found.level]
+        read = [lines._time(text, year) for text in found.stamps]
+        has_time = np.array([ms is not None for ms in read], dtype=bool)
+        base = np.array([0 if ms is None else ms - f for ms, f in zip(read, found.stamp_ms.tolist())],
+                        dtype=np.int64)  # the time of each second (where it has one)
+        second, fraction, line, start, end = found.second, found.fraction, found.line, found.start, found.end
+        keep = np.ones(len(level), dtype=bool)
+        if a.levels is not None:
+            keep &= np.isin(level, [i for i, name in enumerate(names) if name in a.levels])
+        if a.since_ms is not None or a.until_ms is not None:
+            since, until = _window(a)
+            ms = base[second] + fraction
+            keep &= has_time[second] & (ms >= since) & (ms < until)
+        if not keep.all():
+            level, second, fraction, line, start, end = (v[keep] for v in (level, second, fraction, line, start, end))
+        if not len(level):
             return
-        head = compile_layout(split.group(1))
-        sep = re.escape(split.group(3))
-        fraction = f"{sep}(?P<f>[0-9]{{1,9}})"
-        if split.group(2):
-            fraction = f"(?:{fraction})?"
-        if head is None or lines.stamp.pattern != head.pattern + fraction or not chunk_safe(head.pattern) \
-                or "(?=" in head.pattern or "(?!" in head.pattern or "\\b" in head.pattern:
-            return
-        sep_b, head_b = sep.encode(), head.pattern.encode()
-        digits = sep_b + rb"[0-9]{1,9}(?=\n)"
-        self.check = re.compile(rb"\n(?:" + _NOT_STRIPPED + rb"(?!" + digits + rb")(?>" + head_b + rb")" + digits
-                                + rb"|(?=\n))")
-        self.head = re.compile(rb"\n([^\n]*?)(?:" + digits + rb")?(?=\n)")
+        per_level = [(names[i], int(n)) for i, n in enumerate(np.bincount(level).tolist()) if n]
+        _add_counts(counts, per_level)
+        timed = has_time[second]
+        stats.untimed += int(len(timed) - np.count_nonzero(timed))
+        if timed.any():
+            ms = base[second[timed]] + fraction[timed]
+            _add_range(stats, path, int(ms.min()), int(ms.max()))
+            if a.bucket_s:
+                pairs, n = np.unique(level[timed] * len(base) + second[timed], return_counts=True)
+                _add_timeline(stats, a.bucket_s, ((names[p // len(base)], int(base[p % len(base)]), k)
+                                                  for p, k in zip(pairs.tolist(), n.tolist())))
+        if lines.masker is not None:
+            self._add_fixed_templates(stats, buf, names, level, line, start, end, where, path)
+        if a.by:  # the seed format names no host or component: one group
+            _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
 
-    def read(self, texts, year) -> tuple[list, dict]:
-        """Each text's key, and each key's time in ms (None: untimed); see each_ms for a text's."""
-        if self.check is not None:
-            joined = b"\n" + b"\n".join(texts) + b"\n"
-            if joined.isascii() and self.check.subn(b"", joined)[1] == len(texts):
-                keys = self.head.findall(joined)
-                base = {}
-                for key, text in dict(zip(keys, texts)).items():
-                    ms = self.lines._time(text.decode("ascii"), year) if key else None
-                    base[key] = None if ms is None else ms - _fraction_ms(text, key)
-                return keys, base
-        return list(texts), {text: self.lines._time(text.decode("utf-8", "replace"), year) for text in set(texts)}
-
-    def each_ms(self, texts, keys, base) -> list:
-        """The time of each text (keys and base from `read`)."""
-        return [None if base[k] is None else base[k] + _fraction_ms(t, k) for t, k in zip(texts, keys)]
-
-    def extreme(self, choose, timed: set, base: dict, texts, keys) -> int:
-        """min or max of the times of the texts whose keys are in `timed`."""
-        edge = choose(base[k] for k in timed)
-        at_edge = {k for k in timed if base[k] == edge}
-        picked = compress(zip(texts, keys), map(at_edge.__contains__, keys))
-        return choose(edge + _fraction_ms(t, k) for t, k in picked)
+    def _add_fixed_templates(self, stats, buf, names, level, line, start, end, where, path) -> None:
+        """Templates of the records at buf[start:end], keyed by their level field and message."""
+        marks = np.zeros(len(buf) + 1, dtype=np.int8)
+        marks[start + fixed.LEVEL_AT] = 1
+        marks[end + 1] = -1
+        joined = np.frombuffer(buf, dtype=np.uint8)[np.cumsum(marks[:-1], dtype=np.int8).view(bool)].tobytes()
+        keys = self.lines.masker.keys(joined[:-1])  # b"LEVEL] message" each
+        distinct = list(dict.fromkeys(keys))
+        messages = [text.partition("]")[2].lstrip(_MESSAGE_STRIP) for text in _decoded(distinct)]
+        templates = self.lines.masker.templates(messages)
+        numbered = list(dict.fromkeys(templates))
+        number = dict(zip(distinct, map({t: i for i, t in enumerate(numbered)}.__getitem__, templates)))
+        pair = level * len(numbered) + np.fromiter(map(number.__getitem__, keys), dtype=np.int64, count=len(keys))
+        pairs, first, n = np.unique(pair, return_index=True, return_counts=True)
+        _add_templates(stats, path, ((names[p // len(numbered)], numbered[p % len(numbered)], k,
+                                      where(int(line[i])), buf[start[i]:end[i]])
+                                     for p, i, k in zip(pairs.tolist(), first.tolist(), n.tolist())))
 
 
-def _fraction_ms(text: bytes, key: bytes) -> int:
-    """The milliseconds of a text's fraction: none when its key is the whole text."""
-    return int((text[len(key) + 1:len(key) + 4] + b"000")[:3]) if len(text) > len(key) else 0
+# -- adding what was found to the statistics (as LinePass.line adds one record) ---------
+
+def _add_counts(counts: dict, items) -> None:
+    for level, n in items:
+        counts[level] = counts.get(level, 0) + n
 
 
-class _Offsets:
-    """File offsets of record lines, asked for in file order: the first line of
-    a given content at or after the previous answer (a line of the same content
-    before it would be a record of the same key, and so would have been asked first)."""
+def _add_range(stats: LineStats, path: str, first: int, last: int) -> None:
+    if stats.first_ms is None or first < stats.first_ms:
+        stats.first_ms = first
+    if stats.last_ms is None or last > stats.last_ms:
+        stats.last_ms = last
+    span = stats.file_ranges.get(path)
+    stats.file_ranges[path] = [first, last] if span is None else [min(span[0], first), max(span[1], last)]
 
-    def __init__(self, buf: bytes, data: bytes, offset: int):
-        self.buf, self.data, self.offset = buf, data, offset
-        self.at = 0  # where the next search starts in buf
-        self.lines = 0  # lines of buf before self.at (with CRs: lines and buf positions differ)
-        self.newlines = None  # positions of data's "\n"s, when it has CRs
 
-    def of(self, content: bytes) -> int:
+def _add_timeline(stats: LineStats, bucket_s: int, items) -> None:
+    """(level, a time in ms, records) for records of that level in that time's second."""
+    for level, ms, n in items:
+        bucket = stats.timeline.setdefault(ms // 1000 // bucket_s * bucket_s, {})
+        bucket[level] = bucket.get(level, 0) + n
+
+
+def _add_templates(stats: LineStats, path: str, items) -> None:
+    """(level, template, records, file offset of the first, its content)."""
+    for level, template, n, offset, content in items:
+        stats.count_template(level, template, path, offset, content[:EXAMPLE_CHARS].decode("utf-8", "replace"), n)
+
+
+def _add_groups(stats: LineStats, items) -> None:
+    for (group, level), n in items:
+        counter = stats.groups.setdefault(group, {})
+        counter[level] = counter.get(level, 0) + n
+
+
+# -- lines and their offsets ----------------------------------------------------------
+
+class _LineOffsets:
+    """The file offset of line k of a buffer (k-th of `lines`, lines of the chunk, when given)."""
+
+    def __init__(self, data: bytes, offset: int, lines: list[int] | None = None):
+        self.data, self.offset, self.lines = data, offset, lines
+        self.starts = None  # where each line of data starts
+
+    def __call__(self, k: int) -> int:
+        if self.starts is None:
+            self.starts = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10) + 1
+        k = k if self.lines is None else self.lines[k]
+        return self.offset + (0 if k == 0 else int(self.starts[k - 1]))
+
+
+class _FirstLines:
+    """Line numbers of contents, asked for in file order: the first line of that
+    content after the previous answer (a line of the same content before it
+    would be a record of the same key, and so would have been asked for first)."""
+
+    def __init__(self, buf: bytes):
+        self.buf = buf
+        self.at = 0  # where the next search starts
+        self.lines = -1  # "\n"s in buf[:at], less the first (before line 0)
+
+    def line(self, content: bytes) -> int:
         found = self.buf.find(b"\n" + content + b"\n", self.at)
-        if b"\r" not in self.data:
-            self.at = found + 1
-            return self.offset + found
-        if self.newlines is None:
-            self.newlines = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10)
         self.lines += self.buf.count(b"\n", self.at, found + 1)
         self.at = found + 1
-        k = self.lines - 1  # lines before this one
-        return self.offset + (0 if k == 0 else int(self.newlines[k - 1]) + 1)
+        return self.lines
 
 
 def _records_pattern(regex: str, with_line: bool) -> re.Pattern | None:
@@ -262,24 +293,32 @@ def _records_pattern(regex: str, with_line: bool) -> re.Pattern | None:
                                         for op, arg in parsed):
         return None  # a message group that may not take part: LinePass then takes the rest of the line
     line = f"(?=(?P<{_LINE}>[^\\n]*))" if with_line else ""
-    rest = f"[ \\t:-]*(?P<{_TAIL}>[^\\n]*)" if message is None else ""
+    rest = f"[{re.escape(_MESSAGE_STRIP)}]*(?P<{_TAIL}>[^\\n]*)" if message is None else ""
     try:
         return re.compile(f"\\n(?!\\n){line}(?:{regex}){rest}".encode("utf-8"))
     except re.error:
         return None
 
 
+def _columns(rows: list[tuple], wanted) -> list[tuple]:
+    columns = list(zip(*rows))
+    return [columns[i] for i in wanted]
+
+
 def _decoded(values) -> list[str]:
     """Each of some "\\n"-free byte strings decoded as LinePass decodes a field."""
+    if not values:
+        return []
     joined = b"\n".join(values)
     if joined.isascii():
-        return joined.decode("ascii").split("\n") if values else []
+        return joined.decode("ascii").split("\n")
     return [v.decode("utf-8", "replace") for v in values]
+
+
+def _window(analysis) -> tuple:
+    return (analysis.since_ms if analysis.since_ms is not None else -float("inf"),
+            analysis.until_ms if analysis.until_ms is not None else float("inf"))
 
 
 def _both(keep, more: list) -> list:
     return more if keep is None else list(map(and_, keep, more))
-
-
-def _kept(keep: list, values) -> list:
-    return list(compress(values, keep))

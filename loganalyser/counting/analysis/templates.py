@@ -41,6 +41,8 @@ class Masker:
         self.masks = tuple((re.compile(m), "<*>") for m in user_masks) + BUILTIN_MASKS
         # Whether masking "\n"-joined messages at once masks each alone (see mask_all).
         self.joinable = all(_joinable(m) for m in user_masks)
+        # Whether the masks treat the digits 1-9 alike (see keys); the built-ins do.
+        self.digit_blind = not any(re.search(r"[0-9]|\\N", m) for m in user_masks)
         self._cache: dict[str, str] = {}
 
     def template(self, message: str) -> str:
@@ -71,6 +73,24 @@ class Masker:
             return [self.mask(m) for m in messages]
         masked = self.mask("\n".join(messages)).split("\n")
         return masked if len(masked) == len(messages) else [self.mask(m) for m in messages]
+
+
+    def keys(self, joined: bytes) -> list[bytes]:
+        """A key for each of some "\\n"-joined messages (bytes) that decides its template.
+
+        Every mask treats the digits 1-9 alike (classes hold all of them or
+        none; only `0x` names one, and 0 stays 0) and no digit outlives the
+        last mask, which masks every run of them: so a message with each of
+        2-9 written as 1 has the same template, and messages that differ only
+        in their numbers share a key."""
+        return (joined.translate(_ONES) if self.digit_blind else joined).split(b"\n")
+
+    def templates(self, messages: list[str]) -> list[str]:
+        """The template of each message (as `template` gives it)."""
+        return [finish(m) for m in self.mask_all(messages)]
+
+
+_ONES = bytes.maketrans(b"23456789", b"11111111")
 
 
 def finish(masked: str) -> str:
