@@ -81,6 +81,8 @@ def _chunk(fmt: str, rng: random.Random, n: int) -> bytes:
             lines.append(rng.choice(["no level here 12", "[2026-01-01T00:00:00.000] no level", "[x] [", "]"]))
         else:
             lines.append(_record(fmt, rng))
+        if rng.random() < 0.02:  # a line just like a seed record's template key, before such a record
+            lines += [f"[{'0' * 23}] [INFO] disk 7", "[2026-01-01T00:00:00.000] [INFO] disk 5"]
         if rng.random() < 0.15 and lines:  # repeat a line: first examples must be the first occurrence
             lines.append(lines[rng.randrange(len(lines))])
     ends = [rng.choice(["\n", "\r\n", "\n", "\r\r\n"]) for _ in lines]

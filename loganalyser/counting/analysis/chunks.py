@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from itertools import compress, repeat
-from operator import and_
 
 import numpy as np
 
@@ -44,6 +43,7 @@ class ChunkPass:
         self.records = records  # the spec's regex behind a "\n", with the content and the rest of the line
         self.clock = clock
         self.numpy_lines = numpy_lines  # the seed format: its usual lines are read by fixed.py
+        self._templates: dict[bytes, tuple[str, str]] = {}  # fixed.py's record key -> level, template
         self.column = {name: records.groupindex[name] - 1 for name in
                        ("level", "timestamp", "host", "component", "message", _LINE, _TAIL)
                        if name in records.groupindex}
@@ -62,10 +62,11 @@ class ChunkPass:
     def run(self, data: bytes, path: str, offset: int, year: int | None, stats: LineStats,
             counts: dict[str, int]) -> None:
         """What LinePass.run adds for the same arguments."""
-        buf = (b"\n" + data + b"\n").replace(b"\r\n", b"\n")
-        if data.endswith(b"\n"):
-            buf = buf[:-1]
-        where = _LineOffsets(data, offset)
+        buf = b"\n" + data if data.endswith(b"\n") else b"\n" + data + b"\n"
+        cr = b"\r" in data
+        if cr:
+            buf = buf.replace(b"\r\n", b"\n")
+        where = _LineOffsets(data, offset, cr)
         if self.numpy_lines:
             found = fixed.read(buf)
             self._add_fixed(buf, found, where, path, year, stats, counts)
@@ -73,7 +74,7 @@ class ChunkPass:
                 others = found.others.tolist()
                 buf = b"\n" + b"\n".join([buf[a:b] for a, b in zip(found.starts[others].tolist(),
                                                                     found.ends[others].tolist())]) + b"\n"
-                where = _LineOffsets(data, offset, others)
+                where = _LineOffsets(data, offset, True, others)
             else:
                 buf = b""
         rows = self.records.findall(buf) if buf else []
@@ -86,26 +87,23 @@ class ChunkPass:
     def _add_found(self, buf, rows, where, path, year, stats, counts) -> None:
         a, lines = self.analysis, self.lines
         field = {name: column for name, column in zip(self.column, _columns(rows, self.column.values()))}
-        spellings = field["level"]
-        level_of = {s: lines.dialect.level(s) for s in set(spellings)}
-        levels = list(map(level_of.__getitem__, spellings))
-        texts = field.get("timestamp", (b"",) * len(rows))
-        messages = field["message"] if "message" in field else field[_TAIL]
-        keys, base = self.clock.read(texts, year)
-
-        keep = None
-        if a.levels is not None:
+        if "timestamp" not in field:
+            field["timestamp"] = (b"",) * len(rows)
+        if "message" not in field:
+            field["message"] = field.pop(_TAIL)
+        level_of = {s: lines.dialect.level(s) for s in set(field["level"])}
+        field["level"] = list(map(level_of.__getitem__, field["level"]))
+        if a.levels is not None:  # the filters, cheapest first, each on what the previous kept
             passes = {level: level in a.levels for level in level_of.values()}
-            keep = list(map(passes.__getitem__, levels))
+            field = _kept(field, map(passes.__getitem__, field["level"]))
         if lines.grep is not None:
-            keep = _both(keep, [m is not None for m in map(lines.grep.search, _decoded(messages))])
+            field = _kept(field, [m is not None for m in map(lines.grep.search, _decoded(field["message"]))])
+        keys, base = self.clock.read(field["timestamp"], year)
         if a.since_ms is not None or a.until_ms is not None:
             since, until = _window(a)
-            keep = _both(keep, [ms is not None and since <= ms < until
-                                for ms in self.clock.each_ms(texts, keys, base)])
-        if keep is not None:
-            levels, texts, keys, messages = (list(compress(v, keep)) for v in (levels, texts, keys, messages))
-            field = {name: list(compress(column, keep)) for name, column in field.items()}
+            keep = [ms is not None and since <= ms < until for ms in self.clock.each_ms(field["timestamp"], keys, base)]
+            field, keys = _kept(field, keep), list(compress(keys, keep))
+        levels, texts, messages = field["level"], field["timestamp"], field["message"]
         if not levels:
             return
         _add_counts(counts, Counter(levels).items())
@@ -126,7 +124,7 @@ class ChunkPass:
 
     def _add_found_templates(self, stats, buf, levels, messages, contents, where, path) -> None:
         masker = self.lines.masker
-        keys = masker.keys(b"\n".join(messages))
+        keys = masker.keys(b"\n".join(messages)).split(b"\n")
         distinct = list(dict.fromkeys(keys))
         template_of = dict(zip(distinct, masker.templates(_decoded(distinct))))
         pairs = list(zip(levels, map(template_of.__getitem__, keys)))
@@ -180,32 +178,55 @@ class ChunkPass:
         if timed.any():
             ms = base[second[timed]] + fraction[timed]
             _add_range(stats, path, int(ms.min()), int(ms.max()))
-            if a.bucket_s:
-                pairs, n = np.unique(level[timed] * len(base) + second[timed], return_counts=True)
-                _add_timeline(stats, a.bucket_s, ((names[p // len(base)], int(base[p % len(base)]), k)
-                                                  for p, k in zip(pairs.tolist(), n.tolist())))
+            if a.bucket_s:  # records by level and second, then by level and bucket
+                by_second = np.bincount(level * len(base) + second, minlength=len(names) * len(base))
+                seconds = np.flatnonzero(has_time)
+                buckets, bucket = np.unique(base[seconds] // 1000 // a.bucket_s, return_inverse=True)
+                for i, name in enumerate(names):
+                    n = np.bincount(bucket.reshape(-1), weights=by_second[i * len(base) + seconds],
+                                    minlength=len(buckets))
+                    _add_timeline(stats, a.bucket_s, ((name, start * a.bucket_s * 1000, int(k))
+                                                      for start, k in zip(buckets.tolist(), n.tolist()) if k))
         if lines.masker is not None:
-            self._add_fixed_templates(stats, buf, names, level, line, start, end, where, path)
+            self._add_fixed_templates(stats, buf, line, start, found, where, path)
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
 
-    def _add_fixed_templates(self, stats, buf, names, level, line, start, end, where, path) -> None:
-        """Templates of the records at buf[start:end], keyed by their level field and message."""
-        marks = np.zeros(len(buf) + 1, dtype=np.int8)
-        marks[start + fixed.LEVEL_AT] = 1
-        marks[end + 1] = -1
-        joined = np.frombuffer(buf, dtype=np.uint8)[np.cumsum(marks[:-1], dtype=np.int8).view(bool)].tobytes()
-        keys = self.lines.masker.keys(joined[:-1])  # b"LEVEL] message" each
-        distinct = list(dict.fromkeys(keys))
-        messages = [text.partition("]")[2].lstrip(_MESSAGE_STRIP) for text in _decoded(distinct)]
-        templates = self.lines.masker.templates(messages)
-        numbered = list(dict.fromkeys(templates))
-        number = dict(zip(distinct, map({t: i for i, t in enumerate(numbered)}.__getitem__, templates)))
-        pair = level * len(numbered) + np.fromiter(map(number.__getitem__, keys), dtype=np.int64, count=len(keys))
-        pairs, first, n = np.unique(pair, return_index=True, return_counts=True)
-        _add_templates(stats, path, ((names[p // len(numbered)], numbered[p % len(numbered)], k,
-                                      where(int(line[i])), buf[start[i]:end[i]])
-                                     for p, i, k in zip(pairs.tolist(), first.tolist(), n.tolist())))
+    def _add_fixed_templates(self, stats, buf, line, start, found: fixed.FixedRecords, where, path) -> None:
+        """Templates of the records on lines `line` of buf, each keyed by its line with its
+        timestamp written over (its level field and message) and its digits 2-9 as 1."""
+        starts, ends, others = found.starts, found.ends, found.others
+        blanked = np.frombuffer(buf, dtype=np.uint8).copy()
+        fixed.blank_stamps(blanked, start)
+        joined = self.lines.masker.keys(blanked.tobytes())
+        keyed = joined.split(b"\n")
+        if any(buf.startswith(fixed.BLANKED, i) for i in starts[others].tolist()):  # a line like a key
+            keys = list(map(keyed.__getitem__, (line + 1).tolist()))
+            first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+            counted, lines = Counter(keys).items(), {key: int(line[i]) for key, i in first.items()}
+        else:  # every line that starts like a key is a record's (no other has "0" for a "-" as
+            # records do, but the other lines that start with "["): count them all, find their first
+            counted = [(key, n) for key, n in Counter(keyed).items() if key.startswith(fixed.BLANKED)]
+            find = _FirstLines(joined, starts)
+            lines = {key: find.line(key) for key, _ in counted}  # in the order of first occurrence
+        merged = {}  # (level, template) -> [records, line of the first]
+        for key, n in counted:
+            entry = merged.setdefault(self._fixed_template(key), [0, lines[key]])
+            entry[0] += n
+            entry[1] = min(entry[1], lines[key])
+        _add_templates(stats, path, ((level, template, n, where(k, int(starts[k])), buf[starts[k]:ends[k]])
+                                     for (level, template), (n, k) in merged.items()))
+
+    def _fixed_template(self, key: bytes) -> tuple[str, str]:
+        """The level and template of a key of _add_fixed_templates (remembered)."""
+        known = self._templates.get(key)
+        if known is None:
+            spelling, _, message = key[fixed.LEVEL_AT:].partition(b"]")
+            text = message.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP)
+            if len(self._templates) > 100_000:
+                self._templates.clear()
+            known = self._templates[key] = (self.lines.dialect.level(spelling), self.lines.masker.template(text))
+        return known
 
 
 # -- adding what was found to the statistics (as LinePass.line adds one record) ---------
@@ -246,13 +267,17 @@ def _add_groups(stats: LineStats, items) -> None:
 # -- lines and their offsets ----------------------------------------------------------
 
 class _LineOffsets:
-    """The file offset of line k of a buffer (k-th of `lines`, lines of the chunk, when given)."""
+    """The file offset of line k of a buffer (line lines[k] of the chunk, when given)."""
 
-    def __init__(self, data: bytes, offset: int, lines: list[int] | None = None):
+    def __init__(self, data: bytes, offset: int, cr: bool, lines: list[int] | None = None):
         self.data, self.offset, self.lines = data, offset, lines
+        self.cr = cr  # lines lost their CRs in the buffer: its positions are not the chunk's
         self.starts = None  # where each line of data starts
 
-    def __call__(self, k: int) -> int:
+    def __call__(self, k: int, start: int | None = None) -> int:
+        """(`start`: where line k starts in the buffer, "\n" + the chunk's lines.)"""
+        if start is not None and not self.cr:
+            return self.offset + start - 1
         if self.starts is None:
             self.starts = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10) + 1
         k = k if self.lines is None else self.lines[k]
@@ -264,14 +289,18 @@ class _FirstLines:
     content after the previous answer (a line of the same content before it
     would be a record of the same key, and so would have been asked for first)."""
 
-    def __init__(self, buf: bytes):
+    def __init__(self, buf: bytes, starts: np.ndarray | None = None):
         self.buf = buf
+        self.starts = starts  # where each line of buf starts, if known
         self.at = 0  # where the next search starts
         self.lines = -1  # "\n"s in buf[:at], less the first (before line 0)
 
     def line(self, content: bytes) -> int:
         found = self.buf.find(b"\n" + content + b"\n", self.at)
-        self.lines += self.buf.count(b"\n", self.at, found + 1)
+        if self.starts is not None:
+            self.lines = int(np.searchsorted(self.starts, found + 1))
+        else:
+            self.lines += self.buf.count(b"\n", self.at, found + 1)
         self.at = found + 1
         return self.lines
 
@@ -320,5 +349,7 @@ def _window(analysis) -> tuple:
             analysis.until_ms if analysis.until_ms is not None else float("inf"))
 
 
-def _both(keep, more: list) -> list:
-    return more if keep is None else list(map(and_, keep, more))
+def _kept(field: dict, keep) -> dict:
+    """The columns of the records `keep` (an iterable of booleans, one a record) says to keep."""
+    keep = list(keep)
+    return {name: list(compress(column, keep)) for name, column in field.items()}

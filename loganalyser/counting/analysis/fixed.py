@@ -22,6 +22,7 @@ from loganalyser.counting.kernel import _LENGTH_TAGS, _MASKS
 SEED_REGEX = r"\[(?P<timestamp>[^\]\n]*)\] \[(?P<level>[A-Za-z]{1,16})\]"
 SEED_LAYOUT = "yyyy-MM-ddTHH:mm:ss[.SSS]"
 _SHAPE = b"[0000-00-00T00:00:00.000] ["  # "0": a digit
+BLANKED = b"[" + b"0" * 23 + b"] ["  # how blank_stamps leaves a record's start
 _DIGITS = np.array([i for i, c in enumerate(_SHAPE) if c == ord("0")])
 _FIXED = np.array([i for i, c in enumerate(_SHAPE) if c != ord("0")])
 _FIXED_BYTES = np.frombuffer(_SHAPE, dtype=np.uint8)[_FIXED]
@@ -69,16 +70,45 @@ def read(buf: bytes) -> FixedRecords:
     others = np.flatnonzero(~fixed & (rows[:, 0] == ord("[")))
     rows, length = rows[line], length[line]
     words = np.ascontiguousarray(rows[:, LEVEL_AT:LEVEL_AT + 8]).view("<u8")[:, 0]
-    level_keys = (words & _MASKS[length]) | _LENGTH_TAGS[length]
-    level_keys, first_of_level, level = np.unique(level_keys, return_index=True, return_inverse=True)
+    first_of_level, level = _factorized((words & _MASKS[length]) | _LENGTH_TAGS[length], few=True)
     at = starts[line]
     spellings = [buf[a + LEVEL_AT: a + LEVEL_AT + n]
                  for a, n in zip(at[first_of_level].tolist(), length[first_of_level].tolist())]
     digits = rows[:, _DIGITS].astype(np.int64) - 48
     fraction = digits[:, 14:] @ np.array([100, 10, 1], dtype=np.int64)
-    _, first_of_second, second = np.unique(digits[:, :14] @ _SECOND_WEIGHTS, return_index=True,
-                                           return_inverse=True)
+    first_of_second, second = _factorized(digits[:, :14] @ _SECOND_WEIGHTS)
     stamps = [buf[a + 1: a + 24].decode("ascii") for a in at[first_of_second].tolist()]
-    return FixedRecords(line=line, start=at, end=ends[line], level=level.reshape(-1), spellings=spellings,
-                        second=second.reshape(-1), stamps=stamps, stamp_ms=fraction[first_of_second],
+    return FixedRecords(line=line, start=at, end=ends[line], level=level, spellings=spellings,
+                        second=second, stamps=stamps, stamp_ms=fraction[first_of_second],
                         fraction=fraction, others=others, starts=starts, ends=ends)
+
+
+def blank_stamps(line_bytes: np.ndarray, starts: np.ndarray) -> None:
+    """Writes "0" over the timestamps of the fixed-shape records that start at `starts`."""
+    stamps = np.lib.stride_tricks.as_strided(line_bytes, shape=(len(line_bytes) - 24, 23), strides=(1, 1),
+                                             writeable=True)
+    stamps[starts + 1] = ord("0")
+
+
+def _factorized(values: np.ndarray, few: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Where each distinct value first occurs, and each value's distinct number:
+    in linear time when the values are `few` (levels) or sorted (seconds, as
+    logs mostly are), else by np.unique."""
+    if few:
+        seen, rest = [], values
+        while len(rest) and len(seen) < 16:
+            seen.append(rest[0])
+            rest = rest[rest != rest[0]]
+        if not len(rest):
+            inverse, first = np.empty(len(values), dtype=np.int64), []
+            for i, value in enumerate(seen):
+                hit = values == value
+                inverse[hit] = i
+                first.append(int(np.argmax(hit)))
+            return np.array(first, dtype=np.int64), inverse
+    elif (values[1:] >= values[:-1]).all():
+        new = np.ones(len(values), dtype=bool)
+        np.not_equal(values[1:], values[:-1], out=new[1:])
+        return np.flatnonzero(new), np.cumsum(new) - 1
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)

@@ -75,15 +75,15 @@ class Masker:
         return masked if len(masked) == len(messages) else [self.mask(m) for m in messages]
 
 
-    def keys(self, joined: bytes) -> list[bytes]:
-        """A key for each of some "\\n"-joined messages (bytes) that decides its template.
+    def keys(self, joined: bytes) -> bytes:
+        """"\\n"-joined messages (bytes) -> the key of each, "\\n"-joined: it decides its template.
 
         Every mask treats the digits 1-9 alike (classes hold all of them or
         none; only `0x` names one, and 0 stays 0) and no digit outlives the
         last mask, which masks every run of them: so a message with each of
         2-9 written as 1 has the same template, and messages that differ only
         in their numbers share a key."""
-        return (joined.translate(_ONES) if self.digit_blind else joined).split(b"\n")
+        return joined.translate(_ONES) if self.digit_blind else joined
 
     def templates(self, messages: list[str]) -> list[str]:
         """The template of each message (as `template` gives it)."""
