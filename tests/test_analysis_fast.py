@@ -148,6 +148,21 @@ def test_a_chunk_of_many_records_of_few_templates_and_seconds():
     assert by_chunk == by_line
 
 
+@pytest.mark.parametrize("fmt", ["log4j", "seed"])
+@pytest.mark.parametrize("seed", range(20))
+def test_times_read_by_second_and_whole_in_one_chunk(fmt, seed):
+    """Texts of a few seconds, some read by their second (the layout's fraction, or RFC 3339's
+    where the layout does not match at all) and some whole (the layout matches but not all)."""
+    rng = random.Random(seed)
+    stamps = [f"2026-01-01{rng.choice([' ', 'T'])}00:00:0{rng.randint(0, 2)}{rng.choice([',', '.', ''])}"
+              f"{rng.randint(0, 999):03d}" for _ in range(rng.randint(1, 40))]
+    lines = [f"[{stamp}] [{rng.choice(LEVELS[:3])}] x" if fmt == "seed" else f"{stamp} {rng.choice(LEVELS[:3])} x"
+             for stamp in stamps]
+    analysis = Analysis(bucket_s=1, since_ms=rng.choice([None, 1_767_225_601_500]))
+    by_line, by_chunk = _both_passes(fmt, analysis, "\n".join(lines).encode(), None, 0)
+    assert by_chunk == by_line
+
+
 def test_formats_whose_lines_the_chunk_pass_cannot_stand_for_keep_the_line_pass():
     analysis = Analysis(bucket_s=60)
     assert ChunkPass.build(LinePass(FORMATS.dialect("jsonl"), analysis)) is None

@@ -7,9 +7,10 @@ from itertools import compress
 
 from ..formats.spec import chunk_safe
 from .lines import LinePass
-from .timestamps import compile_layout
+from .timestamps import RFC3339, compile_layout
 
 _NOT_STRIPPED = rb"(?![ \t\r\x0b\x0c\x1c-\x1f])"  # what str.strip removes from ASCII text, but "\n"
+_ISO_HEAD = RFC3339[:RFC3339.index("(?:[.,]")]  # RFC 3339 up to its seconds
 _FRACTION = re.compile(r"(.*?)(\[)?([.,])S+(\])?")  # a layout that ends with its fraction of a second
 
 
@@ -17,17 +18,19 @@ class Clock:
     """LinePass._time of many timestamp texts, parsing each distinct second once.
 
     A layout that ends with its fraction (`...ss[.SSS]`, `...ss,SSS`) compiles
-    to a head regex P followed by the fraction. When every text of a chunk is
-    a head, the fraction's separator and 1 to 9 digits (checked by one regex
-    over them all, P atomic: its first match, the one `match` takes, must end
-    right before the fraction), P's match is the same for every text of one
-    head, so a text's time is its head's time (that of any text of the head,
-    less that text's fraction) plus its own fraction's milliseconds.
-    Otherwise each distinct text is read whole."""
+    to a head regex P followed by the fraction. For a text that is a head, the
+    fraction's separator and 1 to 9 digits, with P's first match (the one
+    `match` takes: P is atomic in the check) ending right before the fraction,
+    `match` reads the head alike in every text of that head; so the text's
+    time is its head's (that of any text of the head, less that text's
+    fraction) plus its own fraction's milliseconds. The same holds of a text
+    the layout does not match at all that is an RFC 3339 head and a fraction
+    (_time's fallback). One findall tells such texts from the others, which
+    are read whole, once per distinct text. A key is (head, RFC 3339 head, whole text)."""
 
     def __init__(self, lines: LinePass, layout: str | None):
         self.lines = lines
-        self.check = self.head = None
+        self.pattern = None  # (head, whole) of each "\n"-led text: a checked head, or else the text
         split = _FRACTION.fullmatch(layout or "")
         if split is None or lines.stamp is None or bool(split.group(2)) != bool(split.group(4)):
             return
@@ -36,40 +39,56 @@ class Clock:
         fraction = f"{sep}(?P<f>[0-9]{{1,9}})"
         if split.group(2):
             fraction = f"(?:{fraction})?"
-        if head is None or lines.stamp.pattern != head.pattern + fraction or not chunk_safe(head.pattern) \
-                or "(?=" in head.pattern or "(?!" in head.pattern or "\\b" in head.pattern:
+        if head is None or lines.stamp.pattern != head.pattern + fraction or not head.pattern.isascii() \
+                or not chunk_safe(head.pattern) or any(x in head.pattern for x in ("(?=", "(?!", "\\b")):
             return
-        sep_b, head_b = sep.encode(), head.pattern.encode()
-        digits = sep_b + rb"[0-9]{1,9}(?=\n)"
-        self.check = re.compile(rb"\n(?:" + _NOT_STRIPPED + rb"(?!" + digits + rb")(?>" + head_b + rb")" + digits
-                                + rb"|(?=\n))")
-        self.head = re.compile(rb"\n([^\n]*?)(?:" + digits + rb")?(?=\n)")
+        digits = sep.encode() + rb"[0-9]{1,9}(?=\n)"
+        iso_digits = rb"[.,][0-9]+(?=\n)"  # where the layout does not match, _time reads RFC 3339
+        self.pattern = re.compile(
+            rb"\n(?:" + _NOT_STRIPPED + rb"(?!" + digits + rb")(?P<head>(?>" + _unnamed(head.pattern) + rb"))" + digits
+            + rb"|" + _NOT_STRIPPED + rb"(?!" + _unnamed(lines.stamp.pattern) + rb")(?!" + iso_digits + rb")(?P<iso>(?>"
+            + _unnamed(_ISO_HEAD) + rb"))" + iso_digits + rb"|(?P<whole>[^\n]*))")
 
     def read(self, texts, year) -> tuple[list, dict]:
         """Each text's key, and each key's time in ms (None: untimed); see each_ms for a text's."""
-        if self.check is not None:
-            joined = b"\n" + b"\n".join(texts) + b"\n"
-            if joined.isascii() and self.check.subn(b"", joined)[1] == len(texts):
-                keys = self.head.findall(joined)
-                base = {}
-                for key, text in dict(zip(keys, texts)).items():
-                    ms = self.lines._time(text.decode("ascii"), year) if key else None
-                    base[key] = None if ms is None else ms - _fraction_ms(text, key)
-                return keys, base
-        return list(texts), {text: self.lines._time(text.decode("utf-8", "replace"), year) for text in set(texts)}
+        if self.pattern is None:
+            return list(texts), {text: self.lines._time(text.decode("utf-8", "replace"), year) for text in set(texts)}
+        keys = self.pattern.findall(b"\n" + b"\n".join(texts) + b"\n")
+        keys.pop()  # the match after the last text's "\n"
+        base = {}
+        for key, text in dict(zip(keys, texts)).items():
+            if key[0] or key[1]:
+                ms = self.lines._time(text.decode("ascii"), year)
+                base[key] = None if ms is None else ms - self._fraction_ms(text, key)
+            else:
+                base[key] = self.lines._time(text.decode("utf-8", "replace"), year)
+        return keys, base
 
     def each_ms(self, texts, keys, base) -> list:
         """The time of each text (keys and base from `read`)."""
-        return [None if base[k] is None else base[k] + _fraction_ms(t, k) for t, k in zip(texts, keys)]
+        return [None if base[k] is None else base[k] + self._fraction_ms(t, k) for t, k in zip(texts, keys)]
 
     def extreme(self, choose, timed: set, base: dict, texts, keys) -> int:
-        """min or max of the times of the texts whose keys are in `timed`."""
-        edge = choose(base[k] for k in timed)
-        at_edge = {k for k in timed if base[k] == edge}
-        picked = compress(zip(texts, keys), map(at_edge.__contains__, keys))
-        return choose(edge + _fraction_ms(t, k) for t, k in picked)
+        """min or max of the times of the texts whose keys are in `timed`: a time
+        lies between its key's base and, for a head, 999 ms more."""
+        span = {k: 999 if self.pattern is not None and (k[0] or k[1]) else 0 for k in timed}
+        if choose is min:
+            edge = min(base[k] + span[k] for k in timed)  # the earliest time is no later
+            near = {k for k in timed if base[k] <= edge}
+        else:
+            edge = max(base[k] for k in timed)  # the latest is no earlier
+            near = {k for k in timed if base[k] + span[k] >= edge}
+        picked = compress(zip(texts, keys), map(near.__contains__, keys))
+        return choose(base[k] + self._fraction_ms(t, k) for t, k in picked)
+
+    def _fraction_ms(self, text: bytes, key) -> int:
+        """The milliseconds of a text's fraction: none when its key is the whole text."""
+        if self.pattern is None or not (key[0] or key[1]):
+            return 0
+        at = len(key[0] or key[1]) + 1
+        return int((text[at:at + 3] + b"000")[:3])
 
 
-def _fraction_ms(text: bytes, key: bytes) -> int:
-    """The milliseconds of a text's fraction: none when its key is the whole text."""
-    return int((text[len(key) + 1:len(key) + 4] + b"000")[:3]) if len(text) > len(key) else 0
+def _unnamed(pattern: str) -> bytes:
+    """A timestamp pattern with its named groups unnamed (they hold no references), as bytes."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern).encode()
