@@ -32,6 +32,7 @@ from .stats import LineStats
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
 _MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
+_SECONDS: dict = {}  # (fixed.py's timestamp text, year) -> (LinePass._time of it,): a memo
 
 
 class ChunkPass:
@@ -155,7 +156,7 @@ class ChunkPass:
         spelled = [lines.dialect.level(s) for s in found.spellings]
         names = list(dict.fromkeys(spelled))
         level = np.array([names.index(s) for s in spelled], dtype=np.int64)[found.level]
-        read = [lines._time(text, year) for text in found.stamps]
+        read = _times_of_seconds(lines, found.stamps, year)
         has_time = np.array([ms is not None for ms in read], dtype=bool)
         base = np.array([0 if ms is None else ms - f for ms, f in zip(read, found.stamp_ms.tolist())],
                         dtype=np.int64)  # the time of each second (where it has one)
@@ -227,6 +228,18 @@ class ChunkPass:
                 self._templates.clear()
             known = self._templates[key] = (self.lines.dialect.level(spelling), self.lines.masker.template(text))
         return known
+
+
+def _times_of_seconds(lines: LinePass, stamps: list[str], year) -> list:
+    """LinePass._time of fixed.py's timestamp texts, remembered (a run's files mostly share their seconds)."""
+    if len(_SECONDS) > 100_000:
+        _SECONDS.clear()
+    out = []
+    for text in stamps:
+        if (text, year) not in _SECONDS:
+            _SECONDS[text, year] = lines._time(text, year)
+        out.append(_SECONDS[text, year])
+    return out
 
 
 # -- adding what was found to the statistics (as LinePass.line adds one record) ---------

@@ -68,7 +68,8 @@ def read(buf: bytes) -> FixedRecords:
     fixed = shaped & closed & (length >= 1)
     line = np.flatnonzero(fixed)
     others = np.flatnonzero(~fixed & (rows[:, 0] == ord("[")))
-    rows, length = rows[line], length[line]
+    if len(line) < len(starts):
+        rows, length = rows[line], length[line]
     words = np.ascontiguousarray(rows[:, LEVEL_AT:LEVEL_AT + 8]).view("<u8")[:, 0]
     first_of_level, level = _factorized((words & _MASKS[length]) | _LENGTH_TAGS[length], few=True)
     at = starts[line]
