@@ -18,6 +18,7 @@ from loganalyser.counting.analysis.chunks import ChunkPass
 from loganalyser.counting.analysis.lines import FileAnalysis, LinePass
 from loganalyser.counting.formats import FormatSet
 from loganalyser.counting.result import PartialResult
+from utils import format_logs, generate_logs
 
 FORMATS = FormatSet.standard()
 WORDS = ["disk", "read", "failed", "user", "ERROR", "[WARN]", "info:", "id=42", "k8s=v1,", "0x1f", "5x12",
@@ -161,6 +162,21 @@ def test_times_read_by_second_and_whole_in_one_chunk(fmt, seed):
     analysis = Analysis(bucket_s=1, since_ms=rng.choice([None, 1_767_225_601_500]))
     by_line, by_chunk = _both_passes(fmt, analysis, "\n".join(lines).encode(), None, 0)
     assert by_chunk == by_line
+
+
+@pytest.mark.parametrize("fmt", sorted(name for name, spec in FORMATS.specs.items() if spec.kind == "regex"))
+def test_generated_logs_of_every_regex_format(fmt, tmp_path):
+    """Lines as the format-aware generator writes them (own level spellings, traces, noise, CRLF)."""
+    shapes = dict(files=1, lines=600, seed=11, noise=0.1, malformed=0.05, blank=0.03, crlf=True, no_final_newline=True)
+    if fmt == "seed":
+        totals = generate_logs.generate(str(tmp_path), **shapes)
+    else:
+        totals = format_logs.generate(fmt, str(tmp_path), traces=0.05, **shapes)
+    data = (tmp_path / "node1.log").read_bytes()
+    analysis = Analysis(bucket_s=60, top=20, by=random.Random(fmt).choice(["host", "component", "file"]))
+    by_line, by_chunk = _both_passes(fmt, analysis, data, 2025, 0)
+    assert by_chunk == by_line
+    assert sum(by_line[0].values()) == sum(totals["counts"].values())
 
 
 def test_formats_whose_lines_the_chunk_pass_cannot_stand_for_keep_the_line_pass():
