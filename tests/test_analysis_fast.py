@@ -63,7 +63,8 @@ def _record(fmt: str, rng: random.Random) -> str:
     if fmt == "access":
         return f"{rng.choice(['1.2.3.4', 'host-a', 'é'])} - - [{rng.randint(1, 31):02d}/{rng.choice(['Oct', 'Feb'])}" \
                f"/2000:13:55:{rng.randint(10, 59)} {rng.choice(['-0700', '+0100', 'Z'])}] " \
-               f"\"GET /x{message.replace(chr(34), '')} HTTP/1.0\" {rng.choice([200, 404, 503, 301])} {rng.randint(0, 9999)}"
+               f"\"GET /x{message.replace(chr(34), '')} HTTP/1.0\" " \
+               f"{rng.choice([200, 404, 503, 301])} {rng.randint(0, 9999)}"
     if fmt == "python_asctime":
         stamp = stamp.replace("T", " ", 1).replace(".", ",", 1)
         return f"{stamp} - {rng.choice(['app.db', 'root', 'x'])} - {level} - {message}"

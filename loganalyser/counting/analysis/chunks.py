@@ -32,7 +32,7 @@ from .stats import LineStats
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
 _MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
-_SECONDS: dict = {}  # (fixed.py's timestamp text, year) -> (LinePass._time of it,): a memo
+_SECONDS: dict = {}  # (fixed.py's timestamp text, year) -> LinePass._time of it: a memo
 
 
 class ChunkPass:
@@ -102,7 +102,8 @@ class ChunkPass:
         keys, base = self.clock.read(field["timestamp"], year)
         if a.since_ms is not None or a.until_ms is not None:
             since, until = _window(a)
-            keep = [ms is not None and since <= ms < until for ms in self.clock.each_ms(field["timestamp"], keys, base)]
+            times = self.clock.each_ms(field["timestamp"], keys, base)
+            keep = [ms is not None and since <= ms < until for ms in times]
             field, keys = _kept(field, keep), list(compress(keys, keep))
         levels, texts, messages = field["level"], field["timestamp"], field["message"]
         if not levels:
@@ -186,8 +187,8 @@ class ChunkPass:
                 for i, name in enumerate(names):
                     n = np.bincount(bucket.reshape(-1), weights=by_second[i * len(base) + seconds],
                                     minlength=len(buckets))
-                    _add_timeline(stats, a.bucket_s, ((name, start * a.bucket_s * 1000, int(k))
-                                                      for start, k in zip(buckets.tolist(), n.tolist()) if k))
+                    _add_timeline(stats, a.bucket_s, ((name, b * a.bucket_s * 1000, int(k))
+                                                      for b, k in zip(buckets.tolist(), n.tolist()) if k))
         if lines.masker is not None:
             self._add_fixed_templates(stats, buf, line, start, found, where, path)
         if a.by:  # the seed format names no host or component: one group
@@ -204,17 +205,17 @@ class ChunkPass:
         if any(buf.startswith(fixed.BLANKED, i) for i in starts[others].tolist()):  # a line like a key
             keys = list(map(keyed.__getitem__, (line + 1).tolist()))
             first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
-            counted, lines = Counter(keys).items(), {key: int(line[i]) for key, i in first.items()}
+            counted, first_line = Counter(keys).items(), {key: int(line[i]) for key, i in first.items()}
         else:  # every line that starts like a key is a record's (no other has "0" for a "-" as
             # records do, but the other lines that start with "["): count them all, find their first
             counted = [(key, n) for key, n in Counter(keyed).items() if key.startswith(fixed.BLANKED)]
             find = _FirstLines(joined, starts)
-            lines = {key: find.line(key) for key, _ in counted}  # in the order of first occurrence
+            first_line = {key: find.line(key) for key, _ in counted}  # in the order of first occurrence
         merged = {}  # (level, template) -> [records, line of the first]
         for key, n in counted:
-            entry = merged.setdefault(self._fixed_template(key), [0, lines[key]])
+            entry = merged.setdefault(self._fixed_template(key), [0, first_line[key]])
             entry[0] += n
-            entry[1] = min(entry[1], lines[key])
+            entry[1] = min(entry[1], first_line[key])
         _add_templates(stats, path, ((level, template, n, where(k, int(starts[k])), buf[starts[k]:ends[k]])
                                      for (level, template), (n, k) in merged.items()))
 
