@@ -15,7 +15,7 @@ import pytest
 
 from loganalyser.counting.analysis import Analysis
 from loganalyser.counting.analysis.chunks import ChunkPass
-from loganalyser.counting.analysis.lines import FileAnalysis, LinePass
+from loganalyser.counting.analysis.lines import WHOLE_CHUNKS_FROM, FileAnalysis, LinePass
 from loganalyser.counting.formats import FormatSet
 from loganalyser.counting.result import PartialResult
 from utils import format_logs, generate_logs
@@ -189,7 +189,8 @@ def test_formats_whose_lines_the_chunk_pass_cannot_stand_for_keep_the_line_pass(
 
 def test_file_analysis_uses_the_chunk_pass_and_agrees_with_lines():
     rng = random.Random(3)
-    data = _chunk("seed", rng, 200)
+    data = _chunk("seed", rng, 600)
+    assert len(data) >= WHOLE_CHUNKS_FROM
     analysis = Analysis(bucket_s=60, top=5, by="file")
     part = PartialResult()
     files = FileAnalysis(FORMATS.dialect("seed"), analysis, "/logs/a.log")

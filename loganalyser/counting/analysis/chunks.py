@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from itertools import compress, repeat
 
 import numpy as np
@@ -44,7 +45,8 @@ class ChunkPass:
         self.records = records  # the spec's regex behind a "\n", with the content and the rest of the line
         self.clock = clock
         self.numpy_lines = numpy_lines  # the seed format: its usual lines are read by fixed.py
-        self._templates: dict[bytes, tuple[str, str]] = {}  # fixed.py's record key -> level, template
+        self._key_templates: dict[bytes, tuple[str, str]] = {}  # fixed.py's record key -> level, template
+        self._message_templates: dict[bytes, str] = {}  # a message's key (Masker.keys) -> its template
         self.column = {name: records.groupindex[name] - 1 for name in
                        ("level", "timestamp", "host", "component", "message", _LINE, _TAIL)
                        if name in records.groupindex}
@@ -53,7 +55,7 @@ class ChunkPass:
     def build(cls, lines: LinePass) -> "ChunkPass | None":
         """The whole-chunk pass of a LinePass's format, or None where only LinePass is exact."""
         spec = lines.dialect.spec
-        if spec.kind != "regex" or lines.json or not chunk_safe(spec.regex, line_ends=(10,)):
+        if spec.kind != "regex" or lines.json or not _line_safe(spec.regex):
             return None
         records = _records_pattern(_strip_caret(spec.regex), with_line=lines.masker is not None)
         if records is None:
@@ -127,8 +129,8 @@ class ChunkPass:
     def _add_found_templates(self, stats, buf, levels, messages, contents, where, path) -> None:
         masker = self.lines.masker
         keys = masker.keys(b"\n".join(messages)).split(b"\n")
-        distinct = list(dict.fromkeys(keys))
-        template_of = dict(zip(distinct, masker.templates(_decoded(distinct))))
+        template_of = self._remembered(self._message_templates, set(keys),
+                                       lambda new: masker.templates(_decoded(new)))
         pairs = list(zip(levels, map(template_of.__getitem__, keys)))
         first = dict(zip(reversed(pairs), range(len(pairs) - 1, -1, -1)))  # pair -> index of its first record
         find = _FirstLines(buf)
@@ -212,23 +214,33 @@ class ChunkPass:
             find = _FirstLines(joined, starts)
             first_line = {key: find.line(key) for key, _ in counted}  # in the order of first occurrence
         merged = {}  # (level, template) -> [records, line of the first]
+        template_of = self._fixed_templates([key for key, _ in counted])
         for key, n in counted:
-            entry = merged.setdefault(self._fixed_template(key), [0, first_line[key]])
+            entry = merged.setdefault(template_of[key], [0, first_line[key]])
             entry[0] += n
             entry[1] = min(entry[1], first_line[key])
         _add_templates(stats, path, ((level, template, n, where(k, int(starts[k])), buf[starts[k]:ends[k]])
                                      for (level, template), (n, k) in merged.items()))
 
-    def _fixed_template(self, key: bytes) -> tuple[str, str]:
-        """The level and template of a key of _add_fixed_templates (remembered)."""
-        known = self._templates.get(key)
-        if known is None:
-            spelling, _, message = key[fixed.LEVEL_AT:].partition(b"]")
-            text = message.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP)
-            if len(self._templates) > 100_000:
-                self._templates.clear()
-            known = self._templates[key] = (self.lines.dialect.level(spelling), self.lines.masker.template(text))
-        return known
+    def _fixed_templates(self, keys) -> dict[bytes, tuple[str, str]]:
+        """The level and template of each key of _add_fixed_templates."""
+        def work_out(new: list[bytes]) -> list[tuple[str, str]]:
+            fields = [key[fixed.LEVEL_AT:].partition(b"]") for key in new]
+            messages = [message.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP) for _, _, message in fields]
+            return list(zip([self.lines.dialect.level(spelling) for spelling, _, _ in fields],
+                            self.lines.masker.templates(messages)))
+        return self._remembered(self._key_templates, keys, work_out)
+
+    @staticmethod
+    def _remembered(memo: dict, keys, work_out) -> dict:
+        """memo[key] for each of `keys`, working out at once those not known yet."""
+        new = [key for key in keys if key not in memo]
+        if new:
+            if len(memo) + len(new) > 100_000:
+                memo.clear()
+                new = list(keys)
+            memo.update(zip(new, work_out(new)))
+        return memo
 
 
 def _times_of_seconds(lines: LinePass, stamps: list[str], year) -> list:
@@ -319,6 +331,12 @@ class _FirstLines:
         return self.lines
 
 
+@lru_cache(maxsize=64)
+def _line_safe(regex: str) -> bool:
+    return chunk_safe(regex, line_ends=(10,))
+
+
+@lru_cache(maxsize=64)
 def _records_pattern(regex: str, with_line: bool) -> re.Pattern | None:
     """The spec's regex behind a "\\n" that is no blank line's, capturing the
     rest of the line (lstripped, as LinePass takes a message) where it names no

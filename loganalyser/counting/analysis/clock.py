@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import compress
 
 from ..formats.spec import chunk_safe
@@ -30,24 +31,8 @@ class Clock:
 
     def __init__(self, lines: LinePass, layout: str | None):
         self.lines = lines
-        self.pattern = None  # (head, whole) of each "\n"-led text: a checked head, or else the text
-        split = _FRACTION.fullmatch(layout or "")
-        if split is None or lines.stamp is None or bool(split.group(2)) != bool(split.group(4)):
-            return
-        head = compile_layout(split.group(1))
-        sep = re.escape(split.group(3))
-        fraction = f"{sep}(?P<f>[0-9]{{1,9}})"
-        if split.group(2):
-            fraction = f"(?:{fraction})?"
-        if head is None or lines.stamp.pattern != head.pattern + fraction or not head.pattern.isascii() \
-                or not chunk_safe(head.pattern) or any(x in head.pattern for x in ("(?=", "(?!", "\\b")):
-            return
-        digits = sep.encode() + rb"[0-9]{1,9}(?=\n)"
-        iso_digits = rb"[.,][0-9]+(?=\n)"  # where the layout does not match, _time reads RFC 3339
-        self.pattern = re.compile(
-            rb"\n(?:" + _NOT_STRIPPED + rb"(?!" + digits + rb")(?P<head>(?>" + _unnamed(head.pattern) + rb"))" + digits
-            + rb"|" + _NOT_STRIPPED + rb"(?!" + _unnamed(lines.stamp.pattern) + rb")(?!" + iso_digits + rb")(?P<iso>(?>"
-            + _unnamed(_ISO_HEAD) + rb"))" + iso_digits + rb"|(?P<whole>[^\n]*))")
+        # (head, RFC 3339 head, whole) of each "\n"-led text; None: every text is read whole
+        self.pattern = _pattern(layout, lines.stamp.pattern) if layout and lines.stamp is not None else None
 
     def read(self, texts, year) -> tuple[list, dict]:
         """Each text's key, and each key's time in ms (None: untimed); see each_ms for a text's."""
@@ -87,6 +72,29 @@ class Clock:
             return 0
         at = len(key[0] or key[1]) + 1
         return int((text[at:at + 3] + b"000")[:3])
+
+
+@lru_cache(maxsize=64)
+def _pattern(layout: str, stamp: str) -> re.Pattern | None:
+    """The findall pattern of Clock for a layout and its regex `stamp`; None if the layout does not
+    end with its fraction (after the regex of the layout without it)."""
+    split = _FRACTION.fullmatch(layout)
+    if split is None or bool(split.group(2)) != bool(split.group(4)):
+        return None
+    head = compile_layout(split.group(1))
+    sep = re.escape(split.group(3))
+    fraction = f"{sep}(?P<f>[0-9]{{1,9}})"
+    if split.group(2):
+        fraction = f"(?:{fraction})?"
+    if head is None or stamp != head.pattern + fraction or not head.pattern.isascii() \
+            or not chunk_safe(head.pattern) or any(x in head.pattern for x in ("(?=", "(?!", "\\b")):
+        return None
+    digits = sep.encode() + rb"[0-9]{1,9}(?=\n)"
+    iso_digits = rb"[.,][0-9]+(?=\n)"  # where the layout does not match, _time reads RFC 3339
+    return re.compile(
+        rb"\n(?:" + _NOT_STRIPPED + rb"(?!" + digits + rb")(?P<head>(?>" + _unnamed(head.pattern) + rb"))" + digits
+        + rb"|" + _NOT_STRIPPED + rb"(?!" + _unnamed(stamp) + rb")(?!" + iso_digits + rb")(?P<iso>(?>"
+        + _unnamed(_ISO_HEAD) + rb"))" + iso_digits + rb"|(?P<whole>[^\n]*))")
 
 
 def _unnamed(pattern: str) -> bytes:
