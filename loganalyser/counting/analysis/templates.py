@@ -65,24 +65,24 @@ class Masker:
         """`[self.mask(m) for m in messages]`, with each mask run once over them all.
 
         Messages hold no "\n", and the masks cannot tell a "\n" from the end
-        of a message: they consume none but the quoted strings' (a match that
-        spans two messages would remove one), and their lookarounds and `\b`
-        only test for characters a "\n" is not. So unless a "\n" went missing,
-        the joined result, split, is the messages masked one by one."""
+        of a message: the built-ins consume none but the quoted strings' (a
+        match that spans two messages would remove one), their lookarounds and
+        `\b` only test for characters a "\n" is not, and a user's mask must be
+        `_joinable`. So unless a "\n" went missing, the joined result, split,
+        is the messages masked one by one."""
         if not self.joinable or not messages:
             return [self.mask(m) for m in messages]
         masked = self.mask("\n".join(messages)).split("\n")
         return masked if len(masked) == len(messages) else [self.mask(m) for m in messages]
 
-
     def keys(self, joined: bytes) -> bytes:
         """"\\n"-joined messages (bytes) -> the key of each, "\\n"-joined: it decides its template.
 
-        Every mask treats the digits 1-9 alike (classes hold all of them or
-        none; only `0x` names one, and 0 stays 0) and no digit outlives the
-        last mask, which masks every run of them: so a message with each of
-        2-9 written as 1 has the same template, and messages that differ only
-        in their numbers share a key."""
+        Every built-in mask, and a user's that names no digit, treats the
+        digits 1-9 alike (a class holds all of them or none; only `0x` names
+        one, and 0 stays 0), and no digit outlives the last mask, which masks
+        every run of them: so a message with each of 2-9 written as 1 has the
+        same template, and messages that differ only in their numbers share a key."""
         return joined.translate(_ONES) if self.digit_blind else joined
 
     def templates(self, messages: list[str]) -> list[str]:
