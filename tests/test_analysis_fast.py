@@ -150,6 +150,15 @@ def test_a_chunk_of_many_records_of_few_templates_and_seconds():
     assert by_chunk == by_line
 
 
+def test_many_level_spellings_and_unsorted_seconds():
+    rng = random.Random(5)
+    spellings = ["".join(rng.choice("abcdefgXYZ") for _ in range(rng.randint(1, 9))) for _ in range(40)]
+    lines = [f"[2026-01-{rng.randint(1, 3):02d}T00:00:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}] "
+             f"[{rng.choice(spellings)}] m {rng.randint(0, 9)}" for _ in range(3000)]
+    by_line, by_chunk = _both_passes("seed", Analysis(bucket_s=60, top=3), "\n".join(lines).encode(), None, 0)
+    assert by_chunk == by_line and len(by_line[0]) > 16
+
+
 @pytest.mark.parametrize("fmt", ["log4j", "seed"])
 @pytest.mark.parametrize("seed", range(20))
 def test_times_read_by_second_and_whole_in_one_chunk(fmt, seed):
