@@ -33,7 +33,7 @@ from .stats import LineStats
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
 _MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
-_SECONDS: dict = {}  # (fixed.py's timestamp text, year) -> LinePass._time of it: a memo
+_SECONDS: dict = {}  # (fixed.py's timestamp up to its seconds, year) -> the time of that second: a memo
 
 
 class ChunkPass:
@@ -159,10 +159,9 @@ class ChunkPass:
         spelled = [lines.dialect.level(s) for s in found.spellings]
         names = list(dict.fromkeys(spelled))
         level = np.array([names.index(s) for s in spelled], dtype=np.int64)[found.level]
-        read = _times_of_seconds(lines, found.stamps, year)
+        read = _seconds(lines, found.stamps, found.stamp_ms.tolist(), year)
         has_time = np.array([ms is not None for ms in read], dtype=bool)
-        base = np.array([0 if ms is None else ms - f for ms, f in zip(read, found.stamp_ms.tolist())],
-                        dtype=np.int64)  # the time of each second (where it has one)
+        base = np.array([0 if ms is None else ms for ms in read], dtype=np.int64)  # each second's time, if any
         second, fraction, line, start, end = found.second, found.fraction, found.line, found.start, found.end
         keep = np.ones(len(level), dtype=bool)
         if a.levels is not None:
@@ -243,15 +242,18 @@ class ChunkPass:
         return memo
 
 
-def _times_of_seconds(lines: LinePass, stamps: list[str], year) -> list:
-    """LinePass._time of fixed.py's timestamp texts, remembered (a run's files mostly share their seconds)."""
+def _seconds(lines: LinePass, stamps: list[str], fractions: list[int], year) -> list:
+    """The time of the second of each of fixed.py's timestamp texts (LinePass._time of the
+    text, less its milliseconds), remembered: a run's files mostly share their seconds."""
     if len(_SECONDS) > 100_000:
         _SECONDS.clear()
     out = []
-    for text in stamps:
-        if (text, year) not in _SECONDS:
-            _SECONDS[text, year] = lines._time(text, year)
-        out.append(_SECONDS[text, year])
+    for text, fraction in zip(stamps, fractions):
+        second = (text[:fixed.SECOND_CHARS], year)
+        if second not in _SECONDS:
+            ms = lines._time(text, year)
+            _SECONDS[second] = None if ms is None else ms - fraction
+        out.append(_SECONDS[second])
     return out
 
 

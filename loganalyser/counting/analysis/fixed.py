@@ -28,6 +28,7 @@ _FIXED = np.array([i for i, c in enumerate(_SHAPE) if c != ord("0")])
 _FIXED_BYTES = np.frombuffer(_SHAPE, dtype=np.uint8)[_FIXED]
 _SECOND_WEIGHTS = 10 ** np.arange(13, -1, -1, dtype=np.int64)  # the 14 digits of a second, as one number
 LEVEL_AT = len(_SHAPE)
+SECOND_CHARS = len("yyyy-MM-ddTHH:mm:ss")  # of a timestamp: they decide its second
 _MAX_LEVEL = 8  # longer levels (up to 16 letters) are left to the regex
 _SPAN = LEVEL_AT + _MAX_LEVEL + 1  # bytes of a line looked at
 
