@@ -342,8 +342,9 @@ def _line_safe(regex: str) -> bool:
 def _records_pattern(regex: str, with_line: bool) -> re.Pattern | None:
     """The spec's regex behind a "\\n" that is no blank line's, capturing the
     rest of the line (lstripped, as LinePass takes a message) where it names no
-    message, and the content where asked; None where findall could not stand
-    for the match of each line."""
+    message, and the whole line where asked (what follows the regex always
+    matches, so the regex matches as it does alone); None where findall could
+    not stand for the match of each line."""
     try:
         own = re.compile(regex.encode("utf-8"))
         parsed = sre_parse.parse(regex.encode("utf-8"))
@@ -355,10 +356,10 @@ def _records_pattern(regex: str, with_line: bool) -> re.Pattern | None:
     if message is not None and not any(op is sre_constants.SUBPATTERN and arg[0] == message
                                         for op, arg in parsed):
         return None  # a message group that may not take part: LinePass then takes the rest of the line
-    line = f"(?=(?P<{_LINE}>[^\\n]*))" if with_line else ""
-    rest = f"[{re.escape(_MESSAGE_STRIP)}]*(?P<{_TAIL}>[^\\n]*)" if message is None else ""
+    rest = f"[{re.escape(_MESSAGE_STRIP)}]*(?P<{_TAIL}>[^\\n]*)" if message is None else "[^\\n]*" if with_line else ""
+    record = f"(?P<{_LINE}>(?:{regex}){rest})" if with_line else f"(?:{regex}){rest}"  # the line, to its end
     try:
-        return re.compile(f"\\n(?!\\n){line}(?:{regex}){rest}".encode("utf-8"))
+        return re.compile(f"\\n(?!\\n){record}".encode("utf-8"))
     except re.error:
         return None
 
