@@ -73,15 +73,15 @@ class LineStats:
         if my_bound or their_bound:
             self.bounds[level] = my_bound + their_bound
 
-    def count_template(self, level: str, template: str, path: str, offset: int, text: str) -> None:
-        """One occurrence of `template` (call `cap()` once after a batch)."""
+    def count_template(self, level: str, template: str, path: str, offset: int, text: str, n: int = 1) -> None:
+        """`n` occurrences of `template`, the first at (path, offset) (call `cap()` once after a batch)."""
         table = self.templates.setdefault(level, {})
         entry = table.get(template)
         if entry is None:
             bound = self.bounds.get(level, 0)
-            table[template] = [1 + bound, bound, path, offset, text]
+            table[template] = [n + bound, bound, path, offset, text]
         else:
-            entry[COUNT] += 1
+            entry[COUNT] += n
             if (path, offset) < (entry[PATH], entry[OFFSET]):
                 entry[PATH:] = [path, offset, text]
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from ..formats.spec import chunk_safe
+
 BUILTIN_MASKS = (
     (re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''), "<STR>"),
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>"),
@@ -37,17 +39,66 @@ class Masker:
 
     def __init__(self, user_masks=()):
         self.masks = tuple((re.compile(m), "<*>") for m in user_masks) + BUILTIN_MASKS
+        # Whether masking "\n"-joined messages at once masks each alone (see mask_all).
+        self.joinable = all(_joinable(m) for m in user_masks)
+        # Whether the masks treat the digits 1-9 alike (see keys); the built-ins do.
+        self.digit_blind = not any(re.search(r"[0-9]|\\N", m) for m in user_masks)
         self._cache: dict[str, str] = {}
 
     def template(self, message: str) -> str:
         cached = self._cache.get(message)
         if cached is not None:
             return cached
-        text = message
-        for pattern, replacement in self.masks:
-            text = pattern.sub(replacement, text)
-        text = text.strip()[:MAX_TEMPLATE]
+        text = finish(self.mask(message))
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[message] = text
         return text
+
+    def mask(self, text: str) -> str:
+        """The message with every mask applied, before `finish`."""
+        for pattern, replacement in self.masks:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def mask_all(self, messages: list[str]) -> list[str]:
+        """`[self.mask(m) for m in messages]`, with each mask run once over them all.
+
+        Messages hold no "\n", and the masks cannot tell a "\n" from the end
+        of a message: the built-ins consume none but the quoted strings' (a
+        match that spans two messages would remove one), their lookarounds and
+        `\b` only test for characters a "\n" is not, and a user's mask must be
+        `_joinable`. So unless a "\n" went missing, the joined result, split,
+        is the messages masked one by one."""
+        if not self.joinable or not messages:
+            return [self.mask(m) for m in messages]
+        masked = self.mask("\n".join(messages)).split("\n")
+        return masked if len(masked) == len(messages) else [self.mask(m) for m in messages]
+
+    def keys(self, joined: bytes) -> bytes:
+        """"\\n"-joined messages (bytes) -> the key of each, "\\n"-joined: it decides its template.
+
+        Every built-in mask, and a user's that names no digit, treats the
+        digits 1-9 alike (a class holds all of them or none; only `0x` names
+        one, and 0 stays 0), and no digit outlives the last mask, which masks
+        every run of them: so a message with each of 2-9 written as 1 has the
+        same template, and messages that differ only in their numbers share a key."""
+        return joined.translate(_ONES) if self.digit_blind else joined
+
+    def templates(self, messages: list[str]) -> list[str]:
+        """The template of each message (as `template` gives it)."""
+        return [finish(m) for m in self.mask_all(messages)]
+
+
+_ONES = bytes.maketrans(b"23456789", b"11111111")
+
+
+def finish(masked: str) -> str:
+    """A masked message as a template key: stripped and cut."""
+    return masked.strip()[:MAX_TEMPLATE]
+
+
+def _joinable(mask: str) -> bool:
+    """A user's mask that never touches or looks at a "\n" and has no anchors
+    (the "x" makes even a leading `^` count as one)."""
+    return chunk_safe("x" + mask, line_ends=(10,))

@@ -180,10 +180,10 @@ def _samples(samples, origin: str) -> tuple:
     return tuple(out)
 
 
-def chunk_safe(regex: str) -> bool:
-    """True if the regex can never consume or look at a CR or LF, and has no
-    anchors but a leading `^`: then matching it after each "\\n" of a whole
-    chunk gives exactly what matching it on each line alone gives."""
+def chunk_safe(regex: str, line_ends: tuple = (10, 13)) -> bool:
+    """True if the regex can never consume or look at a CR or LF (the bytes of
+    `line_ends`), and has no anchors but a leading `^`: then matching it after
+    each "\\n" of a whole chunk gives exactly what matching it on each line alone gives."""
     try:
         parsed = sre_parse.parse(regex.encode("utf-8"))
     except (re.error, UnicodeEncodeError):
@@ -191,40 +191,39 @@ def chunk_safe(regex: str) -> bool:
     items = list(parsed)
     if items and items[0][0] is sre_constants.AT and items[0][1] in (sre_constants.AT_BEGINNING, sre_constants.AT_BEGINNING_STRING):
         items = items[1:]
-    return _safe(items)
+    return _safe(items, line_ends)
 
 
-_LINE_ENDS = (10, 13)
 _SAFE_CATEGORIES = {"CATEGORY_DIGIT", "CATEGORY_NOT_SPACE", "CATEGORY_WORD"}
 
 
-def _safe(items) -> bool:
+def _safe(items, line_ends) -> bool:
     c = sre_constants
     for op, arg in items:
         if op is c.LITERAL:
-            if arg in _LINE_ENDS:
+            if arg in line_ends:
                 return False
         elif op is c.IN:
-            if any(_in_class(arg, ch) for ch in _LINE_ENDS):
+            if any(_in_class(arg, ch) for ch in line_ends):
                 return False
         elif op is c.CATEGORY:
             if str(arg) not in _SAFE_CATEGORIES:
                 return False
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT) or op is getattr(c, "POSSESSIVE_REPEAT", None):
-            if not _safe(arg[2]):
+            if not _safe(arg[2], line_ends):
                 return False
         elif op is c.SUBPATTERN:
-            if not _safe(arg[-1]):
+            if not _safe(arg[-1], line_ends):
                 return False
         elif op is getattr(c, "ATOMIC_GROUP", None):
-            if not _safe(arg):
+            if not _safe(arg, line_ends):
                 return False
         elif op is c.BRANCH:
-            if not all(_safe(branch) for branch in arg[1]):
+            if not all(_safe(branch, line_ends) for branch in arg[1]):
                 return False
         elif op in (c.ASSERT, c.ASSERT_NOT):
             direction, sub = arg
-            if direction < 0 or not _safe(sub):  # a lookbehind at line start would see the "\n"
+            if direction < 0 or not _safe(sub, line_ends):  # a lookbehind at line start would see the "\n"
                 return False
         elif op is c.AT:
             if arg not in (c.AT_BOUNDARY, c.AT_NON_BOUNDARY):

@@ -1,0 +1,390 @@
+"""The statistics of a whole chunk at once: exactly LinePass's, without Python per line.
+
+LinePass (lines.py) stays the definition. This path gives the same counts and
+LineStats for the same bytes, for a regex format whose regex never consumes or
+looks at a "\\n" (`chunk_safe` for LF alone): then, in a copy of the chunk
+where each line is its content (the CR before each LF dropped) between two
+"\\n"s, one `findall` of the regex behind a "\\n" finds exactly the records that
+`Dialect.classify` finds line by line, with the same groups. The seed format's
+lines of the usual shape are read by numpy instead (fixed.py), the regex
+taking the rest. Everything after is done once per distinct value (a level
+spelling, a second, a template, a group) on lists and arrays built by C-level
+calls (`Counter(zip(...))`, `map`, `compress`, numpy).
+
+Any other format (JSON lines, a regex that could see a line's end) keeps LinePass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from itertools import compress, repeat
+
+import numpy as np
+
+from ..formats.engine import _strip_caret
+from ..formats.spec import chunk_safe, sre_constants, sre_parse
+from . import fixed
+from .clock import Clock
+from .lines import EXAMPLE_CHARS, LinePass
+from .stats import LineStats
+
+_LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
+_TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
+_MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
+_SECONDS: dict = {}  # (fixed.py's timestamp up to its seconds, year) -> the time of that second: a memo
+
+
+class ChunkPass:
+    """LinePass.run for a whole chunk of one format at once (see the module docstring)."""
+
+    def __init__(self, lines: LinePass, records: re.Pattern, clock: Clock, numpy_lines: bool):
+        self.lines = lines  # the per-line pass: its options, masker, grep and the readers of one value
+        self.analysis = lines.analysis
+        self.records = records  # the spec's regex behind a "\n", with the content and the rest of the line
+        self.clock = clock
+        self.numpy_lines = numpy_lines  # the seed format: its usual lines are read by fixed.py
+        self._key_templates: dict[bytes, tuple[str, str]] = {}  # fixed.py's record key -> level, template
+        self._message_templates: dict[bytes, str] = {}  # a message's key (Masker.keys) -> its template
+        self.column = {name: records.groupindex[name] - 1 for name in
+                       ("level", "timestamp", "host", "component", "message", _LINE, _TAIL)
+                       if name in records.groupindex}
+
+    @classmethod
+    def build(cls, lines: LinePass) -> "ChunkPass | None":
+        """The whole-chunk pass of a LinePass's format, or None where only LinePass is exact."""
+        spec = lines.dialect.spec
+        if spec.kind != "regex" or lines.json or not _line_safe(spec.regex):
+            return None
+        records = _records_pattern(_strip_caret(spec.regex), with_line=lines.masker is not None)
+        if records is None:
+            return None
+        return cls(lines, records, Clock(lines, spec.timestamp), fixed.fits(spec) and lines.grep is None)
+
+    def run(self, data: bytes, path: str, offset: int, year: int | None, stats: LineStats,
+            counts: dict[str, int]) -> None:
+        """What LinePass.run adds for the same arguments."""
+        buf = b"\n" + data if data.endswith(b"\n") else b"\n" + data + b"\n"
+        cr = b"\r" in data
+        if cr:
+            buf = buf.replace(b"\r\n", b"\n")
+        where = _LineOffsets(data, offset, cr)
+        if self.numpy_lines:
+            found = fixed.read(buf)
+            self._add_fixed(buf, found, where, path, year, stats, counts)
+            if len(found.others):
+                others = found.others.tolist()
+                buf = b"\n" + b"\n".join([buf[a:b] for a, b in zip(found.starts[others].tolist(),
+                                                                    found.ends[others].tolist())]) + b"\n"
+                where = _LineOffsets(data, offset, True, others)
+            else:
+                buf = b""
+        rows = self.records.findall(buf) if buf else []
+        if rows:
+            self._add_found(buf, rows, where, path, year, stats, counts)
+        stats.cap()
+
+    # -- the records the regex found -------------------------------------------------
+
+    def _add_found(self, buf, rows, where, path, year, stats, counts) -> None:
+        a, lines = self.analysis, self.lines
+        field = {name: column for name, column in zip(self.column, _columns(rows, self.column.values()))}
+        if "timestamp" not in field:
+            field["timestamp"] = (b"",) * len(rows)
+        if "message" not in field:
+            field["message"] = field.pop(_TAIL)
+        level_of = {s: lines.dialect.level(s) for s in set(field["level"])}
+        field["level"] = list(map(level_of.__getitem__, field["level"]))
+        if a.levels is not None:  # the filters, cheapest first, each on what the previous kept
+            passes = {level: level in a.levels for level in level_of.values()}
+            field = _kept(field, map(passes.__getitem__, field["level"]))
+        if lines.grep is not None:
+            field = _kept(field, [m is not None for m in map(lines.grep.search, _decoded(field["message"]))])
+        keys, base = self.clock.read(field["timestamp"], year)
+        if a.since_ms is not None or a.until_ms is not None:
+            since, until = _window(a)
+            times = self.clock.each_ms(field["timestamp"], keys, base)
+            keep = [ms is not None and since <= ms < until for ms in times]
+            field, keys = _kept(field, keep), list(compress(keys, keep))
+        levels, texts, messages = field["level"], field["timestamp"], field["message"]
+        if not levels:
+            return
+        _add_counts(counts, Counter(levels).items())
+        timeline = Counter(zip(levels, keys))
+        untimed = sum(n for (_, key), n in timeline.items() if base[key] is None)
+        timed = {key for key in set(keys) if base[key] is not None}
+        if timed:
+            _add_range(stats, path, self.clock.extreme(min, timed, base, texts, keys),
+                       self.clock.extreme(max, timed, base, texts, keys))
+        stats.untimed += untimed
+        if a.bucket_s:
+            _add_timeline(stats, a.bucket_s, ((level, base[key], n) for (level, key), n in timeline.items()
+                                              if base[key] is not None))
+        if lines.masker is not None:
+            self._add_found_templates(stats, buf, levels, messages, field[_LINE], where, path)
+        if a.by:
+            self._add_found_groups(stats, levels, field, path)
+
+    def _add_found_templates(self, stats, buf, levels, messages, contents, where, path) -> None:
+        masker = self.lines.masker
+        keys = masker.keys(b"\n".join(messages)).split(b"\n")
+        template_of = self._remembered(self._message_templates, set(keys),
+                                       lambda new: masker.templates(_decoded(new)))
+        pairs = list(zip(levels, map(template_of.__getitem__, keys)))
+        first = dict(zip(reversed(pairs), range(len(pairs) - 1, -1, -1)))  # pair -> index of its first record
+        find = _FirstLines(buf)
+        line = {i: find.line(contents[i]) for i in sorted(first.values())}
+        _add_templates(stats, path, ((level, template, n, where(line[first[level, template]]),
+                                      contents[first[level, template]])
+                                     for (level, template), n in Counter(pairs).items()))
+
+    def _add_found_groups(self, stats, levels, field, path) -> None:
+        by = self.analysis.by
+        if by == "file" or by not in field:  # one group: the file's, or what a format without the field gets
+            pairs = Counter(zip(repeat(self.lines._group({}, path)), levels))
+        else:
+            pairs, named = Counter(), {}
+            for (value, level), n in Counter(zip(field[by], levels)).items():
+                if value not in named:
+                    text = value.decode("utf-8", "replace")
+                    named[value] = self.lines._group({by: text} if text else {}, path)
+                pairs[(named[value], level)] += n
+        _add_groups(stats, pairs.items())
+
+    # -- the seed format's usual lines (fixed.py) --------------------------------------
+
+    def _add_fixed(self, buf, found: fixed.FixedRecords, where, path, year, stats, counts) -> None:
+        a, lines = self.analysis, self.lines
+        spelled = [lines.dialect.level(s) for s in found.spellings]
+        names = list(dict.fromkeys(spelled))
+        level = np.array([names.index(s) for s in spelled], dtype=np.int64)[found.level]
+        read = _seconds(lines, found.stamps, found.stamp_ms.tolist(), year)
+        has_time = np.array([ms is not None for ms in read], dtype=bool)
+        base = np.array([0 if ms is None else ms for ms in read], dtype=np.int64)  # each second's time, if any
+        second, fraction, line, start, end = found.second, found.fraction, found.line, found.start, found.end
+        keep = np.ones(len(level), dtype=bool)
+        if a.levels is not None:
+            keep &= np.isin(level, [i for i, name in enumerate(names) if name in a.levels])
+        if a.since_ms is not None or a.until_ms is not None:
+            since, until = _window(a)
+            ms = base[second] + fraction
+            keep &= has_time[second] & (ms >= since) & (ms < until)
+        if not keep.all():
+            level, second, fraction, line, start, end = (v[keep] for v in (level, second, fraction, line, start, end))
+        if not len(level):
+            return
+        per_level = [(names[i], int(n)) for i, n in enumerate(np.bincount(level).tolist()) if n]
+        _add_counts(counts, per_level)
+        timed = has_time[second]
+        stats.untimed += int(len(timed) - np.count_nonzero(timed))
+        if timed.any():
+            ms = base[second[timed]] + fraction[timed]
+            _add_range(stats, path, int(ms.min()), int(ms.max()))
+            if a.bucket_s:  # records by level and second, then by level and bucket
+                by_second = np.bincount(level * len(base) + second, minlength=len(names) * len(base))
+                seconds = np.flatnonzero(has_time)
+                buckets, bucket = np.unique(base[seconds] // 1000 // a.bucket_s, return_inverse=True)
+                for i, name in enumerate(names):
+                    n = np.bincount(bucket.reshape(-1), weights=by_second[i * len(base) + seconds],
+                                    minlength=len(buckets))
+                    _add_timeline(stats, a.bucket_s, ((name, b * a.bucket_s * 1000, int(k))
+                                                      for b, k in zip(buckets.tolist(), n.tolist()) if k))
+        if lines.masker is not None:
+            self._add_fixed_templates(stats, buf, line, start, found, where, path)
+        if a.by:  # the seed format names no host or component: one group
+            _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
+
+    def _add_fixed_templates(self, stats, buf, line, start, found: fixed.FixedRecords, where, path) -> None:
+        """Templates of the records on lines `line` of buf, each keyed by its line with its
+        timestamp written over (its level field and message) and its digits 2-9 as 1."""
+        starts, ends, others = found.starts, found.ends, found.others
+        blanked = np.frombuffer(buf, dtype=np.uint8).copy()
+        fixed.blank_stamps(blanked, start)
+        joined = self.lines.masker.keys(blanked.tobytes())
+        keyed = joined.split(b"\n")
+        if any(buf.startswith(fixed.BLANKED, i) for i in starts[others].tolist()):  # a line like a key
+            keys = list(map(keyed.__getitem__, (line + 1).tolist()))
+            first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+            counted, first_line = Counter(keys).items(), {key: int(line[i]) for key, i in first.items()}
+        else:  # every line that starts like a key is a record's (no other has "0" for a "-" as
+            # records do, but the other lines that start with "["): count them all, find their first
+            counted = [(key, n) for key, n in Counter(keyed).items() if key.startswith(fixed.BLANKED)]
+            find = _FirstLines(joined, starts)
+            first_line = {key: find.line(key) for key, _ in counted}  # in the order of first occurrence
+        merged = {}  # (level, template) -> [records, line of the first]
+        template_of = self._fixed_templates([key for key, _ in counted])
+        for key, n in counted:
+            entry = merged.setdefault(template_of[key], [0, first_line[key]])
+            entry[0] += n
+            entry[1] = min(entry[1], first_line[key])
+        _add_templates(stats, path, ((level, template, n, where(k, int(starts[k])), buf[starts[k]:ends[k]])
+                                     for (level, template), (n, k) in merged.items()))
+
+    def _fixed_templates(self, keys) -> dict[bytes, tuple[str, str]]:
+        """The level and template of each key of _add_fixed_templates."""
+        def work_out(new: list[bytes]) -> list[tuple[str, str]]:
+            fields = [key[fixed.LEVEL_AT:].partition(b"]") for key in new]
+            messages = [message.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP) for _, _, message in fields]
+            return list(zip([self.lines.dialect.level(spelling) for spelling, _, _ in fields],
+                            self.lines.masker.templates(messages)))
+        return self._remembered(self._key_templates, keys, work_out)
+
+    @staticmethod
+    def _remembered(memo: dict, keys, work_out) -> dict:
+        """memo[key] for each of `keys`, working out at once those not known yet."""
+        new = [key for key in keys if key not in memo]
+        if new:
+            if len(memo) + len(new) > 100_000:
+                memo.clear()
+                new = list(keys)
+            memo.update(zip(new, work_out(new)))
+        return memo
+
+
+def _seconds(lines: LinePass, stamps: list[str], fractions: list[int], year) -> list:
+    """The time of the second of each of fixed.py's timestamp texts (LinePass._time of the
+    text, less its milliseconds), remembered: a run's files mostly share their seconds."""
+    if len(_SECONDS) > 100_000:
+        _SECONDS.clear()
+    out = []
+    for text, fraction in zip(stamps, fractions):
+        second = (text[:fixed.SECOND_CHARS], year)
+        if second not in _SECONDS:
+            ms = lines._time(text, year)
+            _SECONDS[second] = None if ms is None else ms - fraction
+        out.append(_SECONDS[second])
+    return out
+
+
+# -- adding what was found to the statistics (as LinePass.line adds one record) ---------
+
+def _add_counts(counts: dict, items) -> None:
+    for level, n in items:
+        counts[level] = counts.get(level, 0) + n
+
+
+def _add_range(stats: LineStats, path: str, first: int, last: int) -> None:
+    if stats.first_ms is None or first < stats.first_ms:
+        stats.first_ms = first
+    if stats.last_ms is None or last > stats.last_ms:
+        stats.last_ms = last
+    span = stats.file_ranges.get(path)
+    stats.file_ranges[path] = [first, last] if span is None else [min(span[0], first), max(span[1], last)]
+
+
+def _add_timeline(stats: LineStats, bucket_s: int, items) -> None:
+    """(level, a time in ms, records) for records of that level in that time's second."""
+    for level, ms, n in items:
+        bucket = stats.timeline.setdefault(ms // 1000 // bucket_s * bucket_s, {})
+        bucket[level] = bucket.get(level, 0) + n
+
+
+def _add_templates(stats: LineStats, path: str, items) -> None:
+    """(level, template, records, file offset of the first, its content)."""
+    for level, template, n, offset, content in items:
+        stats.count_template(level, template, path, offset, content[:EXAMPLE_CHARS].decode("utf-8", "replace"), n)
+
+
+def _add_groups(stats: LineStats, items) -> None:
+    for (group, level), n in items:
+        counter = stats.groups.setdefault(group, {})
+        counter[level] = counter.get(level, 0) + n
+
+
+# -- lines and their offsets ----------------------------------------------------------
+
+class _LineOffsets:
+    """The file offset of line k of a buffer (line lines[k] of the chunk, when given)."""
+
+    def __init__(self, data: bytes, offset: int, cr: bool, lines: list[int] | None = None):
+        self.data, self.offset, self.lines = data, offset, lines
+        self.cr = cr  # lines lost their CRs in the buffer: its positions are not the chunk's
+        self.starts = None  # where each line of data starts
+
+    def __call__(self, k: int, start: int | None = None) -> int:
+        """(`start`: where line k starts in the buffer, "\n" + the chunk's lines.)"""
+        if start is not None and not self.cr:
+            return self.offset + start - 1
+        if self.starts is None:
+            self.starts = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10) + 1
+        k = k if self.lines is None else self.lines[k]
+        return self.offset + (0 if k == 0 else int(self.starts[k - 1]))
+
+
+class _FirstLines:
+    """Line numbers of contents, asked for in file order: the first line of that
+    content after the previous answer (a line of the same content before it
+    would be a record of the same key, and so would have been asked for first)."""
+
+    def __init__(self, buf: bytes, starts: np.ndarray | None = None):
+        self.buf = buf
+        self.starts = starts  # where each line of buf starts, if known
+        self.at = 0  # where the next search starts
+        self.lines = -1  # "\n"s in buf[:at], less the first (before line 0)
+
+    def line(self, content: bytes) -> int:
+        found = self.buf.find(b"\n" + content + b"\n", self.at)
+        if self.starts is not None:
+            self.lines = int(np.searchsorted(self.starts, found + 1))
+        else:
+            self.lines += self.buf.count(b"\n", self.at, found + 1)
+        self.at = found + 1
+        return self.lines
+
+
+@lru_cache(maxsize=64)
+def _line_safe(regex: str) -> bool:
+    return chunk_safe(regex, line_ends=(10,))
+
+
+@lru_cache(maxsize=64)
+def _records_pattern(regex: str, with_line: bool) -> re.Pattern | None:
+    """The spec's regex behind a "\\n" that is no blank line's, capturing the
+    rest of the line (lstripped, as LinePass takes a message) where it names no
+    message, and the whole line where asked (what follows the regex always
+    matches, so the regex matches as it does alone); None where findall could
+    not stand for the match of each line."""
+    try:
+        own = re.compile(regex.encode("utf-8"))
+        parsed = sre_parse.parse(regex.encode("utf-8"))
+    except (re.error, UnicodeEncodeError):
+        return None
+    if _LINE in own.groupindex or _TAIL in own.groupindex or re.search(r"\\[1-9]", regex):
+        return None  # our groups' names taken, or numbered references our first group would shift
+    message = own.groupindex.get("message")
+    if message is not None and not any(op is sre_constants.SUBPATTERN and arg[0] == message
+                                        for op, arg in parsed):
+        return None  # a message group that may not take part: LinePass then takes the rest of the line
+    rest = f"[{re.escape(_MESSAGE_STRIP)}]*(?P<{_TAIL}>[^\\n]*)" if message is None else "[^\\n]*" if with_line else ""
+    record = f"(?P<{_LINE}>(?:{regex}){rest})" if with_line else f"(?:{regex}){rest}"  # the line, to its end
+    try:
+        return re.compile(f"\\n(?!\\n){record}".encode("utf-8"))
+    except re.error:
+        return None
+
+
+def _columns(rows: list[tuple], wanted) -> list[tuple]:
+    columns = list(zip(*rows))
+    return [columns[i] for i in wanted]
+
+
+def _decoded(values) -> list[str]:
+    """Each of some "\\n"-free byte strings decoded as LinePass decodes a field."""
+    if not values:
+        return []
+    joined = b"\n".join(values)
+    if joined.isascii():
+        return joined.decode("ascii").split("\n")
+    return [v.decode("utf-8", "replace") for v in values]
+
+
+def _window(analysis) -> tuple:
+    return (analysis.since_ms if analysis.since_ms is not None else -float("inf"),
+            analysis.until_ms if analysis.until_ms is not None else float("inf"))
+
+
+def _kept(field: dict, keep) -> dict:
+    """The columns of the records `keep` (an iterable of booleans, one a record) says to keep."""
+    keep = list(keep)
+    return {name: list(compress(column, keep)) for name, column in field.items()}
