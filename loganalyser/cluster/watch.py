@@ -44,9 +44,11 @@ class JobWatch:
     views: list = field(default_factory=list)  # objects with show(doc, force=False): the terminal view
     serve: tuple[str, int] | None = None  # the dashboard's address, served while this rank is master
     final_page: str | None = None  # --dashboard-html: where the last status goes as a static page
+    linger: float = 0.0  # seconds the dashboard stays up after the result, so open pages see the end
     clock: object = time.monotonic
     wall: object = time.time
     _server: object = None
+    _ended: bool = False
     _log: EventLog | None = None
     _figures: dict = field(default_factory=dict)
     _history: list = field(default_factory=list)
@@ -116,6 +118,9 @@ class JobWatch:
         self.stop_serving()
 
     def stop_serving(self) -> None:
+        """Stops the dashboard; after the job's end, only once it has lingered."""
+        if self._server is not None and self._ended and self.linger > 0:
+            time.sleep(self.linger)  # the job is over: open pages fetch the final document meanwhile
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -131,6 +136,7 @@ class JobWatch:
         self.publish(master, done=True, force=True)
         if self.final_page and self.board is not None:
             write_atomic(self.final_page, static_page(self.board.document()).encode())
+        self._ended = True
         self.close()
 
     # -- status -------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ def build_parser():
     watch.add_argument("--status", metavar="FILE", help="keep the live status document in FILE (always whole JSON)")
     watch.add_argument("--dashboard", metavar="[HOST:]PORT",
                        help="serve a live dashboard at http://HOST:PORT/ (default host 127.0.0.1)")
+    watch.add_argument("--dashboard-linger", type=non_negative_float, default=2.0, metavar="S",
+                       help="keep serving the dashboard S seconds after the result (default 2)")
     watch.add_argument("--dashboard-html", metavar="FILE", help="write the final dashboard as a static page to FILE")
     watch.add_argument("--tui", action="store_true", help="show the live status on this terminal instead of log lines")
     return parser
@@ -188,7 +190,8 @@ def job_watch(options: WatchOptions, rank: int, size: int) -> JobWatch:
     """What this rank shows watchers whenever it is master."""
     board = StatusBoard(options.status) if (options.status or options.dashboard or options.dashboard_html) else None
     views = [TerminalView(sys.stdout)] if options.tui else []
-    return JobWatch(rank, size, options.events, board, views, serve=options.dashboard, final_page=options.dashboard_html)
+    return JobWatch(rank, size, options.events, board, views, serve=options.dashboard, final_page=options.dashboard_html,
+                    linger=options.dashboard_linger)
 
 
 def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan, extra: dict, size: int,

@@ -45,6 +45,7 @@ class WatchOptions:
     dashboard: tuple[str, int] | None = None  # --dashboard [HOST:]PORT
     dashboard_html: str | None = None  # --dashboard-html FILE: the final page, data inside
     tui: bool = False  # --tui: the live status on the terminal
+    dashboard_linger: float = 2.0  # seconds the dashboard stays up after the result
 
     @property
     def any(self) -> bool:
@@ -92,6 +93,6 @@ def job_options(args) -> JobOptions:
     checkpoints = CheckpointOptions(args.checkpoint_dir, not args.no_checkpoint, not args.no_resume,
                                     args.keep_checkpoints, args.checkpoint_files, policy)
     watch = WatchOptions(args.events, args.status, parse_address(args.dashboard) if args.dashboard else None,
-                         args.dashboard_html, args.tui)
+                         args.dashboard_html, args.tui, args.dashboard_linger)
     return JobOptions(input_options(args), output_options(args), checkpoints, timing, args.chunk_size, args.backups,
                       tuple(args.inject), args.chaos, args.task_delay, args.trace, watch)
