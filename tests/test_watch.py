@@ -52,6 +52,9 @@ def test_the_event_log_shows_a_worker_kill_and_a_master_kill_in_order(corpus, tm
     assert kinds[0] == "job_start" and kinds[-2:] == ["stop", "release"]
     failures = [e for e in log if e["event"] == "failure"]
     assert [f["worker"] for f in failures][:1] == [2] and any(f["worker"] == 0 for f in failures)
+    requeued = [e for e in log if e["event"] == "requeue"]
+    assigned = {e["task"] for e in log if e["event"] == "assign"}
+    assert requeued and all(e["task"] in assigned for e in requeued)  # task ids, as in the assignments
     elected = kinds.index("election_result")
     assert kinds.index("failure") < elected  # the worker's failure, seen by the first master, comes first
     assert log[elected]["epoch"] > 1 and log[elected]["rank"] == log[-1]["rank"] != 0

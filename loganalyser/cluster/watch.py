@@ -92,8 +92,8 @@ class JobWatch:
                     self.event(ev.RESULT, master.epoch, worker=action.worker, task=task_id)
             elif isinstance(action, WorkerLost):
                 self.event(ev.FAILURE, master.epoch, worker=action.worker, how=action.reason)
-                for task_id in action.requeued:
-                    self.event(ev.REQUEUE, master.epoch, worker=action.worker, task=task_id)
+                for task in action.requeued:
+                    self.event(ev.REQUEUE, master.epoch, worker=action.worker, task=task.task_id)
             elif isinstance(action, WorkerBack):
                 self.event("worker_back", master.epoch, worker=action.worker)
             elif isinstance(action, InputFailed):
