@@ -93,33 +93,46 @@ def _lower(w):
 TEMPLATE_CLASSES = {ord("d"): _digits, ord("U"): _upper, ord("l"): _lower}
 
 
-def _word_bytes(w):  # [A-Za-z0-9_]
-    return _letters(w) | _digits(w) | (~_not_equal(w, 0x5F) & HIGH)
-
-
 _PACK = U64(0x0102040810204080)  # gathers the bytes' high bits into the top byte
 _FIRST_CLEAR = np.array([next((i for i in range(8) if not bits >> i & 1), 8) for bits in range(256)], dtype=np.int64)
+SEVEN = U64(7)
+TOP = U64(56)
+NO_KEY = U64((1 << 64) - 1)  # the key of a line no program is sure of (no level's key: its tag byte is 0xFF)
 
 
 def _first_clear(m):
-    """Index (0-8) of the first byte whose high bit is clear in `m`."""
-    return _FIRST_CLEAR[(((m >> U64(7)) & ONES) * _PACK) >> U64(56)]
+    """Index (0-8) of the first byte whose high bit is clear in `m` (a mask of high bits only)."""
+    return _FIRST_CLEAR[((m >> SEVEN) * _PACK) >> TOP]
+
+
+def _byte_table(members) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    table[list(members)] = True
+    return table
 
 
 class _Cursor:
-    """Cursors of the lines being read and whether each line still fits the program."""
+    """Cursors of the lines being read and whether each line still fits the program.
 
-    def __init__(self, words, limit: int, starts, ends):
+    Invariant: a line that still fits has its cursor at or before its "\\n" (no
+    step takes a "\\n"), so a step that reads a byte other than "\\n" there
+    needs no bounds check of its own.
+    """
+
+    def __init__(self, v, words, starts, ends):
+        self.v = v  # the bytes
         self.words = words  # 8-byte little-endian words at every byte offset
-        self.limit = limit  # the last offset a word may be read at
+        self.limit = words.size - 1  # the last offset a word may be read at
         self.p = starts.copy()  # cursor per line
         self.end = ends  # the "\n" of each line
         self.ok = np.ones(starts.shape, dtype=bool)
-        self.level_at = starts  # a program without a level step: an empty spelling (NONE)
-        self.level_len = np.zeros_like(starts)
+        self.key = np.zeros(starts.shape, dtype=np.uint64)  # the level's key; 0 without a level step (NONE)
 
     def word(self, offset=0):
-        return self.words[np.minimum(self.p + offset, self.limit)]
+        return self.words[np.minimum(self.p + offset if offset else self.p, self.limit)]
+
+    def byte(self):
+        return self.v[np.minimum(self.p, self.v.size - 1)]  # a u8 gather: four times cheaper than a word's
 
     def run(self, predicate, at_least: int) -> None:
         """Moves over a run of bytes in the class; fails lines whose run is too short or too long."""
@@ -132,82 +145,118 @@ class _Cursor:
             total[open_] += step
             open_ = open_[step == 8]
         self.ok[open_] = False
-        self.ok &= total >= at_least
+        if at_least:
+            self.ok &= total >= at_least
         self.p += total
-
-    def bytes_are(self, pattern: bytes, classes: dict | None = None) -> None:
-        """The bytes at the cursor are `pattern`, where a byte that is a key of `classes`
-        stands for any byte of that class."""
-        classes = classes or {}
-        for block in range(0, len(pattern), 8):
-            part = pattern[block : block + 8]
-            lit_mask = lit_value = 0
-            wanted: dict = {}  # class test -> the high bits of the bytes it must pass
-            for i, b in enumerate(part):
-                if b in classes:
-                    wanted[classes[b]] = wanted.get(classes[b], 0) | 0x80 << (8 * i)
-                else:
-                    lit_mask |= 0xFF << (8 * i)
-                    lit_value |= b << (8 * i)
-            w = self.word(block)
-            good = (w & U64(lit_mask)) == U64(lit_value)
-            for test, bits in wanted.items():
-                good &= (test(w) & U64(bits)) == U64(bits)
-            self.ok &= good
-        self.ok &= self.p + len(pattern) <= self.end
-        self.p += len(pattern)
 
     def level(self, shortest: int, longest: int, kind: str = "letters") -> None:
         w = self.word()
         length = _first_clear({"letters": _letters, "upper": _upper, "digits": _digits}[kind](w))
-        self.ok &= (length >= shortest) & (length <= min(longest, 7))  # 8 or more: the per-line rule
-        self.level_at, self.level_len = self.p.copy(), np.minimum(length, 8)
+        if shortest > 0:
+            self.ok &= length >= shortest
+        self.ok &= length <= min(longest, 7)  # 8 or more: the per-line rule
+        self.key = (w & _MASKS[length]) | _LENGTH_TAGS[length]
         self.p += length
 
-    def next_byte_in(self, allowed: bytes, line_end: bool = True) -> None:
-        """The byte at the cursor is one of `allowed` (or, with `line_end`, the line ends there)."""
-        w = self.word()
-        hit = np.zeros(w.shape, dtype=bool)
-        for b in set(allowed) | ({0x0A} if line_end else set()):  # "\n": the line's end
-            hit |= (_not_equal(w, b) & U64(0x80)) == 0
-        self.ok &= hit & (self.p <= self.end if line_end else self.p < self.end)
 
-    def word_ends(self) -> None:
-        self.ok &= ((_word_bytes(self.word()) & U64(0x80)) == 0) & (self.p <= self.end)
+def _bytes_step(pattern: bytes, classes: dict):
+    """A step taking `pattern` at the cursor, where a byte that is a key of `classes`
+    stands for any byte of that class. Digits are tested with two masked compares
+    per word: the high nibble is 3, and adding 6 leaves it 3."""
+    if len(pattern) == 1 and pattern[0] not in classes:
+        byte = pattern[0]
+
+        def one(cur: _Cursor) -> None:
+            cur.ok &= cur.byte() == byte
+            cur.p += 1
+        return one
+    blocks = []
+    for block in range(0, len(pattern), 8):
+        mask = value = high = nibble = carry = 0
+        tests: dict = {}  # class test -> the high bits of the bytes it must pass
+        for i, b in enumerate(pattern[block : block + 8]):
+            at = 8 * i
+            if classes.get(b) is _digits:
+                mask, value, high = mask | 0xF0 << at, value | 0x30 << at, high | 0xF0 << at
+                nibble, carry = nibble | 0x30 << at, carry | 0x06 << at
+            elif b in classes:
+                tests[classes[b]] = tests.get(classes[b], 0) | 0x80 << at
+            else:
+                mask, value = mask | 0xFF << at, value | b << at
+        blocks.append((block, U64(mask), U64(value), U64(high), U64(nibble), U64(carry),
+                       [(test, U64(bits)) for test, bits in tests.items()]))
+    size, crosses = len(pattern), 10 in pattern
+
+    def bytes_are(cur: _Cursor) -> None:
+        for block, mask, value, high, nibble, carry, tests in blocks:
+            w = cur.word(block)
+            good = (w & mask) == value
+            if high:  # the high nibbles are 3 (above): no digit byte carries into the next
+                good &= ((w + carry) & high) == nibble
+            for test, bits in tests:
+                good &= (test(w) & bits) == bits
+            cur.ok &= good
+        if crosses:
+            cur.ok &= cur.p + size <= cur.end
+        cur.p += size
+    return bytes_are
 
 
-def _run_step(cur: _Cursor, step: dict) -> None:
+def _byte_in_step(allowed, advance: bool):
+    """The byte at the cursor is one of `allowed` (a table lookup); `advance` moves past it."""
+    table = _byte_table(allowed)
+
+    def byte_in(cur: _Cursor) -> None:
+        cur.ok &= table[cur.byte()]
+        if advance:
+            cur.p += 1
+    return byte_in
+
+
+def _run_step(predicate, at_least: int):
+    return lambda cur: cur.run(predicate, at_least)
+
+
+def _until_step(stops: bytes, at_least: int):
+    """[^STOPS\\r\\n]* (or +) then STOPS's first byte."""
+    def other(w):
+        m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
+        for b in stops:
+            m &= _not_equal(w, b)
+        return m
+    first = _bytes_step(stops[:1], {})
+
+    def until(cur: _Cursor) -> None:
+        cur.run(other, at_least)
+        first(cur)
+    return until
+
+
+_WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def compile_step(step: dict):
+    """One step of a program as a function of the cursor."""
     (kind, arg), = step.items()
     if kind == "fixed":
-        cur.bytes_are(arg.encode(), TEMPLATE_CLASSES)
-    elif kind == "literal":
-        cur.bytes_are(arg.encode())
-    elif kind == "spaces":
-        cur.run(_spaces, arg)
-    elif kind == "digits":
-        cur.run(_digits, arg)
-    elif kind == "token":
-        cur.run(_token, arg)
-    elif kind in ("until", "until1"):  # [^SET\r\n]* (or +) then SET's first byte
-        def other(w):
-            m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
-            for b in arg.encode():
-                m &= _not_equal(w, b)
-            return m
-
-        cur.run(other, 1 if kind == "until1" else 0)
-        cur.bytes_are(arg[0].encode())
-    elif kind == "oneof":
-        cur.next_byte_in(arg.encode(), line_end=False)
-        cur.p += 1
-    elif kind == "level":
-        cur.level(*arg)
-    elif kind == "after":
-        cur.next_byte_in(arg.encode())
-    elif kind == "after_word_end":
-        cur.word_ends()
-    else:
-        raise TypeError(f"unknown step {kind!r}")
+        return _bytes_step(arg.encode(), TEMPLATE_CLASSES)
+    if kind == "literal":
+        return _bytes_step(arg.encode(), {})
+    if kind in ("spaces", "digits", "token"):
+        return _run_step({"spaces": _spaces, "digits": _digits, "token": _token}[kind], arg)
+    if kind in ("until", "until1"):
+        return _until_step(arg.encode(), 1 if kind == "until1" else 0)
+    if kind == "oneof":
+        if 10 in arg.encode():
+            raise TypeError("a oneof step never takes a newline")
+        return _byte_in_step(arg.encode(), advance=True)
+    if kind == "level":
+        return lambda cur: cur.level(*arg)
+    if kind == "after":  # "\n": the line ends there
+        return _byte_in_step(set(arg.encode()) | {10}, advance=False)
+    if kind == "after_word_end":
+        return _byte_in_step(set(range(256)) - set(_WORD_BYTES), advance=False)
+    raise TypeError(f"unknown step {kind!r}")
 
 
 STEP_KINDS = ("fixed", "literal", "oneof", "spaces", "digits", "token", "until", "until1", "level", "after",
@@ -219,6 +268,7 @@ class FieldProgram:
 
     def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None):
         self.alternatives = alternatives
+        self._compiled = [[compile_step(step) for step in program] for program in alternatives]
         self.words = set(words) if words else None  # level spellings (exact case) the regex surely takes
 
     def count(self, data, start: int, end: int, dialect) -> PartialResult:
@@ -238,56 +288,57 @@ class FieldProgram:
         starts[0] = 0
         np.add(ends[:-1], 1, out=starts[1:])
         length = ends - starts
-        head = v[starts]
-        blank = (length == 0) | ((length == 1) & (head == 13))
+        blank = length == 0
+        blank |= (length == 1) & (v[starts] == 13)
         result.lines += k
         result.blank += int(np.count_nonzero(blank))
-        todo = np.flatnonzero(~blank)
         words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,))
-        sure, level_at, level_len = self._run(words, n - 8, starts[todo], ends[todo])
-        keys = (words[level_at[sure]] & _MASKS[level_len[sure]]) | _LENGTH_TAGS[level_len[sure]]
-        distinct, slot, counts = _distinct(keys)
-        rejected = np.zeros(distinct.size, dtype=bool)
-        for i, (key, n_key) in enumerate(zip(distinct.tolist(), counts.tolist())):
+        sure, keys = self._run(v, words, starts, ends)
+        sure &= ~blank
+        keys = np.where(sure, keys, NO_KEY)
+        distinct, counts = _distinct(keys)
+        for key, n_key in zip(distinct.tolist(), counts.tolist()):
+            if key == NO_KEY:
+                continue
             spelling = key.to_bytes(8, "little")[: key >> 56]
             if self.words is not None and spelling.decode("ascii") not in self.words:
-                rejected[i] = True  # the regex takes only its listed words: the rule decides
+                sure &= keys != U64(key)  # the regex takes only its listed words: the rule decides
                 continue
             name = dialect.level(spelling)
             result.counts[name] = result.counts.get(name, 0) + n_key
-        unsure = todo[~sure]
-        if rejected.any():
-            unsure = np.sort(np.concatenate([unsure, todo[sure][rejected[slot]]]))
+        sure |= blank
+        unsure = np.flatnonzero(~sure)
         ruled = _by_the_rule(v, starts[unsure], ends[unsure], dialect)
         ruled.lines = ruled.malformed = 0  # in `lines` already; malformed is derived below
         result.add(ruled)
         result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
         return result
 
-    def _run(self, words, limit: int, starts, ends):
-        """(sure, level_at, level_len) per line. Alternatives are tried in turn on the
-        lines no earlier one fits: they must exclude each other (a byte where they
-        differ), which `fits` lets the tests check."""
+    def _run(self, v, words, starts, ends):
+        """(sure, key) per line. Alternatives are tried in turn on the lines no
+        earlier one fits: they must exclude each other (a byte where they differ),
+        which `fits` lets the tests check."""
+        if len(self._compiled) == 1:
+            cur = self._cursor(self._compiled[0], v, words, starts, ends)
+            return cur.ok, cur.key
         sure = np.zeros(starts.shape, dtype=bool)
-        level_at = np.zeros_like(starts)
-        level_len = np.zeros_like(starts)
+        keys = np.zeros(starts.shape, dtype=np.uint64)
         left = np.arange(starts.size)
-        for program in self.alternatives:
-            cur = self._cursor(program, words, limit, starts[left], ends[left])
+        for program in self._compiled:
+            cur = self._cursor(program, v, words, starts[left], ends[left])
             hit = left[cur.ok]
             sure[hit] = True
-            level_at[hit] = cur.level_at[cur.ok]
-            level_len[hit] = cur.level_len[cur.ok]
+            keys[hit] = cur.key[cur.ok]
             left = left[~cur.ok]
             if left.size == 0:
                 break
-        return sure, level_at, level_len
+        return sure, keys
 
     @staticmethod
-    def _cursor(program, words, limit: int, starts, ends) -> _Cursor:
-        cur = _Cursor(words, limit, starts, ends)
+    def _cursor(program, v, words, starts, ends) -> _Cursor:
+        cur = _Cursor(v, words, starts, ends)
         for step in program:
-            _run_step(cur, step)
+            step(cur)
         return cur
 
     def fits(self, data: bytes):
@@ -297,22 +348,19 @@ class FieldProgram:
         ends = newlines[: int(np.searchsorted(newlines, v.size - GUARD))]
         starts = np.concatenate([[0], ends[:-1] + 1]) if ends.size else ends
         words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
-        return [self._cursor(program, words, v.size - 8, starts, ends).ok for program in self.alternatives]
+        return [self._cursor(program, v, words, starts, ends).ok for program in self._compiled]
 
 
 def _distinct(keys):
-    """(distinct keys, each key's slot in them, counts), without sorting when keys are few."""
-    slots = ((keys * U64(0x9E3779B97F4A7C15)) >> U64(56)).astype(np.intp)  # 256 hash bins
+    """(distinct keys, counts), without sorting when keys are few."""
+    slots = ((keys * U64(0x9E3779B97F4A7C15)) >> TOP).astype(np.intp)  # 256 hash bins
     first = np.zeros(256, dtype=np.uint64)
     first[slots] = keys
     if np.array_equal(first[slots], keys):  # no two distinct keys share a bin
         counts = np.bincount(slots, minlength=256)
         used = np.flatnonzero(counts)
-        where = np.zeros(256, dtype=np.intp)
-        where[used] = np.arange(used.size)
-        return first[used], where[slots], counts[used]
-    distinct, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return distinct, inverse, counts
+        return first[used], counts[used]
+    return np.unique(keys, return_counts=True)
 
 
 def _by_the_rule(v, starts, ends, dialect) -> PartialResult:
