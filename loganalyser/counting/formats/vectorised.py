@@ -7,6 +7,7 @@ and narrowing the set of lines it is *sure* of:
     {"fixed": "dddddd dddddd"}   bytes at the cursor: 'd' a digit, 'U' an upper-case and 'l' a
                                   lower-case ASCII letter, anything else itself
     {"spaces": 1}                 a run of at least N spaces (0 allowed with 0)
+    {"blanks": 1}                 a run of at least N spaces or tabs
     {"digits": 1}                 a run of at least N digits
     {"token": 1}                  a run of at least N bytes that are not space, tab, CR or LF
     {"until": ":]"}               a run of bytes other than these, CR and LF, then the first of them
@@ -15,7 +16,7 @@ and narrowing the set of lines it is *sure* of:
     {"oneof": " T"}               one byte, any of these
     {"level": [1, 7]}             the level: a run of letters, of the given length bounds (at most
                                   7; a third item "upper" takes upper-case letters only, "digits"
-                                  digits only). A program without a level step reads records
+                                  digits only, "token" token bytes). A program without a level step reads records
                                   that carry none (NONE)
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
     {"after_word_end": true}      the byte after the cursor is no letter, digit or "_"
@@ -75,6 +76,10 @@ def _spaces(w):
     return ~_not_equal(w, 0x20) & HIGH
 
 
+def _blanks(w):
+    return (~_not_equal(w, 0x20) | ~_not_equal(w, 0x09)) & HIGH
+
+
 def _token(w):
     """Bytes above space (and non-ASCII): a token's bytes. The regex's tokens are
     [^ \\t\\r\\n]+, which also take other control bytes: a run stopped early at one
@@ -91,6 +96,7 @@ def _lower(w):
 
 
 TEMPLATE_CLASSES = {ord("d"): _digits, ord("U"): _upper, ord("l"): _lower}
+LEVEL_CLASSES = {"letters": _letters, "upper": _upper, "digits": _digits, "token": _token}
 
 
 _PACK = U64(0x0102040810204080)  # gathers the bytes' high bits into the top byte
@@ -119,7 +125,7 @@ class _Cursor:
     needs no bounds check of its own.
     """
 
-    def __init__(self, v, words, starts, ends):
+    def __init__(self, v, words, starts, ends, exact: bool = False):
         self.v = v  # the bytes
         self.words = words  # 8-byte little-endian words at every byte offset
         self.limit = words.size - 1  # the last offset a word may be read at
@@ -127,6 +133,13 @@ class _Cursor:
         self.end = ends  # the "\n" of each line
         self.ok = np.ones(starts.shape, dtype=bool)
         self.key = np.zeros(starts.shape, dtype=np.uint64)  # the level's key; 0 without a level step (NONE)
+        # An exact program's lines that met their end (CR or LF) where a step needed a byte: no records.
+        self.ended = np.zeros(starts.shape, dtype=bool) if exact else None
+
+    def _needs_a_byte(self, w) -> None:
+        if self.ended is not None:
+            low = w & U64(0xFF)  # the byte at the cursor
+            self.ended |= self.ok & ((low == U64(10)) | (low == U64(13)))
 
     def word(self, offset=0):
         return self.words[np.minimum(self.p + offset if offset else self.p, self.limit)]
@@ -136,7 +149,10 @@ class _Cursor:
 
     def run(self, predicate, at_least: int) -> None:
         """Moves over a run of bytes in the class; fails lines whose run is too short or too long."""
-        total = _first_clear(predicate(self.word()))
+        w = self.word()
+        if at_least:
+            self._needs_a_byte(w)
+        total = _first_clear(predicate(w))
         open_ = np.flatnonzero(total == 8)  # lines whose run goes on past the first word
         for _ in range(MAX_RUN_WORDS - 1):
             if open_.size == 0:
@@ -149,10 +165,12 @@ class _Cursor:
             self.ok &= total >= at_least
         self.p += total
 
-    def level(self, shortest: int, longest: int, kind: str = "letters") -> None:
+    def level(self, shortest: int, longest: int, kind="letters") -> None:
         w = self.word()
-        length = _first_clear({"letters": _letters, "upper": _upper, "digits": _digits}[kind](w))
+        test = LEVEL_CLASSES[kind] if isinstance(kind, str) else kind  # a name, or a class test
+        length = _first_clear(test(w))
         if shortest > 0:
+            self._needs_a_byte(w)
             self.ok &= length >= shortest
         self.ok &= length <= min(longest, 7)  # 8 or more: the per-line rule
         self.key = (w & _MASKS[length]) | _LENGTH_TAGS[length]
@@ -232,6 +250,7 @@ def _until_step(stops: bytes, at_least: int):
     return until
 
 
+RUNS = {"spaces": _spaces, "blanks": _blanks, "digits": _digits, "token": _token}
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
 
@@ -242,8 +261,8 @@ def compile_step(step: dict):
         return _bytes_step(arg.encode(), TEMPLATE_CLASSES)
     if kind == "literal":
         return _bytes_step(arg.encode(), {})
-    if kind in ("spaces", "digits", "token"):
-        return _run_step({"spaces": _spaces, "digits": _digits, "token": _token}[kind], arg)
+    if kind in RUNS:
+        return _run_step(RUNS[kind], arg)
     if kind in ("until", "until1"):
         return _until_step(arg.encode(), 1 if kind == "until1" else 0)
     if kind == "oneof":
@@ -259,17 +278,21 @@ def compile_step(step: dict):
     raise TypeError(f"unknown step {kind!r}")
 
 
-STEP_KINDS = ("fixed", "literal", "oneof", "spaces", "digits", "token", "until", "until1", "level", "after",
-              "after_word_end")
+STEP_KINDS = ("fixed", "literal", "oneof", *RUNS, "until", "until1", "level", "after", "after_word_end")
 
 
 class FieldProgram:
     """A spec's vectorised path: counts the lines it is sure of, hands back the rest."""
 
-    def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None):
+    def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None, exact: bool = False,
+                 compiled: list | None = None):
         self.alternatives = alternatives
-        self._compiled = [[compile_step(step) for step in program] for program in alternatives]
+        # The steps as functions of a cursor (regex_program.py passes its own).
+        self._compiled = [compiled] if compiled else [[compile_step(step) for step in program] for program in alternatives]
         self.words = set(words) if words else None  # level spellings (exact case) the regex surely takes
+        # Exact: one program whose lines that are still read when a step needing a byte
+        # meets CR or LF are surely no records (its steps are the regex's, token for token).
+        self.exact = exact and len(self._compiled) == 1
 
     def count(self, data, start: int, end: int, dialect) -> PartialResult:
         v = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
@@ -288,12 +311,13 @@ class FieldProgram:
         starts[0] = 0
         np.add(ends[:-1], 1, out=starts[1:])
         length = ends - starts
+        head = v[starts]
         blank = length == 0
-        blank |= (length == 1) & (v[starts] == 13)
+        blank |= (length == 1) & (head == 13)
         result.lines += k
         result.blank += int(np.count_nonzero(blank))
         words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,))
-        sure, keys = self._run(v, words, starts, ends)
+        sure, keys, ended = self._run(v, words, starts, ends)
         sure &= ~blank
         keys = np.where(sure, keys, NO_KEY)
         distinct, counts = _distinct(keys)
@@ -307,6 +331,8 @@ class FieldProgram:
             name = dialect.level(spelling)
             result.counts[name] = result.counts.get(name, 0) + n_key
         sure |= blank
+        if ended is not None and not dialect.spec.continuation:
+            sure |= self._no_records(result, ended & ~blank, head)
         unsure = np.flatnonzero(~sure)
         ruled = _by_the_rule(v, starts[unsure], ends[unsure], dialect)
         ruled.lines = ruled.malformed = 0  # in `lines` already; malformed is derived below
@@ -319,8 +345,8 @@ class FieldProgram:
         earlier one fits: they must exclude each other (a byte where they differ),
         which `fits` lets the tests check."""
         if len(self._compiled) == 1:
-            cur = self._cursor(self._compiled[0], v, words, starts, ends)
-            return cur.ok, cur.key
+            cur = self._cursor(self._compiled[0], v, words, starts, ends, self.exact)
+            return cur.ok, cur.key, cur.ended
         sure = np.zeros(starts.shape, dtype=bool)
         keys = np.zeros(starts.shape, dtype=np.uint64)
         left = np.arange(starts.size)
@@ -332,11 +358,20 @@ class FieldProgram:
             left = left[~cur.ok]
             if left.size == 0:
                 break
-        return sure, keys
+        return sure, keys, None
 
     @staticmethod
-    def _cursor(program, v, words, starts, ends) -> _Cursor:
-        cur = _Cursor(v, words, starts, ends)
+    def _no_records(result: PartialResult, ended, head):
+        """Counts the continuations among lines that are no records (by the shared rule
+        alone: a space or tab first); returns which lines that settled. Those that
+        start like `at `, `Caused by:` or `... N more` are left to the rule."""
+        settled = ended & (head != 97) & (head != 67) & (head != 46)
+        result.continuation += int(np.count_nonzero(settled & ((head == 32) | (head == 9))))
+        return settled
+
+    @staticmethod
+    def _cursor(program, v, words, starts, ends, exact: bool = False) -> _Cursor:
+        cur = _Cursor(v, words, starts, ends, exact)
         for step in program:
             step(cur)
         return cur
