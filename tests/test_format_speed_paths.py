@@ -156,3 +156,72 @@ def test_a_users_regex_program_on_generated_spark_lines(tmp_path):
     for dialect in (regex_dialect(next(iter(COMPILED))), fields_dialect(3)):
         assert dialect._fast is not None
         assert dialect.count(bytes(data)) == dialect.count_reference(bytes(data))
+
+
+# -- lines that cannot start a record -------------------------------------------------
+
+@pytest.mark.parametrize("regex, starts", [
+    (r"[0-9]{2}/(?P<level>[A-Z]+)", b"0123456789"), (r"(?:<(?P<level>\d+)>)?[A-Z]x", b"<ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+    (r"(?=a)(?P<level>[ab]+)", b"ab"), (r"^(?:x|yz)*q(?P<level>[A-Z])", b"qxy"),
+    (r"[a-z]*(?P<level>[A-Z]*)", None), (r".(?P<level>x)", None), (r"(?i:a)(?P<level>x)", None),
+])
+def test_first_bytes_of_a_regex(regex, starts):
+    from loganalyser.counting.formats.regex_program import first_bytes
+
+    table = first_bytes(regex)
+    assert (table is None) if starts is None else bytes(i for i in range(256) if table[i]) == starts
+
+
+@pytest.mark.parametrize("regex", list(COMPILED))
+@SETTINGS
+@given(data=st.data())
+def test_a_line_whose_first_byte_no_match_starts_with_never_matches(regex, data):
+    import re
+
+    from loganalyser.counting.formats.regex_program import first_bytes
+
+    table, pattern = first_bytes(regex), re.compile(regex.encode())
+    for line in data.draw(mutated_lines(COMPILED[regex])).split(b"\n"):
+        line = line[:-1] if line.endswith(b"\r") else line
+        assert not line or table[line[0]] or pattern.match(line) is None
+
+
+# -- built-ins' claims: fast_exact (not sure: no record), fast_continuation (sure: continued)
+
+def _builtins_with(key: str) -> list:
+    from loganalyser.counting.formats import FormatSet
+
+    formats = FormatSet.standard()
+    return [(name, formats) for name in formats.names if getattr(formats.specs[name], key)]
+
+
+JUL_EDGES = [b"Mar 1, 2024 1:00:00 PM x", b"Mar 123, 2024 12:00:00 AM x", b"Mar 01, 2024 123:00:00 PM x",
+             b"Mar 01, 2024 12:00:00 PMx", b"mar 01, 2024 12:00:00 AM x", b"Mar 01, 2024 12:00:00 XM x",
+             b"WARNINGS: x", b"INFO:x", b"Info: x", b"FINEST: ok", b"FINER: ok", b"SEVERE:  x", b"CONFIGX: x"]
+
+
+@pytest.mark.parametrize("name, formats", _builtins_with("fast_exact") + _builtins_with("fast_continuation"))
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_and_continuation_programs_claim_only_what_the_regex_says(name, formats, seed, tmp_path):
+    import random
+
+    from utils import format_logs
+
+    format_logs.generate(name, str(tmp_path), files=1, lines=1500, seed=seed, noise=0.1, malformed=0.05, traces=0.05)
+    data = bytearray((tmp_path / "node1.log").read_bytes())
+    rng = random.Random(seed)
+    for _ in range(len(data) // 30):
+        data[rng.randrange(len(data))] = rng.choice(b" \t\r0123456789aAZ:,-.[]/_M\xff")
+    data = bytes(data) + b"\n".join(JUL_EDGES * 2) + b"\n" + b"\n" * 20
+    dialect, spec = formats.dialect(name), formats.specs[name]
+    fits = dialect._fast.fits(data)
+    continued = dialect._fast.continuation.fits(data) if dialect._fast.continuation else None
+    for i, line in enumerate(data.split(b"\n")[: len(fits[0])]):
+        content = line[:-1] if line.endswith(b"\r") else line
+        match = dialect._line.match(content)
+        if spec.fast_exact and match is not None:  # a record: the program is sure of it, with a listed word
+            assert any(f[i] for f in fits), content
+            assert not spec.fast_words or match.group("level").decode() in spec.fast_words
+        if continued is not None and any(c[i] for c in continued):
+            assert dialect._continuation.match(content), content
+    assert dialect.count(data) == dialect.count_reference(data)

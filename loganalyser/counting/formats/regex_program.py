@@ -30,6 +30,8 @@ except ImportError:  # pragma: no cover - Python 3.10
 import re
 from functools import lru_cache
 
+import numpy as np
+
 from .vectorised import HIGH, _bytes_step, _byte_in_step, _digits, _in_range, _not_equal
 
 C = sre_constants
@@ -162,8 +164,9 @@ class _Builder:
         return self.steps
 
 
-def _byte_set(op, arg) -> frozenset:
-    """The bytes a one-byte item takes; none of them may be CR or LF (a field never holds one)."""
+def _byte_set(op, arg, lenient: bool = False) -> frozenset:
+    """The bytes a one-byte item takes; none of them may be CR or LF (a field never holds
+    one) unless `lenient`."""
     if op is C.LITERAL:
         taken = {arg}
     elif op is C.NOT_LITERAL:
@@ -183,7 +186,7 @@ def _byte_set(op, arg) -> frozenset:
                 raise _NoProgram
         if negate:
             taken = set(range(256)) - taken
-    if 10 in taken or 13 in taken or not taken:
+    if not lenient and (10 in taken or 13 in taken or not taken):
         raise _NoProgram
     return frozenset(taken)
 
@@ -222,3 +225,50 @@ def _ranges(values: list) -> list:
             out.append((b, b))
     return out
 
+
+
+def first_bytes(regex: str):
+    """The bytes a match of `regex` can start with (a 256-entry table), or None if it
+    could be any byte or the regex can match nothing. A line whose first byte is not
+    in the table is surely no record."""
+    try:
+        parsed = sre_parse.parse(regex.encode("utf-8"))
+        if parsed.state.flags & (re.IGNORECASE | re.LOCALE):
+            return None
+        taken, empty = _first(list(parsed))
+    except (_NoProgram, re.error, UnicodeEncodeError, RecursionError):
+        return None
+    if empty:
+        return None
+    table = np.zeros(256, dtype=bool)
+    table[sorted(taken)] = True
+    return table
+
+
+def _first(items) -> tuple:
+    """(bytes the sequence can start with, whether it can match the empty string)."""
+    out: set = set()
+    for op, arg in items:
+        if op in (C.LITERAL, C.IN, C.NOT_LITERAL):
+            taken, empty = _byte_set(op, arg, lenient=True), False
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT):
+            taken, empty = _first(list(arg[2]))
+            empty = empty or arg[0] == 0
+        elif op is C.SUBPATTERN:
+            if arg[1] or arg[2]:
+                raise _NoProgram
+            taken, empty = _first(list(arg[3]))
+        elif op is C.BRANCH:
+            taken, empty = set(), False
+            for branch in arg[1]:
+                t, e = _first(list(branch))
+                taken |= t
+                empty = empty or e
+        elif op in (C.ASSERT, C.ASSERT_NOT, C.AT):
+            taken, empty = set(), True  # consumes nothing (a superset is safe)
+        else:
+            raise _NoProgram
+        out |= taken
+        if not empty:
+            return out, False
+    return out, True

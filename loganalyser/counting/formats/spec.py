@@ -67,10 +67,12 @@ class FormatSpec:
     kernel: str | None = None  # a vectorised kernel that implements this spec exactly
     description: str = ""
     samples: tuple = ()  # (line bytes, expected level | "continuation" | None)
-    source: str = ""  # the JSON text the spec came from (its identity in checkpoints)
+    source: str = ""  # the JSON text the spec came from, less its programs (its identity in checkpoints)
     fast: tuple = ()  # built-ins: field programs of the vectorised path (vectorised.py)
     fast_words: tuple = ()  # ... and the only level spellings the regex takes, if it lists them
     fields_level: int = 0  # a `fields` spec's K (its program is exact), else 0
+    fast_continuation: tuple = ()  # built-ins: programs of lines that surely match `continuation`
+    fast_exact: bool = False  # built-ins: a line the program is not sure of is surely no record
 
     @property
     def pattern(self) -> re.Pattern | None:
@@ -97,7 +99,7 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
     unknown = set(data) - {"name", "kind", "regex", "fields", "levels", "level_rule", "continuation",
                            "timestamp", "priority", "kernel", "description", "samples", "documentation"}
     if builtin:
-        unknown -= {"fast", "fast_words"}
+        unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact"}
     if unknown:
         raise SpecError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
     name = data.get("name")
@@ -136,10 +138,13 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
         level_rule=rule, continuation=continuation, timestamp=data.get("timestamp"),
         priority=priority, kernel=data.get("kernel"), description=str(data.get("description", "")),
         samples=_samples(data.get("samples", []), origin),
-        source=json.dumps(data, sort_keys=True),
+        # What counting means: a program changes speed, never a count, so it is no part of it.
+        source=json.dumps({k: v for k, v in data.items() if not k.startswith("fast")}, sort_keys=True),
         fast=_fast_program(data.get("fast", []), origin) if "fields" not in data else _fields_program(data["fields"]["level"]),
         fast_words=tuple(data.get("fast_words", ())),
         fields_level=data["fields"]["level"] if "fields" in data else 0,
+        fast_continuation=_fast_program(data.get("fast_continuation", []), origin),
+        fast_exact=bool(data.get("fast_exact", False)),
     )
     return spec
 

@@ -6,7 +6,8 @@ and narrowing the set of lines it is *sure* of:
 
     {"fixed": "dddddd dddddd"}   bytes at the cursor: 'd' a digit, 'U' an upper-case and 'l' a
                                   lower-case ASCII letter, anything else itself
-    {"spaces": 1}                 a run of at least N spaces (0 allowed with 0)
+    {"spaces": 1}                 a run of at least N spaces (0 allowed with 0); every run step
+                                  also takes [N, M]: N to M bytes
     {"blanks": 1}                 a run of at least N spaces or tabs
     {"digits": 1}                 a run of at least N digits
     {"token": 1}                  a run of at least N bytes that are not space, tab, CR or LF
@@ -14,8 +15,8 @@ and narrowing the set of lines it is *sure* of:
     {"until1": ":]"}              the same with a run of at least one byte
     {"literal": " - "}            those bytes (at most 8)
     {"oneof": " T"}               one byte, any of these
-    {"level": [1, 7]}             the level: a run of letters, of the given length bounds (at most
-                                  7; a third item "upper" takes upper-case letters only, "digits"
+    {"level": [1, 8]}             the level: a run of letters, of the given length bounds (at most
+                                  8; a third item "upper" takes upper-case letters only, "digits"
                                   digits only, "token" token bytes). A program without a level step reads records
                                   that carry none (NONE)
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
@@ -28,6 +29,11 @@ the cursors, tested a byte at a time with SWAR masks (no per-line Python).
 Lines the program is not sure of (malformed, continuation, odd spacing, a
 level longer than 8 letters) take the spec's per-line rule, so the counts are
 the rule's exactly; the test suite checks that on random and mutated lines.
+Lines that are surely no records (their first byte starts no match; a `fields`
+program read them to their end; a `fast_exact` spec's program is not sure of
+them) need no regex: a space or tab first, or the spec's `fast_continuation`
+program, makes them continuations, and without an own continuation rule the
+rest are malformed.
 The steps must describe a line the regex matches, with the same level: only
 built-in specs carry programs.
 """
@@ -147,7 +153,7 @@ class _Cursor:
     def byte(self):
         return self.v[np.minimum(self.p, self.v.size - 1)]  # a u8 gather: four times cheaper than a word's
 
-    def run(self, predicate, at_least: int) -> None:
+    def run(self, predicate, at_least: int, at_most: int | None = None) -> None:
         """Moves over a run of bytes in the class; fails lines whose run is too short or too long."""
         w = self.word()
         if at_least:
@@ -163,18 +169,33 @@ class _Cursor:
         self.ok[open_] = False
         if at_least:
             self.ok &= total >= at_least
+        if at_most is not None:
+            self.ok &= total <= at_most
         self.p += total
 
     def level(self, shortest: int, longest: int, kind="letters") -> None:
+        """The level: the longest run of its class, its key one word (masked, tagged with
+        its length below 8). An 8-byte level's key is the whole word: its top byte is no
+        length tag, since the class takes no byte 0-7 (nor 0xFF: NO_KEY stays free)."""
         w = self.word()
         test = LEVEL_CLASSES[kind] if isinstance(kind, str) else kind  # a name, or a class test
         length = _first_clear(test(w))
         if shortest > 0:
             self._needs_a_byte(w)
             self.ok &= length >= shortest
-        self.ok &= length <= min(longest, 7)  # 8 or more: the per-line rule
+        if longest >= 8 and not (test(_LOW_AND_FF) & HIGH).any():
+            self.ok &= length <= 8
+            eight = np.flatnonzero(length == 8)  # ... if the run stops there
+            if eight.size:
+                after = self.words[np.minimum(self.p[eight] + 8, self.limit)]
+                self.ok[eight[(test(after) & U64(0x80)) != 0]] = False
+        else:
+            self.ok &= length <= min(longest, 7)  # longer: the per-line rule
         self.key = (w & _MASKS[length]) | _LENGTH_TAGS[length]
         self.p += length
+
+
+_LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
 
 
 def _bytes_step(pattern: bytes, classes: dict):
@@ -231,8 +252,10 @@ def _byte_in_step(allowed, advance: bool):
     return byte_in
 
 
-def _run_step(predicate, at_least: int):
-    return lambda cur: cur.run(predicate, at_least)
+def _run_step(predicate, bounds):
+    """A run of at least `bounds` bytes of the class, or [at least, at most]."""
+    at_least, at_most = bounds if isinstance(bounds, list) else (bounds, None)
+    return lambda cur: cur.run(predicate, at_least, at_most)
 
 
 def _until_step(stops: bytes, at_least: int):
@@ -285,7 +308,8 @@ class FieldProgram:
     """A spec's vectorised path: counts the lines it is sure of, hands back the rest."""
 
     def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None, exact: bool = False,
-                 compiled: list | None = None):
+                 compiled: list | None = None, first_bytes=None, continuation: list | None = None,
+                 unsure_is_no_record: bool = False):
         self.alternatives = alternatives
         # The steps as functions of a cursor (regex_program.py passes its own).
         self._compiled = [compiled] if compiled else [[compile_step(step) for step in program] for program in alternatives]
@@ -293,6 +317,10 @@ class FieldProgram:
         # Exact: one program whose lines that are still read when a step needing a byte
         # meets CR or LF are surely no records (its steps are the regex's, token for token).
         self.exact = exact and len(self._compiled) == 1
+        self.first_bytes = first_bytes  # table of the bytes a record can start with (regex_program.first_bytes)
+        # Programs whose lines surely match the spec's own continuation rule (built-ins' fast_continuation).
+        self.continuation = FieldProgram(continuation) if continuation else None
+        self.unsure_is_no_record = unsure_is_no_record  # built-ins' fast_exact: a line not sure is no record
 
     def count(self, data, start: int, end: int, dialect) -> PartialResult:
         v = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
@@ -331,8 +359,14 @@ class FieldProgram:
             name = dialect.level(spelling)
             result.counts[name] = result.counts.get(name, 0) + n_key
         sure |= blank
-        if ended is not None and not dialect.spec.continuation:
-            sure |= self._no_records(result, ended & ~blank, head)
+        if self.unsure_is_no_record:
+            no_record = ~sure
+        else:
+            no_record = ended if self.first_bytes is None else ~self.first_bytes[head]
+            if ended is not None and self.first_bytes is not None:
+                no_record |= ended
+        if no_record is not None:
+            sure |= self._no_records(result, no_record & ~sure, head, v, words, starts, ends, dialect)
         unsure = np.flatnonzero(~sure)
         ruled = _by_the_rule(v, starts[unsure], ends[unsure], dialect)
         ruled.lines = ruled.malformed = 0  # in `lines` already; malformed is derived below
@@ -360,13 +394,20 @@ class FieldProgram:
                 break
         return sure, keys, None
 
-    @staticmethod
-    def _no_records(result: PartialResult, ended, head):
-        """Counts the continuations among lines that are no records (by the shared rule
-        alone: a space or tab first); returns which lines that settled. Those that
-        start like `at `, `Caused by:` or `... N more` are left to the rule."""
-        settled = ended & (head != 97) & (head != 67) & (head != 46)
-        result.continuation += int(np.count_nonzero(settled & ((head == 32) | (head == 9))))
+    def _no_records(self, result: PartialResult, no_record, head, v, words, starts, ends, dialect):
+        """Counts the continuations among lines that are surely no records; returns which
+        lines that settled. A space or tab first, or the spec's continuation program, makes
+        one; without the spec's own rule the rest are malformed, but for those that start
+        like `at `, `Caused by:` or `... N more`, which the rule decides."""
+        continued = no_record & ((head == 32) | (head == 9))
+        if self.continuation is not None:
+            others = np.flatnonzero(no_record & ~continued)
+            if others.size:
+                continued[others[self.continuation._run(v, words, starts[others], ends[others])[0]]] = True
+        settled = continued
+        if not dialect.spec.continuation:
+            settled = settled | (no_record & (head != 97) & (head != 67) & (head != 46))
+        result.continuation += int(np.count_nonzero(continued))
         return settled
 
     @staticmethod
