@@ -225,3 +225,25 @@ def test_exact_and_continuation_programs_claim_only_what_the_regex_says(name, fo
         if continued is not None and any(c[i] for c in continued):
             assert dialect._continuation.match(content), content
     assert dialect.count(data) == dialect.count_reference(data)
+
+
+# -- run lengths from a chunk's stop bitmap ---------------------------------------------
+
+@SETTINGS
+@given(data=st.lists(st.sampled_from([b"a", b" ", b"\t", b"\r", b"(", b"\x01", b"\xff", b"a" * 63, b"b" * 64, b"c" * 130]),
+                     min_size=1, max_size=60).map(b"".join), seed=st.integers(0, 2**32 - 1))
+def test_bitmap_runs_are_the_longest_runs_of_the_class(data, seed):
+    import numpy as np
+
+    from loganalyser.counting.formats.bitmaps import MAX_WINDOWS, Bitmaps, run_lengths, stops_of
+
+    v = np.frombuffer(data, dtype=np.uint8)
+    maps = Bitmaps(v)
+    p = np.random.default_rng(seed).integers(0, v.size, size=20)
+    for kind, stops in [("token", b""), ("spaces", b""), ("blanks", b""), ("digits", b""), ("until", b"(")]:
+        key, mask = stops_of(kind, stops)
+        stop = mask(v)
+        got = run_lengths(maps.get(key, mask), p)
+        for at, n in zip(p.tolist(), got.tolist()):
+            want = next((i for i in range(at, v.size) if stop[i]), v.size) - at  # the chunk's end stops a run
+            assert n == min(want, 64 * MAX_WINDOWS) or (want >= 64 * MAX_WINDOWS and n >= 64 * MAX_WINDOWS)

@@ -32,7 +32,7 @@ from loganalyser.counting.result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
 from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
 from .regex_program import first_bytes, program_of
-from .vectorised import FieldProgram
+from .vectorised import NO_BYTES, FieldProgram
 
 # classify's answers: a level, BLANK, CONTINUATION, or None for a malformed line (kernel.py's).
 
@@ -50,13 +50,14 @@ class Dialect:
         self._levels: dict[bytes, str] = {}  # spelling -> reported level (a cache)
         self._fast = None  # the vectorised path: a built-in's program, a `fields` spec's, or one made from the regex
         first = first_bytes(spec.regex) if spec.kind == "regex" else None
+        own_first = first_bytes(spec.continuation) if spec.continuation else NO_BYTES
         if spec.fast:
             self._fast = FieldProgram([list(p) for p in spec.fast], list(spec.fast_words), exact=spec.fields_level > 0,
                                       first_bytes=first, continuation=[list(p) for p in spec.fast_continuation],
-                                      unsure_is_no_record=spec.fast_exact)
+                                      unsure_is_no_record=spec.fast_exact, own_first=own_first)
         elif spec.kind == "regex" and spec.kernel is None:
             steps = program_of(spec.regex)
-            self._fast = FieldProgram([], compiled=steps, first_bytes=first) if steps else None
+            self._fast = FieldProgram([], compiled=steps, first_bytes=first, own_first=own_first) if steps else None
         # The spec's regex behind a "\n": records in a buffer, exactly where chunk-safe, else an estimate.
         self.after_newline = _compile(f"\\n(?:{_strip_caret(spec.regex)})") if spec.kind == "regex" else None
         self.own_continuation = _compile(f"\\n(?:{spec.continuation})") if spec.continuation else None

@@ -44,6 +44,8 @@ import numpy as np
 
 from loganalyser.counting.result import PartialResult
 
+from .bitmaps import MAX_WINDOWS, Bitmaps, run_lengths, stops_of
+
 U64 = np.uint64
 ONES = U64(0x0101010101010101)
 HIGH = U64(0x8080808080808080)
@@ -109,6 +111,7 @@ _PACK = U64(0x0102040810204080)  # gathers the bytes' high bits into the top byt
 _FIRST_CLEAR = np.array([next((i for i in range(8) if not bits >> i & 1), 8) for bits in range(256)], dtype=np.int64)
 SEVEN = U64(7)
 TOP = U64(56)
+NO_BYTES = np.zeros(256, dtype=bool)  # the first bytes of a continuation rule a spec does not have
 NO_KEY = U64((1 << 64) - 1)  # the key of a line no program is sure of (no level's key: its tag byte is 0xFF)
 
 
@@ -131,8 +134,9 @@ class _Cursor:
     needs no bounds check of its own.
     """
 
-    def __init__(self, v, words, starts, ends, exact: bool = False):
+    def __init__(self, v, words, starts, ends, exact: bool = False, maps: Bitmaps | None = None):
         self.v = v  # the bytes
+        self.maps = maps or Bitmaps(v)  # the chunk's stop bitmaps (bitmaps.py)
         self.words = words  # 8-byte little-endian words at every byte offset
         self.limit = words.size - 1  # the last offset a word may be read at
         self.p = starts.copy()  # cursor per line
@@ -143,9 +147,10 @@ class _Cursor:
         self.ended = np.zeros(starts.shape, dtype=bool) if exact else None
 
     def _needs_a_byte(self, w) -> None:
+        """Marks the lines still read whose cursor is at CR or LF (`w`: the word or byte there)."""
         if self.ended is not None:
-            low = w & U64(0xFF)  # the byte at the cursor
-            self.ended |= self.ok & ((low == U64(10)) | (low == U64(13)))
+            low = w & w.dtype.type(0xFF)  # the byte at the cursor
+            self.ended |= self.ok & ((low == 10) | (low == 13))
 
     def word(self, offset=0):
         return self.words[np.minimum(self.p + offset if offset else self.p, self.limit)]
@@ -173,12 +178,28 @@ class _Cursor:
             self.ok &= total <= at_most
         self.p += total
 
+    def run_map(self, stops, at_least: int, at_most: int | None = None) -> None:
+        """`run` read from the chunk's bitmap of the class's stops (bitmaps.stops_of)."""
+        p = np.minimum(self.p, self.v.size - 1)
+        if at_least:
+            self._needs_a_byte(self.v[p])
+        total = run_lengths(self.maps.get(*stops), p)
+        self.ok &= total < 64 * MAX_WINDOWS
+        if at_least:
+            self.ok &= total >= at_least
+        if at_most is not None:
+            self.ok &= total <= at_most
+        self.p += total
+
     def level(self, shortest: int, longest: int, kind="letters") -> None:
         """The level: the longest run of its class, its key one word (masked, tagged with
         its length below 8). An 8-byte level's key is the whole word: its top byte is no
         length tag, since the class takes no byte 0-7 (nor 0xFF: NO_KEY stays free)."""
-        w = self.word()
         test = LEVEL_CLASSES[kind] if isinstance(kind, str) else kind  # a name, or a class test
+        if shortest == longest == 1:
+            self._one_byte_level(_class_table(test))
+            return
+        w = self.word()
         length = _first_clear(test(w))
         if shortest > 0:
             self._needs_a_byte(w)
@@ -195,6 +216,27 @@ class _Cursor:
         self.p += length
 
 
+    def _one_byte_level(self, table) -> None:
+        """A one-byte level (logcat's V/D/I/W/E): two byte gathers, no word."""
+        first = self.byte()
+        if self.ended is not None:
+            self.ended |= self.ok & ((first == 10) | (first == 13))
+        self.ok &= table[first]
+        self.ok &= ~table[self.v[np.minimum(self.p + 1, self.v.size - 1)]]
+        self.key = first.astype(np.uint64) | _LENGTH_TAGS[1]
+        self.p += 1
+
+
+def _class_table(test) -> np.ndarray:
+    """The 256-entry table of a SWAR class test (cached per test)."""
+    table = _TABLES.get(test)
+    if table is None:
+        bits = test(np.arange(256, dtype=np.uint8).view(np.uint64)) & HIGH
+        table = _TABLES[test] = bits.view(np.uint8) != 0
+    return table
+
+
+_TABLES: dict = {}
 _LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
 
 
@@ -252,28 +294,28 @@ def _byte_in_step(allowed, advance: bool):
     return byte_in
 
 
-def _run_step(predicate, bounds):
+def _run_step(kind: str, bounds):
     """A run of at least `bounds` bytes of the class, or [at least, at most]."""
     at_least, at_most = bounds if isinstance(bounds, list) else (bounds, None)
-    return lambda cur: cur.run(predicate, at_least, at_most)
+    if kind in BITMAP_RUNS:
+        stops = stops_of(kind)
+        return lambda cur: cur.run_map(stops, at_least, at_most)
+    return lambda cur: cur.run(RUNS[kind], at_least, at_most)
 
 
 def _until_step(stops: bytes, at_least: int):
     """[^STOPS\\r\\n]* (or +) then STOPS's first byte."""
-    def other(w):
-        m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
-        for b in stops:
-            m &= _not_equal(w, b)
-        return m
+    bitmap = stops_of("until", stops)
     first = _bytes_step(stops[:1], {})
 
     def until(cur: _Cursor) -> None:
-        cur.run(other, at_least)
+        cur.run_map(bitmap, at_least)
         first(cur)
     return until
 
 
 RUNS = {"spaces": _spaces, "blanks": _blanks, "digits": _digits, "token": _token}
+BITMAP_RUNS = {"token", "blanks"}  # runs read from bitmaps: long ones, or classes most steps use
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
 
@@ -285,7 +327,7 @@ def compile_step(step: dict):
     if kind == "literal":
         return _bytes_step(arg.encode(), {})
     if kind in RUNS:
-        return _run_step(RUNS[kind], arg)
+        return _run_step(kind, arg)
     if kind in ("until", "until1"):
         return _until_step(arg.encode(), 1 if kind == "until1" else 0)
     if kind == "oneof":
@@ -309,7 +351,7 @@ class FieldProgram:
 
     def __init__(self, alternatives: list[list[dict]], words: list[str] | None = None, exact: bool = False,
                  compiled: list | None = None, first_bytes=None, continuation: list | None = None,
-                 unsure_is_no_record: bool = False):
+                 unsure_is_no_record: bool = False, own_first=NO_BYTES):
         self.alternatives = alternatives
         # The steps as functions of a cursor (regex_program.py passes its own).
         self._compiled = [compiled] if compiled else [[compile_step(step) for step in program] for program in alternatives]
@@ -321,6 +363,7 @@ class FieldProgram:
         # Programs whose lines surely match the spec's own continuation rule (built-ins' fast_continuation).
         self.continuation = FieldProgram(continuation) if continuation else None
         self.unsure_is_no_record = unsure_is_no_record  # built-ins' fast_exact: a line not sure is no record
+        self.own_first = own_first  # the bytes the spec's own continuation rule can start with; None: any
 
     def count(self, data, start: int, end: int, dialect) -> PartialResult:
         v = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
@@ -345,7 +388,8 @@ class FieldProgram:
         result.lines += k
         result.blank += int(np.count_nonzero(blank))
         words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,))
-        sure, keys, ended = self._run(v, words, starts, ends)
+        maps = Bitmaps(v)
+        sure, keys, ended = self._run(v, words, starts, ends, maps)
         sure &= ~blank
         keys = np.where(sure, keys, NO_KEY)
         distinct, counts = _distinct(keys)
@@ -366,7 +410,7 @@ class FieldProgram:
             if ended is not None and self.first_bytes is not None:
                 no_record |= ended
         if no_record is not None:
-            sure |= self._no_records(result, no_record & ~sure, head, v, words, starts, ends, dialect)
+            sure |= self._no_records(result, no_record & ~sure, head, v, words, starts, ends, maps)
         unsure = np.flatnonzero(~sure)
         ruled = _by_the_rule(v, starts[unsure], ends[unsure], dialect)
         ruled.lines = ruled.malformed = 0  # in `lines` already; malformed is derived below
@@ -374,18 +418,18 @@ class FieldProgram:
         result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
         return result
 
-    def _run(self, v, words, starts, ends):
+    def _run(self, v, words, starts, ends, maps: Bitmaps):
         """(sure, key) per line. Alternatives are tried in turn on the lines no
         earlier one fits: they must exclude each other (a byte where they differ),
         which `fits` lets the tests check."""
         if len(self._compiled) == 1:
-            cur = self._cursor(self._compiled[0], v, words, starts, ends, self.exact)
+            cur = self._cursor(self._compiled[0], v, words, starts, ends, self.exact, maps)
             return cur.ok, cur.key, cur.ended
         sure = np.zeros(starts.shape, dtype=bool)
         keys = np.zeros(starts.shape, dtype=np.uint64)
         left = np.arange(starts.size)
         for program in self._compiled:
-            cur = self._cursor(program, v, words, starts[left], ends[left])
+            cur = self._cursor(program, v, words, starts[left], ends[left], maps=maps)
             hit = left[cur.ok]
             sure[hit] = True
             keys[hit] = cur.key[cur.ok]
@@ -394,25 +438,25 @@ class FieldProgram:
                 break
         return sure, keys, None
 
-    def _no_records(self, result: PartialResult, no_record, head, v, words, starts, ends, dialect):
+    def _no_records(self, result: PartialResult, no_record, head, v, words, starts, ends, maps):
         """Counts the continuations among lines that are surely no records; returns which
         lines that settled. A space or tab first, or the spec's continuation program, makes
-        one; without the spec's own rule the rest are malformed, but for those that start
-        like `at `, `Caused by:` or `... N more`, which the rule decides."""
+        one; the rest are malformed where their first byte starts no own continuation,
+        but for those that start like `at `, `Caused by:` or `... N more` (the rule decides)."""
         continued = no_record & ((head == 32) | (head == 9))
         if self.continuation is not None:
             others = np.flatnonzero(no_record & ~continued)
             if others.size:
-                continued[others[self.continuation._run(v, words, starts[others], ends[others])[0]]] = True
+                continued[others[self.continuation._run(v, words, starts[others], ends[others], maps)[0]]] = True
         settled = continued
-        if not dialect.spec.continuation:
-            settled = settled | (no_record & (head != 97) & (head != 67) & (head != 46))
+        if self.own_first is not None:
+            settled = settled | (no_record & ~self.own_first[head] & (head != 97) & (head != 67) & (head != 46))
         result.continuation += int(np.count_nonzero(continued))
         return settled
 
     @staticmethod
-    def _cursor(program, v, words, starts, ends, exact: bool = False) -> _Cursor:
-        cur = _Cursor(v, words, starts, ends, exact)
+    def _cursor(program, v, words, starts, ends, exact: bool = False, maps: Bitmaps | None = None) -> _Cursor:
+        cur = _Cursor(v, words, starts, ends, exact, maps)
         for step in program:
             step(cur)
         return cur
