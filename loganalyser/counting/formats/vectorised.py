@@ -17,8 +17,9 @@ and narrowing the set of lines it is *sure* of:
     {"oneof": " T"}               one byte, any of these
     {"level": [1, 8]}             the level: a run of letters, of the given length bounds (at most
                                   8; a third item "upper" takes upper-case letters only, "digits"
-                                  digits only, "token" token bytes). A program without a level step reads records
-                                  that carry none (NONE)
+                                  digits only, "token" token bytes; a fourth, bytes of which one
+                                  may follow: "12345678" for Apache's trace1-8). A program
+                                  without a level step reads records that carry none (NONE)
     {"after": " \\t\\r\\n"}          the byte after the cursor is one of these (or the line ends)
     {"after_word_end": true}      the byte after the cursor is no letter, digit or "_"
 
@@ -191,10 +192,11 @@ class _Cursor:
             self.ok &= total <= at_most
         self.p += total
 
-    def level(self, shortest: int, longest: int, kind="letters") -> None:
-        """The level: the longest run of its class, its key one word (masked, tagged with
-        its length below 8). An 8-byte level's key is the whole word: its top byte is no
-        length tag, since the class takes no byte 0-7 (nor 0xFF: NO_KEY stays free)."""
+    def level(self, shortest: int, longest: int, kind="letters", suffix: str = "") -> None:
+        """The level: the longest run of its class, then one byte of `suffix` if there is
+        one (Apache's trace1-8); its key is one word (masked, tagged with its length below 8).
+        An 8-byte level's key is the whole word: its top byte is no length tag, since the
+        class takes no byte 0-7 (nor 0xFF: NO_KEY stays free)."""
         test = LEVEL_CLASSES[kind] if isinstance(kind, str) else kind  # a name, or a class test
         if shortest == longest == 1:
             self._one_byte_level(_class_table(test))
@@ -212,6 +214,10 @@ class _Cursor:
                 self.ok[eight[(test(after) & U64(0x80)) != 0]] = False
         else:
             self.ok &= length <= min(longest, 7)  # longer: the per-line rule
+        if suffix:  # a class byte never is one: the run stopped before it
+            length = length + _byte_table(suffix.encode())[self.v[np.minimum(self.p + length, self.v.size - 1)]]
+            self.ok &= length <= 8
+            length = np.minimum(length, 8)
         self.key = (w & _MASKS[length]) | _LENGTH_TAGS[length]
         self.p += length
 
