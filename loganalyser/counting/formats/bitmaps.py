@@ -49,6 +49,9 @@ class Bitmaps:
         self.v = v
         self._made: dict = {}  # key -> packed bits, padded with stops
 
+    def has(self, key) -> bool:
+        return key in self._made
+
     def get(self, key, stop_mask) -> np.ndarray:
         bits = self._made.get(key)
         if bits is None:

@@ -179,8 +179,35 @@ class _Cursor:
             self.ok &= total <= at_most
         self.p += total
 
-    def run_map(self, stops, at_least: int, at_most: int | None = None) -> None:
-        """`run` read from the chunk's bitmap of the class's stops (bitmaps.stops_of)."""
+    def run_short(self, predicate, at_least: int, at_most: int | None = None) -> float:
+        """`run` for runs mostly one byte long (a space between fields): two byte gathers
+        settle the runs of 0 or 1 byte; the words are read only for the longer ones.
+        Returns the share of longer runs."""
+        table = _class_table(predicate)
+        last = self.v.size - 1
+        first = self.v[np.minimum(self.p, last)]
+        one = table[first]
+        longer = np.flatnonzero(one & table[self.v[np.minimum(self.p + 1, last)]])
+        total = one.astype(np.int64)
+        if longer.size:
+            rest = _Cursor(self.v, self.words, self.p[longer], self.end[longer], maps=self.maps)
+            rest.run(predicate, 0)
+            total[longer] = rest.p - self.p[longer]
+            self.ok[longer[~rest.ok]] = False
+        if at_least:
+            self._needs_a_byte(first)
+            self.ok &= total >= at_least
+        if at_most is not None:
+            self.ok &= total <= at_most
+        self.p += total
+        return longer.size / max(self.p.size, 1)
+
+    def run_map(self, stops, predicate, at_least: int, at_most: int | None = None) -> None:
+        """`run` read from the chunk's bitmap of the class's stops (bitmaps.stops_of), made
+        once per chunk: for a few lines (an alternative tried on the lines left) the words'."""
+        if not self.maps.has(stops[0]) and self.p.size * FEW_LINES < self.v.size:
+            self.run(predicate, at_least, at_most)
+            return
         p = np.minimum(self.p, self.v.size - 1)
         if at_least:
             self._needs_a_byte(self.v[p])
@@ -305,8 +332,25 @@ def _run_step(kind: str, bounds):
     at_least, at_most = bounds if isinstance(bounds, list) else (bounds, None)
     if kind in BITMAP_RUNS:
         stops = stops_of(kind)
-        return lambda cur: cur.run_map(stops, at_least, at_most)
+        return lambda cur: cur.run_map(stops, RUNS[kind], at_least, at_most)
+    if kind == "spaces":
+        return _ShortRun(RUNS[kind], at_least, at_most)
     return lambda cur: cur.run(RUNS[kind], at_least, at_most)
+
+
+class _ShortRun:
+    """A run step that reads runs of 0 or 1 byte by two byte gathers (Cursor.run_short),
+    until a chunk shows that a quarter of its runs are longer: then by words."""
+
+    def __init__(self, predicate, at_least: int, at_most: int | None):
+        self.predicate, self.at_least, self.at_most = predicate, at_least, at_most
+        self.short = True  # runs seen so far were mostly short
+
+    def __call__(self, cur: _Cursor) -> None:
+        if not self.short:
+            cur.run(self.predicate, self.at_least, self.at_most)
+        elif cur.run_short(self.predicate, self.at_least, self.at_most) > 0.25 and cur.p.size >= 1000:
+            self.short = False
 
 
 def _until_step(stops: bytes, at_least: int):
@@ -314,14 +358,21 @@ def _until_step(stops: bytes, at_least: int):
     bitmap = stops_of("until", stops)
     first = _bytes_step(stops[:1], {})
 
+    def other(w):
+        m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
+        for b in stops:
+            m &= _not_equal(w, b)
+        return m
+
     def until(cur: _Cursor) -> None:
-        cur.run_map(bitmap, at_least)
+        cur.run_map(bitmap, other, at_least)
         first(cur)
     return until
 
 
 RUNS = {"spaces": _spaces, "blanks": _blanks, "digits": _digits, "token": _token}
 BITMAP_RUNS = {"token", "blanks"}  # runs read from bitmaps: long ones, or classes most steps use
+FEW_LINES = 512  # fewer lines than a chunk's bytes / this: a bitmap costs more than it saves
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
 
