@@ -240,7 +240,7 @@ def test_bitmap_runs_are_the_longest_runs_of_the_class(data, seed):
     v = np.frombuffer(data, dtype=np.uint8)
     maps = Bitmaps(v)
     p = np.random.default_rng(seed).integers(0, v.size, size=20)
-    for kind, stops in [("token", b""), ("spaces", b""), ("blanks", b""), ("digits", b""), ("until", b"(")]:
+    for kind, stops in [("token", b""), ("spaces", b""), ("blanks", b""), ("digits", b""), ("until", b"("), ("until", b": \t")]:
         key, mask = stops_of(kind, stops)
         stop = mask(v)
         got = run_lengths(maps.get(key, mask), p)

@@ -36,7 +36,8 @@ def stops_of(kind: str, stops: bytes = b""):
         def until(v):
             mask = v <= 0x0D
             for b in stops:
-                mask |= v == b
+                if b > 0x0D:  # a tab is one already
+                    mask |= v == b
             return mask
         return (kind, stops), until
     raise TypeError(f"no bitmap for runs of {kind!r}")

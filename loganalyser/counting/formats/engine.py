@@ -37,6 +37,7 @@ from .vectorised import NO_BYTES, FieldProgram
 # classify's answers: a level, BLANK, CONTINUATION, or None for a malformed line (kernel.py's).
 
 JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level")
+MANY_MATCHES = 64  # lines that start like "at ", "Caused by:" or "... N more" past which one findall checks them
 
 
 class Dialect:
@@ -205,6 +206,7 @@ class _ChunkPatterns:
         self.continued = _compile(f"{not_blank}(?={rule})") if continuation else None
         self.both = _compile(f"{not_blank}(?={rule})(?:{record})")  # records that look continued
         self.shared = _compile(f"(?:{SHARED_CONTINUATION})")
+        self.shared_words = _compile(r"\n(?=at |Caused by:|\.\.\. \d+ more)")  # the rule's lines that start no blank
 
     def count(self, buf, first: int, last: int, result: PartialResult, level) -> None:
         """Adds the lines after the "\\n"s in buf[first:last] (each ends at the next "\\n", the last at `last`)."""
@@ -221,7 +223,10 @@ class _ChunkPatterns:
             continued = len(self.continued.findall(buf, first, last))
         else:
             continued = int(np.count_nonzero(((head == 32) | (head == 9)) & (length > 0)))
-            for i in np.flatnonzero(((head == 97) | (head == 67) | (head == 46)) & (length > 0)).tolist():
+            maybe = np.flatnonzero(((head == 97) | (head == 67) | (head == 46)) & (length > 0))
+            if maybe.size > MANY_MATCHES:  # one scan of the buffer costs less than a match per line
+                continued += len(self.shared_words.findall(buf, first, last))
+            for i in maybe.tolist() if maybe.size <= MANY_MATCHES else ():
                 start = first + int(newlines[i]) + 1  # rare: "at ", "Caused by:", "... N more"
                 continued += self.shared.match(buf, start, first + int(ends[i])) is not None
         if continued:

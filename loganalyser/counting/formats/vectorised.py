@@ -112,6 +112,7 @@ _PACK = U64(0x0102040810204080)  # gathers the bytes' high bits into the top byt
 _FIRST_CLEAR = np.array([next((i for i in range(8) if not bits >> i & 1), 8) for bits in range(256)], dtype=np.int64)
 SEVEN = U64(7)
 TOP = U64(56)
+_AT, _CAUSED, _BY = (U64(int.from_bytes(text, "little")) for text in (b"at ", b"Caused b", b"y:"))  # the shared rule
 NO_BYTES = np.zeros(256, dtype=bool)  # the first bytes of a continuation rule a spec does not have
 NO_KEY = U64((1 << 64) - 1)  # the key of a line no program is sure of (no level's key: its tag byte is 0xFF)
 
@@ -498,16 +499,22 @@ class FieldProgram:
     def _no_records(self, result: PartialResult, no_record, head, v, words, starts, ends, maps):
         """Counts the continuations among lines that are surely no records; returns which
         lines that settled. A space or tab first, or the spec's continuation program, makes
-        one; the rest are malformed where their first byte starts no own continuation,
-        but for those that start like `at `, `Caused by:` or `... N more` (the rule decides)."""
+        one, as does `at ` or `Caused by:` first (read as words); the rest are malformed where
+        their first byte starts no own continuation, but for `... N more` (the rule decides)."""
         continued = no_record & ((head == 32) | (head == 9))
+        shared = np.flatnonzero(no_record & ((head == 97) | (head == 67)))
+        if shared.size:
+            at = starts[shared]
+            first = words[at]
+            caused = (first == _CAUSED) & ((words[at + 8] & U64(0xFFFF)) == _BY)
+            continued[shared[((first & U64(0xFFFFFF)) == _AT) | caused]] = True
         if self.continuation is not None:
             others = np.flatnonzero(no_record & ~continued)
             if others.size:
                 continued[others[self.continuation._run(v, words, starts[others], ends[others], maps)[0]]] = True
         settled = continued
         if self.own_first is not None:
-            settled = settled | (no_record & ~self.own_first[head] & (head != 97) & (head != 67) & (head != 46))
+            settled = settled | (no_record & ~self.own_first[head] & (head != 46))
         result.continuation += int(np.count_nonzero(continued))
         return settled
 
