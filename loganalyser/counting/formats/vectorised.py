@@ -536,14 +536,16 @@ class FieldProgram:
 
 
 def _distinct(keys):
-    """(distinct keys, counts), without sorting when keys are few."""
-    slots = ((keys * U64(0x9E3779B97F4A7C15)) >> TOP).astype(np.intp)  # 256 hash bins
-    first = np.zeros(256, dtype=np.uint64)
-    first[slots] = keys
-    if np.array_equal(first[slots], keys):  # no two distinct keys share a bin
-        counts = np.bincount(slots, minlength=256)
-        used = np.flatnonzero(counts)
-        return first[used], counts[used]
+    """(distinct keys, counts), without sorting when keys are few: hashed into 256 bins,
+    or 65536 when two keys share one (syslog's many PRI values), sorted only if still so."""
+    for shift in (56, 48):
+        slots = ((keys * U64(0x9E3779B97F4A7C15)) >> U64(shift)).view(np.int64)
+        first = np.zeros(1 << (64 - shift), dtype=np.uint64)
+        first[slots] = keys
+        if np.array_equal(first[slots], keys):  # no two distinct keys share a bin
+            counts = np.bincount(slots, minlength=first.size)
+            used = np.flatnonzero(counts)
+            return first[used], counts[used]
     return np.unique(keys, return_counts=True)
 
 
