@@ -32,7 +32,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .vectorised import HIGH, _bytes_step, _byte_in_step, _digits, _in_range, _not_equal
+from .swar import HIGH, digits, in_range, not_equal
+from .vectorised import _byte_in_step, _bytes_step
 
 C = sre_constants
 MAX_UNROLL = 32  # a fixed repeat ({n}) is unrolled into n one-byte items up to this n
@@ -143,7 +144,7 @@ class _Builder:
                 pattern.append(next(iter(taken)))
                 continue
             try:
-                test = _digits if taken == _DIGITS else _predicate(taken)
+                test = digits if taken == _DIGITS else _predicate(taken)
             except _NoProgram:
                 if pattern:
                     self.steps.append(_bytes_step(bytes(pattern), classes))
@@ -199,7 +200,7 @@ def _predicate(taken: frozenset):
         def none_of(w):
             m = HIGH
             for b in missing:
-                m = m & _not_equal(w, b)
+                m = m & not_equal(w, b)
             return m
         return none_of
     if max(taken) >= 0x80:
@@ -209,9 +210,9 @@ def _predicate(taken: frozenset):
         raise _NoProgram
 
     def in_ranges(w):
-        m = _in_range(w, *ranges[0])
+        m = in_range(w, *ranges[0])
         for lo, hi in ranges[1:]:
-            m = m | _in_range(w, lo, hi)
+            m = m | in_range(w, lo, hi)
         return m
     return in_ranges
 

@@ -46,86 +46,22 @@ import numpy as np
 from loganalyser.counting.result import PartialResult
 
 from .bitmaps import MAX_WINDOWS, Bitmaps, run_lengths, stops_of
+from .swar import (HIGH, TOP, U64, blanks, byte_table, class_table, digits, first_clear, letters, lower, not_equal,
+                   spaces, token, upper)
 
-U64 = np.uint64
-ONES = U64(0x0101010101010101)
-HIGH = U64(0x8080808080808080)
-LOW7 = U64(0x7F7F7F7F7F7F7F7F)
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _LENGTH_TAGS = np.array([k << 56 for k in range(8)] + [0], dtype=np.uint64)
 GUARD = 16  # lines ending this close to the buffer's end take the per-line rule (no reads past it)
 MAX_RUN_WORDS = 12  # runs (tokens, digits, spaces) longer than 96 bytes: not sure
 
 
-def _splat(byte: int) -> np.uint64:
-    return U64(byte * 0x0101010101010101)
+TEMPLATE_CLASSES = {ord("d"): digits, ord("U"): upper, ord("l"): lower}
+LEVEL_CLASSES = {"letters": letters, "upper": upper, "digits": digits, "token": token}
 
 
-def _not_equal(w, byte: int):
-    """High bit of each byte set where that byte differs from `byte` (exact per byte)."""
-    x = w ^ _splat(byte)
-    return (((x & LOW7) + LOW7) | x) & HIGH
-
-
-def _in_range(w, lo: int, hi: int):
-    """High bit set where lo <= byte <= hi (ASCII bytes; lo, hi < 0x80)."""
-    t = w & LOW7
-    return ((t + _splat(0x80 - lo)) & ~(t + _splat(0x7F - hi)) & ~w) & HIGH
-
-
-def _digits(w):
-    return _in_range(w, 0x30, 0x39)
-
-
-def _letters(w):
-    return _in_range(w | _splat(0x20), 0x61, 0x7A)
-
-
-def _spaces(w):
-    return ~_not_equal(w, 0x20) & HIGH
-
-
-def _blanks(w):
-    return (~_not_equal(w, 0x20) | ~_not_equal(w, 0x09)) & HIGH
-
-
-def _token(w):
-    """Bytes above space (and non-ASCII): a token's bytes. The regex's tokens are
-    [^ \\t\\r\\n]+, which also take other control bytes: a run stopped early at one
-    leaves the line to the rule, since no step after a token takes a control byte."""
-    return _in_range(w, 0x21, 0x7F) | (w & HIGH)
-
-
-def _upper(w):
-    return _in_range(w, 0x41, 0x5A)
-
-
-def _lower(w):
-    return _in_range(w, 0x61, 0x7A)
-
-
-TEMPLATE_CLASSES = {ord("d"): _digits, ord("U"): _upper, ord("l"): _lower}
-LEVEL_CLASSES = {"letters": _letters, "upper": _upper, "digits": _digits, "token": _token}
-
-
-_PACK = U64(0x0102040810204080)  # gathers the bytes' high bits into the top byte
-_FIRST_CLEAR = np.array([next((i for i in range(8) if not bits >> i & 1), 8) for bits in range(256)], dtype=np.int64)
-SEVEN = U64(7)
-TOP = U64(56)
 _AT, _CAUSED, _BY = (U64(int.from_bytes(text, "little")) for text in (b"at ", b"Caused b", b"y:"))  # the shared rule
 NO_BYTES = np.zeros(256, dtype=bool)  # the first bytes of a continuation rule a spec does not have
 NO_KEY = U64((1 << 64) - 1)  # the key of a line no program is sure of (no level's key: its tag byte is 0xFF)
-
-
-def _first_clear(m):
-    """Index (0-8) of the first byte whose high bit is clear in `m` (a mask of high bits only)."""
-    return _FIRST_CLEAR[((m >> SEVEN) * _PACK) >> TOP]
-
-
-def _byte_table(members) -> np.ndarray:
-    table = np.zeros(256, dtype=bool)
-    table[list(members)] = True
-    return table
 
 
 class _Cursor:
@@ -165,12 +101,12 @@ class _Cursor:
         w = self.word()
         if at_least:
             self._needs_a_byte(w)
-        total = _first_clear(predicate(w))
+        total = first_clear(predicate(w))
         open_ = np.flatnonzero(total == 8)  # lines whose run goes on past the first word
         for _ in range(MAX_RUN_WORDS - 1):
             if open_.size == 0:
                 break
-            step = _first_clear(predicate(self.words[np.minimum(self.p[open_] + total[open_], self.limit)]))
+            step = first_clear(predicate(self.words[np.minimum(self.p[open_] + total[open_], self.limit)]))
             total[open_] += step
             open_ = open_[step == 8]
         self.ok[open_] = False
@@ -184,7 +120,7 @@ class _Cursor:
         """`run` for runs mostly one byte long (a space between fields): two byte gathers
         settle the runs of 0 or 1 byte; the words are read only for the longer ones.
         Returns the share of longer runs."""
-        table = _class_table(predicate)
+        table = class_table(predicate)
         last = self.v.size - 1
         first = self.v[np.minimum(self.p, last)]
         one = table[first]
@@ -227,10 +163,10 @@ class _Cursor:
         class takes no byte 0-7 (nor 0xFF: NO_KEY stays free)."""
         test = LEVEL_CLASSES[kind] if isinstance(kind, str) else kind  # a name, or a class test
         if shortest == longest == 1:
-            self._one_byte_level(_class_table(test))
+            self._one_byte_level(class_table(test))
             return
         w = self.word()
-        length = _first_clear(test(w))
+        length = first_clear(test(w))
         if shortest > 0:
             self._needs_a_byte(w)
             self.ok &= length >= shortest
@@ -243,7 +179,7 @@ class _Cursor:
         else:
             self.ok &= length <= min(longest, 7)  # longer: the per-line rule
         if suffix:  # a class byte never is one: the run stopped before it
-            length = length + _byte_table(suffix.encode())[self.v[np.minimum(self.p + length, self.v.size - 1)]]
+            length = length + byte_table(suffix.encode())[self.v[np.minimum(self.p + length, self.v.size - 1)]]
             self.ok &= length <= 8
             length = np.minimum(length, 8)
         self.key = (w & _MASKS[length]) | _LENGTH_TAGS[length]
@@ -261,16 +197,6 @@ class _Cursor:
         self.p += 1
 
 
-def _class_table(test) -> np.ndarray:
-    """The 256-entry table of a SWAR class test (cached per test)."""
-    table = _TABLES.get(test)
-    if table is None:
-        bits = test(np.arange(256, dtype=np.uint8).view(np.uint64)) & HIGH
-        table = _TABLES[test] = bits.view(np.uint8) != 0
-    return table
-
-
-_TABLES: dict = {}
 _LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
 
 
@@ -291,7 +217,7 @@ def _bytes_step(pattern: bytes, classes: dict):
         tests: dict = {}  # class test -> the high bits of the bytes it must pass
         for i, b in enumerate(pattern[block : block + 8]):
             at = 8 * i
-            if classes.get(b) is _digits:
+            if classes.get(b) is digits:
                 mask, value, high = mask | 0xF0 << at, value | 0x30 << at, high | 0xF0 << at
                 nibble, carry = nibble | 0x30 << at, carry | 0x06 << at
             elif b in classes:
@@ -319,7 +245,7 @@ def _bytes_step(pattern: bytes, classes: dict):
 
 def _byte_in_step(allowed, advance: bool):
     """The byte at the cursor is one of `allowed` (a table lookup); `advance` moves past it."""
-    table = _byte_table(allowed)
+    table = byte_table(allowed)
 
     def byte_in(cur: _Cursor) -> None:
         cur.ok &= table[cur.byte()]
@@ -360,9 +286,9 @@ def _until_step(stops: bytes, at_least: int):
     first = _bytes_step(stops[:1], {})
 
     def other(w):
-        m = _not_equal(w, 0x0D) & _not_equal(w, 0x0A)
+        m = not_equal(w, 0x0D) & not_equal(w, 0x0A)
         for b in stops:
-            m &= _not_equal(w, b)
+            m &= not_equal(w, b)
         return m
 
     def until(cur: _Cursor) -> None:
@@ -371,7 +297,7 @@ def _until_step(stops: bytes, at_least: int):
     return until
 
 
-RUNS = {"spaces": _spaces, "blanks": _blanks, "digits": _digits, "token": _token}
+RUNS = {"spaces": spaces, "blanks": blanks, "digits": digits, "token": token}
 BITMAP_RUNS = {"token", "blanks"}  # runs read from bitmaps: long ones, or classes most steps use
 FEW_LINES = 512  # fewer lines than a chunk's bytes / this: a bitmap costs more than it saves
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
