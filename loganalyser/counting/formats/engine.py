@@ -31,11 +31,13 @@ from loganalyser.counting.result import PartialResult
 
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
 from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
-from .vectorised import FieldProgram
+from .regex_program import first_bytes, program_of
+from .vectorised import NO_BYTES, FieldProgram
 
 # classify's answers: a level, BLANK, CONTINUATION, or None for a malformed line (kernel.py's).
 
 JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level")
+MANY_MATCHES = 64  # lines that start like "at ", "Caused by:" or "... N more" past which one findall checks them
 
 
 class Dialect:
@@ -47,7 +49,16 @@ class Dialect:
         self._line = spec.pattern  # matched at a line's start
         self._continuation = spec.continuation_pattern
         self._levels: dict[bytes, str] = {}  # spelling -> reported level (a cache)
-        self._fast = FieldProgram([list(p) for p in spec.fast], list(spec.fast_words)) if spec.fast else None
+        self._fast = None  # the vectorised path: a built-in's program, a `fields` spec's, or one made from the regex
+        first = first_bytes(spec.regex) if spec.kind == "regex" else None
+        own_first = first_bytes(spec.continuation) if spec.continuation else NO_BYTES
+        if spec.fast:
+            self._fast = FieldProgram([list(p) for p in spec.fast], list(spec.fast_words), exact=spec.fields_level > 0,
+                                      first_bytes=first, continuation=[list(p) for p in spec.fast_continuation],
+                                      unsure_is_no_record=spec.fast_exact, own_first=own_first)
+        elif spec.kind == "regex" and spec.kernel is None:
+            steps = program_of(spec.regex)
+            self._fast = FieldProgram([], compiled=steps, first_bytes=first, own_first=own_first) if steps else None
         # The spec's regex behind a "\n": records in a buffer, exactly where chunk-safe, else an estimate.
         self.after_newline = _compile(f"\\n(?:{_strip_caret(spec.regex)})") if spec.kind == "regex" else None
         self.own_continuation = _compile(f"\\n(?:{spec.continuation})") if spec.continuation else None
@@ -195,6 +206,7 @@ class _ChunkPatterns:
         self.continued = _compile(f"{not_blank}(?={rule})") if continuation else None
         self.both = _compile(f"{not_blank}(?={rule})(?:{record})")  # records that look continued
         self.shared = _compile(f"(?:{SHARED_CONTINUATION})")
+        self.shared_words = _compile(r"\n(?=at |Caused by:|\.\.\. \d+ more)")  # the rule's lines that start no blank
 
     def count(self, buf, first: int, last: int, result: PartialResult, level) -> None:
         """Adds the lines after the "\\n"s in buf[first:last] (each ends at the next "\\n", the last at `last`)."""
@@ -211,7 +223,10 @@ class _ChunkPatterns:
             continued = len(self.continued.findall(buf, first, last))
         else:
             continued = int(np.count_nonzero(((head == 32) | (head == 9)) & (length > 0)))
-            for i in np.flatnonzero(((head == 97) | (head == 67) | (head == 46)) & (length > 0)).tolist():
+            maybe = np.flatnonzero(((head == 97) | (head == 67) | (head == 46)) & (length > 0))
+            if maybe.size > MANY_MATCHES:  # one scan of the buffer costs less than a match per line
+                continued += len(self.shared_words.findall(buf, first, last))
+            for i in maybe.tolist() if maybe.size <= MANY_MATCHES else ():
                 start = first + int(newlines[i]) + 1  # rare: "at ", "Caused by:", "... N more"
                 continued += self.shared.match(buf, start, first + int(ends[i])) is not None
         if continued:

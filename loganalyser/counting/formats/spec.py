@@ -67,9 +67,12 @@ class FormatSpec:
     kernel: str | None = None  # a vectorised kernel that implements this spec exactly
     description: str = ""
     samples: tuple = ()  # (line bytes, expected level | "continuation" | None)
-    source: str = ""  # the JSON text the spec came from (its identity in checkpoints)
+    source: str = ""  # the JSON text the spec came from, less its programs (its identity in checkpoints)
     fast: tuple = ()  # built-ins: field programs of the vectorised path (vectorised.py)
     fast_words: tuple = ()  # ... and the only level spellings the regex takes, if it lists them
+    fields_level: int = 0  # a `fields` spec's K (its program is exact), else 0
+    fast_continuation: tuple = ()  # built-ins: programs of lines that surely match `continuation`
+    fast_exact: bool = False  # built-ins: a line the program is not sure of is surely no record
 
     @property
     def pattern(self) -> re.Pattern | None:
@@ -89,13 +92,14 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
     """Validates a spec's JSON object; raises SpecError naming what is wrong.
 
     Only built-in specs may carry a vectorised program (`fast`): the test suite
-    proves each one against its regex, and nothing could prove a user's."""
+    proves each one against its regex, and nothing could prove a user's. A
+    `fields` spec gets the program made for it here (tested for every K)."""
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: a format spec must be a JSON object")
     unknown = set(data) - {"name", "kind", "regex", "fields", "levels", "level_rule", "continuation",
                            "timestamp", "priority", "kernel", "description", "samples", "documentation"}
     if builtin:
-        unknown -= {"fast", "fast_words"}
+        unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact"}
     if unknown:
         raise SpecError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
     name = data.get("name")
@@ -134,9 +138,13 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
         level_rule=rule, continuation=continuation, timestamp=data.get("timestamp"),
         priority=priority, kernel=data.get("kernel"), description=str(data.get("description", "")),
         samples=_samples(data.get("samples", []), origin),
-        source=json.dumps(data, sort_keys=True),
-        fast=_fast_program(data.get("fast", []), origin),
+        # What counting means: a program changes speed, never a count, so it is no part of it.
+        source=json.dumps({k: v for k, v in data.items() if not k.startswith("fast")}, sort_keys=True),
+        fast=_fast_program(data.get("fast", []), origin) if "fields" not in data else _fields_program(data["fields"]["level"]),
         fast_words=tuple(data.get("fast_words", ())),
+        fields_level=data["fields"]["level"] if "fields" in data else 0,
+        fast_continuation=_fast_program(data.get("fast_continuation", []), origin),
+        fast_exact=bool(data.get("fast_exact", False)),
     )
     return spec
 
@@ -149,6 +157,16 @@ def _fast_program(alternatives, origin: str) -> tuple:
         if any(len(step) != 1 for step in program) or not set(kinds) <= set(STEP_KINDS) or kinds.count("level") > 1:
             raise SpecError(f"{origin}: 'fast' programs are lists of known one-key steps, at most one 'level'")
     return tuple(tuple(program) for program in alternatives)
+
+
+def _fields_program(k: int) -> tuple:
+    """The vectorised program of a `fields` spec, step for step its regex (below): made
+    here, never written by a user, and checked against the regex by the tests."""
+    program = [{"blanks": 0}]
+    for _ in range(k - 1):
+        program += [{"token": 1}, {"blanks": 1}]
+    program += [{"level": [1, 7, "token"]}, {"after": " \t\r\n"}]
+    return (tuple(program),)
 
 
 def _fields_regex(fields, origin: str) -> str:
