@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from loganalyser.monitor import events as ev
 from loganalyser.monitor.board import StatusBoard
@@ -45,18 +46,18 @@ class JobWatch:
     serve: tuple[str, int] | None = None  # the dashboard's address, served while this rank is master
     final_page: str | None = None  # --dashboard-html: where the last status goes as a static page
     linger: float = 0.0  # seconds the dashboard stays up after the result, so open pages see the end
-    clock: object = time.monotonic
-    wall: object = time.time
-    _server: object = None
-    _ended: bool = False
-    _log: EventLog | None = None
-    _figures: dict = field(default_factory=dict)
-    _history: list = field(default_factory=list)
-    _started: float | None = None
-    _published: float = float("-inf")
-    _sizes: dict = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # for the events' ISO times
     elections: int = 0  # terms started while this rank ran (the node keeps it up to date)
     checkpoint: str | None = None  # the checkpoint in force, as this master knows it
+    _server: DashboardServer | None = None  # serving while this rank is master
+    _ended: bool = False  # the result is out
+    _log: EventLog | None = None  # opened when this rank first has something to say
+    _figures: dict = field(default_factory=dict)  # worker rank -> _RankFigures
+    _history: list = field(default_factory=list)  # [seconds since the first status, bytes done]
+    _started: float | None = None  # clock time of the first status document
+    _published: float = float("-inf")  # clock time of the last one
+    _sizes: dict = field(default_factory=dict)  # task id -> bytes, for the figures of results
 
     @property
     def active(self) -> bool:
