@@ -93,8 +93,9 @@ def test_the_dashboard_follows_a_failover_in_a_real_browser(corpus, tmp_path, jo
     job = jobs.start(job_cmd(folder, ck, "--dashboard", port, "--dashboard-html", page, "--status", status,
                              "--json", "--inject", "kill:0@0.5"), str(ck), env=program_env(), cwd=tmp_path)
     url = f"http://127.0.0.1:{port}/"
-    before = wait_for(lambda: 'data-epoch="1"' in (dom := _dom_or_empty(url)) and dom, 60, "the first master's page")
-    assert 'data-master="0"' in before and 'data-state="counting"' in before
+    before = wait_for(lambda: 'data-epoch="1"' in (dom := _dom_or_empty(url)) and 'data-state="counting"' in dom
+                      and dom, 60, "the first master's page with a worker counting")
+    assert 'data-master="0"' in before
     after = wait_for(lambda: _newer_epoch(_dom_or_empty(url)) or not job.running() and None, 60,
                      "the page served by the next master")
     assert after is not None and 'data-master="0"' not in after
