@@ -123,7 +123,7 @@ def test_an_interrupted_job_resumes_with_exact_statistics(corpus, tmp_path, jobs
     folder, expected = corpus
     ck = tmp_path / "ck"
     cmd = program_cmd("distributed_log_analyser.py", folder, *STATS_OPTIONS, "--checkpoint-dir", ck, "--chunk-size",
-                      "64K", "--checkpoint-every", 1, "--task-delay", 0.1, "--no-progress", np=3)
+                      "64K", "--checkpoint-every", 1, "--task-delay", 0.3, "--no-progress", np=3)
     job = jobs.start(cmd, str(ck), env=program_env(), cwd=tmp_path)
     wait_for(lambda: any(p.name.isdigit() for p in ck.glob("*")) or not job.running(), 60, "a first checkpoint")
     master = wait_for(lambda: rank_pid(0, str(ck)), 40, "the master's pid")
