@@ -83,8 +83,9 @@ def scenarios(logs: Path, scratch: Path) -> dict:
         out[name] = {"runs": [run(command(logs, folder, *extra), folder, screenshot=shot)], "folder": folder}
     folder = scratch / "interrupt_resume"
     folder.mkdir()
-    first = run(command(logs, folder), folder, interrupt_after_checkpoint=True)
-    second = run(command(logs, folder), folder)
+    early = ("--checkpoint-every", "2")  # a first checkpoint well before the end, so Ctrl-C lands mid-run
+    first = run(command(logs, folder, *early), folder, interrupt_after_checkpoint=True)
+    second = run(command(logs, folder, *early), folder)
     out["interrupt_resume"] = {"runs": [first, second], "folder": folder}
     return out
 

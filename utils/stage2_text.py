@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 TITLES = {"normal": "Test 1: normal operation",
           "worker_crash": "Test 2: a worker crash (rank 2 calls sys.exit(1) a third of the way in)",
-          "interrupt_resume": "Test 3: Ctrl-C after the first checkpoint, then the same command again",
+          "interrupt_resume": "Test 3: Ctrl-C after the first checkpoint (--checkpoint-every 2), then the same command again",
           "master_crash": "Beyond the seed: the master SIGKILLed 40% of the way in"}
 
 
