@@ -285,3 +285,29 @@ def test_compressed_files_are_counted_once_at_start_and_never_later(folder, tmp_
         if follower.poll() is None:
             follower.kill()
     assert doc["counts"] == {"INFO": 1, "ERROR": 3, "WARN": 1}
+
+
+def test_a_file_gone_between_the_scan_and_the_read_is_not_an_error(folder, tmp_path, monkeypatch):
+    """Rotation with deletion races the follower: a read of a vanished file waits for the next scan."""
+    from types import SimpleNamespace
+
+    from loganalyser.counting.formats import FormatSet
+    from loganalyser.programs import follow as follow_module
+    from loganalyser.work.scanning import InputOptions
+
+    args = SimpleNamespace(paths=[str(folder)], glob=None, recursive=False, format="seed", partial_after=0.5,
+                           follow_for=None, state=None, quiet=True, json=True, output=None, csv=None, html=None)
+    follower = follow_module.Follower(args, InputOptions((str(folder),), format="seed"), FormatSet.standard())
+    real = follow_module.analyse_appended
+    calls = []
+
+    def vanishing(path, *rest):
+        calls.append(path)
+        if len(calls) == 1:
+            os.unlink(path)  # deleted after the scan saw it
+        return real(path, *rest)
+
+    monkeypatch.setattr(follow_module, "analyse_appended", vanishing)
+    assert follower._round(True) is False  # nothing counted, no error
+    (folder / "b.log").write_text("[2026-01-01T00:00:01] [ERROR] later\n")
+    assert follower._round(False) is True and follower.totals.counts == {"ERROR": 1}

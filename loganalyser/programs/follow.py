@@ -103,13 +103,16 @@ class Follower:
                     counted = True
         seen = [Observation(f.path, f.device, f.inode, f.size) for f in files if not f.compression]
         for pending in self.tracker.observe(seen, self.clock(), _head_of):
-            fmt = self.stream_formats.get(pending.identity)
-            if fmt is None:
-                fmt = self.stream_formats[pending.identity] = self._format_of(_AtEnd(pending.path, pending.end))
+            try:
+                fmt = self.stream_formats.get(pending.identity) or self._format_of(_AtEnd(pending.path, pending.end))
+                part, offset = analyse_appended(pending.path, pending.start, pending.end, pending.whole_tail, fmt,
+                                                self.formats)
+            except InputError:  # gone (or renamed) since the scan: the next scan says which
+                continue
+            if pending.identity not in self.stream_formats:
+                self.stream_formats[pending.identity] = fmt
                 self.totals.formats[fmt] = self.totals.formats.get(fmt, 0) + 1
                 self.totals.files += 1
-            part, offset = analyse_appended(pending.path, pending.start, pending.end, pending.whole_tail, fmt,
-                                            self.formats)
             if offset > pending.start:
                 self.totals.add(part)
                 self.tracker.commit(pending.identity, offset)
