@@ -160,8 +160,11 @@ def _detection_delay(events: list[dict]) -> float | None:
              and e["time"] <= failure["time"]]
     if not heard:
         return None
-    stamp = lambda e: datetime.fromisoformat(e["time"].replace("Z", "+00:00"))  # noqa: E731
-    return round((stamp(failure) - stamp(heard[-1])).total_seconds(), 3)
+    return round((_stamp(failure) - _stamp(heard[-1])).total_seconds(), 3)
+
+
+def _stamp(event: dict) -> datetime:
+    return datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
 
 
 def trimmed(text: str) -> str:
