@@ -191,23 +191,22 @@ class FileAnalysis:
 
     def apply(self, part, data: bytes, offset: int) -> None:
         """`part` counted the whole lines of `data`, the first at file offset `offset`."""
-        if self.lines is None:
-            part.counts = {k: n for k, n in part.counts.items() if self.analysis.passes_level(k)}
-            return
-        counts: dict[str, int] = {}
-        stats = self.lines.new_stats()
         whole = self.chunks is not None and len(data) >= WHOLE_CHUNKS_FROM
-        (self.chunks if whole else self.lines).run(data, self.path, offset, self.year, stats, counts)
-        part.counts = counts
-        part.stats = stats
+        self._replace(part, lambda stats, counts: (self.chunks if whole else self.lines).run(
+            data, self.path, offset, self.year, stats, counts))
 
     def apply_line(self, part, head: bytes, level, offset: int) -> None:
         """A line too long to hold, classified as `level` from its first bytes `head`."""
+        self._replace(part, lambda stats, counts: self.lines.line(head, level, self.path, offset, self.year,
+                                                                  stats, counts))
+
+    def _replace(self, part, look) -> None:
+        """A level filter alone filters the part's counts; otherwise `look(stats, counts)` gives
+        the counts of the lines that pass and their statistics."""
         if self.lines is None:
             part.counts = {k: n for k, n in part.counts.items() if self.analysis.passes_level(k)}
             return
         counts: dict[str, int] = {}
         stats = self.lines.new_stats()
-        self.lines.line(head, level, self.path, offset, self.year, stats, counts)
-        part.counts = counts
-        part.stats = stats
+        look(stats, counts)
+        part.counts, part.stats = counts, stats
