@@ -35,22 +35,42 @@ def frame(doc: dict, width: int = 100) -> list[str]:
     return [line[:width] for line in lines]
 
 
+def plain_line(doc: dict) -> str:
+    """A status document in one line, for a stream that is not a terminal."""
+    top = frame(doc)
+    return f"{top[0]}; {top[1]}; {top[2]}"
+
+
 class TerminalView:
-    def __init__(self, stream=None, clock=time.monotonic):
+    """Shows documents on a stream: redrawn in place on a terminal, a plain line elsewhere,
+    each at most so often. `render` and `plain` say how a document looks (default: the status)."""
+
+    def __init__(self, stream=None, clock=time.monotonic, render=frame, plain=plain_line,
+                 draw_every: float = DRAW_INTERVAL, plain_every: float = PLAIN_INTERVAL):
         self.stream = stream or sys.stdout
         self.clock = clock
+        self.render, self.plain = render, plain
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = draw_every if self.live else plain_every
         self._last = float("-inf")
 
+    def due(self) -> bool:
+        """Whether a document shown now would be drawn (callers may skip building it)."""
+        return self.clock() - self._last >= self.every
+
     def show(self, doc: dict, force: bool = False) -> None:
-        interval = DRAW_INTERVAL if self.live else PLAIN_INTERVAL
-        if not force and self.clock() - self._last < interval:
+        if not force and not self.due():
             return
         self._last = self.clock()
         if self.live:
-            body = "".join(f"{line}{CLEAR_LINE}\n" for line in frame(doc))
+            body = "".join(f"{line}{CLEAR_LINE}\n" for line in self.render(doc))
             self.stream.write(HOME + body + CLEAR_BELOW)
         else:
-            top = frame(doc)
-            self.stream.write(f"{top[0]}; {top[1]}; {top[2]}\n")
+            self.stream.write(self.plain(doc) + "\n")
         self.stream.flush()
+
+    def clear(self) -> None:
+        """Blanks what the view drew (on a terminal), before a final result is printed below."""
+        if self.live:
+            self.stream.write(HOME + CLEAR_BELOW)
+            self.stream.flush()

@@ -22,12 +22,12 @@ import time
 from collections import deque
 
 from loganalyser.console import shown, warn
-from loganalyser.counting.compressed import compression_of
 from loganalyser.counting.formats import AUTO
 from loganalyser.counting.formats.detect import detect
 from loganalyser.counting.reader import analyse_appended, analyse_range
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
+from loganalyser.monitor.terminal import TerminalView
 from loganalyser.persistence.atomic import write_atomic
 from loganalyser.work.inputs import find_log_files
 from loganalyser.work.scanning import job_fingerprint, read_head
@@ -55,7 +55,7 @@ class Follower:
         self.stop_requested = False
         self.started = clock()
         self.samples: deque[tuple[float, dict[str, int]]] = deque()  # (time, counts) for the rates
-        self._shown_at = float("-inf")
+        self.view = TerminalView(sys.stdout, clock, self._frame, self._progress_line, REDRAW_S, PROGRESS_S)
         self._warned: set[str] = set()
         self.resumed = self._load_state()
 
@@ -185,22 +185,18 @@ class Follower:
                                        "resumed": self.resumed})
 
     def _show(self) -> None:
-        if self.args.quiet or self.args.json:
-            return
-        now = self.clock()
-        tty = sys.stdout.isatty()
-        if now - self._shown_at < (REDRAW_S if tty else PROGRESS_S):
-            return
-        self._shown_at = now
-        doc = self._document(done=False)
-        if tty:
-            rates = "  ".join(f"{k} {v}/s" for k, v in doc["follow"]["rates_per_s"].items())
-            table = results_table(doc, [f"Following {doc['follow']['streams']} stream(s); rates: {rates}"])
-            sys.stdout.write("\x1b[H" + "".join(f"{line}\x1b[K\n" for line in table.splitlines()) + "\x1b[J")
-        else:
-            counts = " ".join(f"{k}={v}" for k, v in sorted(doc["counts"].items()))
-            sys.stdout.write(f"following: {doc['lines']} lines, {counts}\n")
-        sys.stdout.flush()
+        if not (self.args.quiet or self.args.json) and self.view.due():
+            self.view.show(self._document(done=False), force=True)
+
+    @staticmethod
+    def _frame(doc: dict) -> list[str]:
+        rates = "  ".join(f"{k} {v}/s" for k, v in doc["follow"]["rates_per_s"].items())
+        return results_table(doc, [f"Following {doc['follow']['streams']} stream(s); rates: {rates}"]).splitlines()
+
+    @staticmethod
+    def _progress_line(doc: dict) -> str:
+        counts = " ".join(f"{k}={v}" for k, v in sorted(doc["counts"].items()))
+        return f"following: {doc['lines']} lines, {counts}"
 
     # -- state -----------------------------------------------------------------------------
 
@@ -251,8 +247,9 @@ class _AtEnd:
 
 def follow(args, inputs, formats) -> int:
     """Runs the follow loop and prints the final result (exit 0: a follow job has no natural end)."""
-    doc = Follower(args, inputs, formats).run()
-    if not (args.quiet or args.json) and sys.stdout.isatty():
-        sys.stdout.write("\x1b[H\x1b[J")
+    follower = Follower(args, inputs, formats)
+    doc = follower.run()
+    if not (args.quiet or args.json):
+        follower.view.clear()
     emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return 0
