@@ -20,7 +20,7 @@ from loganalyser.monitor.events import EventLog, read_events
 from loganalyser.monitor.page import static_page
 from loganalyser.monitor.terminal import HOME, TerminalView, frame
 from utils import timeline
-from utils.jobcontrol import wait_for
+from utils.jobcontrol import free_port, wait_for
 
 from .browser import dump_dom, require_browser
 
@@ -34,12 +34,6 @@ def status(epoch=1, master=0, done=False, counts=None):
                       {"rank": 2, "role": "worker", "state": "failed"}],
             "queue": {"tasks_pending": 1, "in_flight": 1, "tasks_done": 2, "tasks_total": 4, "bytes_pending": 50},
             "failed": [2], "requeued": 1, "elections": 0, "checkpoint": None, "history": [[0, 0], [1, 50], [2, 100]]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import select
-import socket
 import subprocess
 import time
 
@@ -15,7 +14,7 @@ import pytest
 
 from loganalyser.monitor.events import read_events
 from utils import generate_logs, timeline
-from utils.jobcontrol import Jobs, assert_no_processes, wait_for
+from utils.jobcontrol import Jobs, assert_no_processes, free_port, wait_for
 
 from .browser import dump_dom, require_browser
 from .helpers import assert_exact, program_cmd, program_env
@@ -32,12 +31,6 @@ def corpus(tmp_path_factory):
 def job_cmd(folder, ck, *extra, np=4):
     return program_cmd("distributed_log_analyser.py", folder, "--checkpoint-dir", ck, "--chunk-size", "64K",
                        "--task-delay", "0.12", "--worker-timeout", "3", "--no-progress", *extra, np=np)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_event_log_shows_a_worker_kill_and_a_master_kill_in_order(corpus, tmp_path, jobs: Jobs):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -40,6 +41,13 @@ def clear_stale_sessions(tmp: str | None = None) -> int:
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
             removed += 1
     return removed
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on at the moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = POLL):

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,9 @@ from pathlib import Path
 
 from loganalyser.monitor.events import read_events
 from utils import timeline
-from utils.jobcontrol import Job, clear_stale_sessions, rank_pid, signal_pid, wait_for
+from utils.browser import chromium, run_chromium
+from utils.jobcontrol import Job, clear_stale_sessions, free_port, rank_pid, signal_pid, wait_for
+from utils.stage2_text import report_text
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -58,7 +59,7 @@ def command(logs: Path, folder: Path, *extra) -> list[str]:
 
 def run(cmd: list[str], folder: Path, interrupt_after_checkpoint: bool = False, screenshot: Path | None = None) -> dict:
     clear_stale_sessions()
-    port = _free_port() if screenshot else None
+    port = free_port() if screenshot else None
     if port:
         cmd = cmd + ["--dashboard", str(port)]
     job = Job.start(cmd, env=ENV, cwd=folder)
@@ -73,13 +74,13 @@ def run(cmd: list[str], folder: Path, interrupt_after_checkpoint: bool = False, 
     return {"exit": code, "stdout": job.stdout, "stderr": job.stderr, "seconds": round(job.elapsed, 2)}
 
 
-def scenarios(logs: Path, scratch: Path) -> dict:
+def scenarios(logs: Path, scratch: Path, out_dir: Path) -> dict:
     out = {}
     for name, extra in (("normal", []), ("worker_crash", ["--inject", "exit:2@0.33"]),
                         ("master_crash", ["--inject", "kill:0@0.4"])):
         folder = scratch / name
         folder.mkdir()
-        shot = REPORTS / "dashboard.png" if name == "worker_crash" else None  # the dashboard, once a worker failed
+        shot = out_dir / "dashboard.png" if name == "worker_crash" else None  # the dashboard, once a worker failed
         out[name] = {"runs": [run(command(logs, folder, *extra), folder, screenshot=shot)], "folder": folder}
     folder = scratch / "interrupt_resume"
     folder.mkdir()
@@ -90,16 +91,10 @@ def scenarios(logs: Path, scratch: Path) -> dict:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _screenshot(url: str, path: Path, job) -> None:
     """A headless Chromium's picture of the live dashboard, once the master reports a failed worker
     (nothing where Chromium is not installed: the report says so)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium()
     if browser is None:
         return
 
@@ -116,11 +111,7 @@ def _screenshot(url: str, path: Path, job) -> None:
         return
     if not job.running():
         return
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={profile}", "--window-size=1100,900", "--virtual-time-budget=2000",
-                        f"--screenshot={path}", url], capture_output=True, timeout=60)
+    run_chromium(browser, "--window-size=1100,900", "--virtual-time-budget=2000", f"--screenshot={path}", url)
 
 
 def reference_counts(logs: Path) -> dict:
@@ -129,7 +120,7 @@ def reference_counts(logs: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def figures(name: str, scenario: dict, reference: dict) -> dict:
+def figures(name: str, scenario: dict, reference: dict, out_dir: Path) -> dict:
     folder = scenario["folder"]
     result = json.loads((folder / "result.json").read_text()) if (folder / "result.json").exists() else None
     events = read_events(str(folder / "events.jsonl")) if (folder / "events.jsonl").exists() else []
@@ -146,7 +137,7 @@ def figures(name: str, scenario: dict, reference: dict) -> dict:
     fig["detection_s"] = _detection_delay(events)
     if events:
         png = f"timeline_{name}.png"
-        timeline.draw(events, str(REPORTS / png), title=f"Stage 2: {name.replace('_', ' ')}")
+        timeline.draw(events, str(out_dir / png), title=f"Stage 2: {name.replace('_', ' ')}")
         fig["timeline"] = png
     return fig
 
@@ -175,11 +166,7 @@ def trimmed(text: str) -> str:
     return "\n".join(head + [f"    ... ({len(lines) - KEPT_LINES} lines left out) ..."] + tail)
 
 
-REPORTS = REPO / "reports"
-
-
 def write_report(results: dict, figs: dict, reference: dict, out: Path) -> str:
-    from utils.stage2_text import report_text
     text = report_text(results, figs, reference, trimmed)
     (out / "report_stage2.txt").write_text(text)
     (out / "report_stage2.json").write_text(json.dumps(figs, indent=2, default=str) + "\n")
@@ -187,20 +174,19 @@ def write_report(results: dict, figs: dict, reference: dict, out: Path) -> str:
 
 
 def main(argv=None) -> int:
-    global REPORTS
     parser = argparse.ArgumentParser(prog="stage2_report.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "reports"))
     parser.add_argument("--logs", default=str(REPO / "sample_logs"))
     args = parser.parse_args(argv)
-    REPORTS = Path(args.out)
-    REPORTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stage2_") as scratch:
         logs = Path(scratch) / "sample_logs"
         shutil.copytree(args.logs, logs)
         reference = reference_counts(logs)
-        results = scenarios(logs, Path(scratch))
-        figs = {name: figures(name, scenario, reference) for name, scenario in results.items()}
-        text = write_report(results, figs, reference, REPORTS)
+        results = scenarios(logs, Path(scratch), out)
+        figs = {name: figures(name, scenario, reference, out) for name, scenario in results.items()}
+        text = write_report(results, figs, reference, out)
     print(text)
     print(f"generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}", file=sys.stderr)
     return 0 if all(f["exact"] for f in figs.values()) else 1
