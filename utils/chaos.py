@@ -39,7 +39,7 @@ from loganalyser.counting.analysis import Analysis
 from loganalyser.persistence.store import CheckpointStore
 from loganalyser.work.scanning import fingerprint_of
 from utils import format_logs
-from utils.generate_logs import generate, merge_totals
+from utils.generate_logs import generate, merge_totals, statistics_mismatch
 from utils.jobcontrol import Job, job_pids, rank_pid, session_pids, signal_pid, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -253,21 +253,6 @@ def _check(report: RunReport, jobs: list[Job], expected: dict, folder: Path, cor
     store = CheckpointStore(str(folder / "checkpoints"), warn=report.problems.append)
     fingerprint = fingerprint_of([str(corpus)], analysis=STATS_ANALYSIS if "stats" in expected else None)
     report.checkpoint_ok = store.load_latest(fingerprint) is not None or not store.sequences()
-
-
-def statistics_mismatch(result: dict, oracle: dict) -> list[str]:
-    """What the result's statistics get wrong against the generator's oracle (nothing: [])."""
-    got = {
-        "first": result["time_range"]["first"], "last": result["time_range"]["last"],
-        "files": {Path(k).name: v for k, v in result["time_range"]["files"].items()},
-        "timeline": {b["start"]: b["counts"] for b in result["timeline"]["buckets"]},
-        "templates": {lv: {e["template"]: e["count"] for e in es} for lv, es in result["top_templates"].items()},
-        "by_file": {Path(k).name: v for k, v in result["groups"]["counts"].items()},
-    }
-    want = {"first": oracle["time_range"]["first"], "last": oracle["time_range"]["last"],
-            "files": oracle["time_range"]["files"], "timeline": oracle["timeline"], "templates": oracle["templates"],
-            "by_file": oracle["by_file"]}
-    return [f"statistics: {key} differs" for key in want if got[key] != want[key]]
 
 
 def many_interruptions(seed: int, scratch: Path, quick: bool, times: int = 20) -> dict:

@@ -342,6 +342,22 @@ def generate(out_dir="sample_logs", files=10, lines=5000, seed=42, *, prefix="no
     return out
 
 
+def statistics_mismatch(result: dict, oracle: dict) -> list[str]:
+    """What an analyser's JSON result gets wrong in its statistics (--bucket, --top, --by file)
+    against the oracle of `generate(..., stats=True)` (nothing: [])."""
+    got = {
+        "first": result["time_range"]["first"], "last": result["time_range"]["last"],
+        "files": {os.path.basename(k): v for k, v in result["time_range"]["files"].items()},
+        "timeline": {b["start"]: b["counts"] for b in result["timeline"]["buckets"]},
+        "templates": {lv: {e["template"]: e["count"] for e in es} for lv, es in result["top_templates"].items()},
+        "by_file": {os.path.basename(k): v for k, v in result["groups"]["counts"].items()},
+    }
+    want = {"first": oracle["time_range"]["first"], "last": oracle["time_range"]["last"],
+            "files": oracle["time_range"]["files"], "timeline": oracle["timeline"], "templates": oracle["templates"],
+            "by_file": oracle["by_file"]}
+    return [f"statistics: {key}: got {got[key]!r:.200} want {want[key]!r:.200}" for key in want if got[key] != want[key]]
+
+
 def _level_totals(table, counts_per_row) -> dict:
     out = {}
     for kind, n in zip(table.kinds, counts_per_row.tolist()):
