@@ -237,11 +237,6 @@ class CheckpointStore:
             if name.startswith(TMP_PREFIX):  # left by a writer killed mid-write (ours is renamed by now)
                 shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
-    def collect_garbage(self) -> None:
-        """Removes stored files no kept checkpoint refers to, all at once (see garbage_steps)."""
-        for _ in self.garbage_steps():
-            pass
-
     def garbage_steps(self):
         """Removes stored files no kept checkpoint refers to (changed or removed inputs, leftovers),
         a step per iteration: a generator its caller advances once per turn of its loop, so a
