@@ -3,9 +3,12 @@
 
 import sys
 
-from loganalyser.programs.allocator import tune_allocator
-from loganalyser.programs.cli import run
-from loganalyser.programs.sequential import PROG, main
+from loganalyser.programs.allocator import single_threaded_blas, tune_allocator
+
+single_threaded_blas()  # before numpy is imported
+
+from loganalyser.programs.cli import run  # noqa: E402
+from loganalyser.programs.sequential import PROG, main  # noqa: E402
 
 if __name__ == "__main__":
     tune_allocator()  # keep per-chunk numpy temporaries out of mmap/munmap

@@ -52,3 +52,35 @@ def test_tuned_allocator_does_not_fault_in_every_chunk_again():
     assert int(tuned) < BOUND
     # The same loop without the tuning exceeds the bound: the test can fail.
     assert int(minor_faults("untuned")) > BOUND
+
+
+# Threads of a process that imports numpy after the entry scripts' first call (or without it).
+THREADS = """
+import os, sys
+if sys.argv[1] == "single":
+    from loganalyser.programs.allocator import single_threaded_blas
+    single_threaded_blas()
+import numpy
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+def threads_after_numpy(mode: str, **env_extra: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")} | env_extra
+    done = subprocess.run([sys.executable, "-c", THREADS, mode], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2, reason="needs /proc and 2 cores")
+def test_numpy_starts_no_blas_threads_in_our_programs():
+    assert threads_after_numpy("single") == 1
+    # Without the call numpy's OpenBLAS starts a thread per core: the test can fail.
+    assert threads_after_numpy("plain") > 1
+    # A user's own choice is kept.
+    assert threads_after_numpy("single", OPENBLAS_NUM_THREADS="2") > 1
+
+
+def test_entry_scripts_ask_for_one_blas_thread_before_numpy():
+    for script in ("base_log_analyser.py", "parallel_log_analyser.py", "distributed_log_analyser.py"):
+        text = (REPO / script).read_text()
+        assert text.index("single_threaded_blas()") < text.index("from loganalyser.programs.cli import"), script
