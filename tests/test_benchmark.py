@@ -119,3 +119,18 @@ def test_make_report_runs_the_stage2_scenarios_and_writes_the_report(tmp_path):
     figs = json.loads((tmp_path / "report_stage2.json").read_text())
     assert figs["worker_crash"]["failed_workers"] == [2] and figs["master_crash"]["epoch"] > 1
     assert figs["interrupt_resume"]["exits"] == [4, 0] and figs["interrupt_resume"]["restored_tasks"] > 0
+
+
+def test_phase_bench_splits_one_run_into_phases_that_add_up(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    proc = subprocess.run([PYTHON, "-m", "utils.phase_bench", "--size", "4MB", "--runs", "1", "--data", str(data),
+                           "--out", str(out)], capture_output=True, text=True, env=program_env(), cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]  # it checks the run's counts against the generator's
+    doc = json.loads((out / "phases.json").read_text())
+    run = doc["each_run"][0]
+    # The phases tile the run from mpirun's start to its exit; the process start has 10 ms resolution.
+    assert abs(sum(run["phases"].values()) - run["wall"]) < 1e-6
+    assert all(seconds > -0.02 for seconds in run["phases"].values()), run["phases"]
+    assert run["phases"]["counting"] >= 0 and run["duties"]["checkpoints"] > 0  # the master wrote its checkpoints
+    assert (out / "phases.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "counting" in (out / "phases.txt").read_text()

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 from loganalyser.errors import AnalyserError, ExitCode, UsageError
 
@@ -125,6 +126,18 @@ def byte_size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
+
+
+def leave(code: int) -> NoReturn:
+    """Ends the process now, its output flushed, without the interpreter's teardown: freeing
+    every module and numpy's state cost about 60 ms of a distributed run's wall time, and
+    nothing is left to do by then (files are written whole and closed before this)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
 
 
 def run(prog: str, main, argv=None) -> int:
