@@ -8,7 +8,9 @@ over, the worker sends it everything again (the master counts each task id
 once). It counts a task a step at a time (`work`, one step per turn of the
 rank's loop, about STEP_BYTES of input), so the loop hears its messages
 between steps; it sends a heartbeat between chunks, so a long task never looks
-like a dead worker.
+like a dead worker, and the heartbeat says where its counting stands. Asked to
+give up part of a task (work stealing, stealing.py), it cuts it at a step
+boundary and counts only the part it kept, under that part's own id.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError
 from loganalyser.faults.injected import FaultInjector
+from loganalyser.work.subranges import span, splittable, sub_task
 from loganalyser.work.tasks import Piece, Task
 
-from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
+from .protocol import Ack, Assign, Heartbeat, Result, Split, SplitReply, WorkRequest
 from .scheduler import Timing
 from .seams import Clock, Say, SendTo
+from .stealing import STEP_BYTES, cut_point
 
 PREFETCH = 1  # tasks held beyond the one running
-STEP_BYTES = 4 << 20  # input counted per step (per turn of the loop)
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,21 @@ def count_steps(task: Task, step_bytes: int) -> list[tuple[Piece, ...]]:
 class _Counting:
     """A task being counted, a step at a time."""
 
-    def __init__(self, task: Task, ready_at: float):
+    def __init__(self, task: Task, ready_at: float, step_bytes: int):
         self.task = task
-        self.steps = deque(count_steps(task, STEP_BYTES))  # what is left to count
+        self.steps = deque(count_steps(task, step_bytes))  # what is left to count
         self.result = PartialResult()  # what is counted so far
         self.ready_at = ready_at  # --task-delay: not finished before then
+
+    @property
+    def position(self) -> int:
+        """Where counting stands: the start of the next step (of a one-piece task)."""
+        return self.steps[0][0].offset if self.steps else span(self.task)[1]
+
+    def cut(self, cut: int) -> None:
+        """Counts only [start, cut) from now on (cut is a step boundary, at or after position)."""
+        self.task = sub_task(self.task, span(self.task)[0], cut)
+        self.steps = deque(step for step in self.steps if step[0].offset < cut)
 
 
 class WorkerDuty:
@@ -87,7 +100,7 @@ class WorkerDuty:
 
     def __init__(self, rank: int, timing: Timing, send: SendTo, say: Say, injector: FaultInjector | None = None,
                  task_delay: float = 0.0, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, step_bytes: int = STEP_BYTES):
         self.rank = rank
         self.timing = timing
         self.send_to = send  # send(dest, message)
@@ -96,6 +109,7 @@ class WorkerDuty:
         self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
         self.clock = clock
         self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=...) -> PartialResult
+        self.step_bytes = step_bytes  # input counted per step
         self.master: int | None = None  # the rank we work for
         self.epoch = 0  # its term
         self.queue: deque[Task] = deque()  # assigned, not started
@@ -115,9 +129,12 @@ class WorkerDuty:
         self.unacked = set(self.results)
         self._send(WorkRequest(epoch, 1 + PREFETCH))
 
-    def on_message(self, source: int, message: Assign | Ack) -> None:
-        """An Assign or Ack from our master (older terms are ignored)."""
+    def on_message(self, source: int, message: Assign | Ack | Split) -> None:
+        """An Assign, Ack or Split from our master (older terms are ignored)."""
         if source != self.master or message.epoch < self.epoch:
+            return
+        if isinstance(message, Split):
+            self._send(SplitReply(self.epoch, message.task_id, self._split(message.task_id, message.keep)))
             return
         if isinstance(message, Assign):
             self.queue.extend(message.tasks)
@@ -145,7 +162,7 @@ class WorkerDuty:
         if self.counting is None:
             task = self.queue.popleft()
             self.say(f"[Worker {self.rank}] Processing {task.describe()}")
-            self.counting = _Counting(task, self.clock() + self.task_delay)
+            self.counting = _Counting(task, self.clock() + self.task_delay, self.step_bytes)
         counting = self.counting
         if self.clock() < counting.ready_at:  # a slow worker (--task-delay) waits first, then counts
             self.heartbeat_if_due()
@@ -173,7 +190,31 @@ class WorkerDuty:
         if self.master is not None and self.clock() - self.last_spoke >= self.timing.heartbeat_interval:
             running = (self.counting.task.task_id,) if self.counting is not None else ()
             holding = running + tuple(t.task_id for t in self.queue)
-            self._send(Heartbeat(self.epoch, holding, self.assign_seq))
+            position = self.counting.position if self.counting is not None and splittable(self.counting.task) else None
+            self._send(Heartbeat(self.epoch, holding, self.assign_seq, position))
+
+    def _split(self, task_id: str, keep: float) -> int | None:
+        """Gives up what follows about `keep` of what is left of a task it runs or holds;
+        returns the cut (None: too little left, or the task is not here any more)."""
+        counting = self.counting
+        running = counting is not None and counting.task.task_id == task_id
+        index = next((i for i, t in enumerate(self.queue) if t.task_id == task_id), None)
+        task = counting.task if running else self.queue[index] if index is not None else None
+        if task is None or not splittable(task):
+            return None
+        start, end = span(task)
+        cut = cut_point(start, end, counting.position if running else start, keep, self.step_bytes)
+        if cut is None:
+            return None
+        if not running:
+            del self.queue[index]
+            if cut > start:
+                self.queue.insert(index, sub_task(task, start, cut))
+        elif cut > start:
+            counting.cut(cut)
+        else:  # nothing counted yet (a --task-delay wait): it gives all of it up
+            self.counting = None
+        return cut
 
     def _send(self, message) -> None:
         if self.master is None:
