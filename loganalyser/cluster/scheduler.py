@@ -109,8 +109,8 @@ class Scheduler:
         self.unsplit: set[str] = set()  # tasks a worker would not cut (too little left)
         self.now = now
         for task_id, _ in list(self.state.items()):  # parts of planned tasks done before a split's restart
-            if task_id not in self.tasks:
-                self._absorb(task_id)
+            if task_id not in self.planned:
+                self._count_done(task_id)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -212,6 +212,11 @@ class Scheduler:
         if not self.state.accept(task_id, result):
             return
         self._accepted.append(task_id)
+        self._count_done(task_id)
+
+    def _count_done(self, task_id: str) -> None:
+        """A newly accepted id: one of our remaining tasks, or a part of a planned task that
+        other (sub-)tasks of ours overlap."""
         if task_id in self.remaining:
             self._drop(task_id)
             self.done_bytes += self.tasks[task_id].size
@@ -358,6 +363,7 @@ class Scheduler:
             return self._fill_all()
         start, end = span(task)
         kept = sub_task(task, start, cut) if cut > start else None
+        given = sub_task(task, cut, end)
         if task_id in self.held[source]:  # it runs the part it kept instead (or, cut at the start, nothing)
             place = self.held[source].index(task_id)
             self.held[source][place:place + 1] = [kept.task_id] if kept is not None else []

@@ -169,11 +169,14 @@ class WorkerDuty:
             return False, None
         if counting.steps:
             pieces = counting.steps.popleft()
+            started = self.clock()
             try:
                 counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn))
             except AnalyserError as exc:
                 self.counting = None
                 return True, Counted(counting.task.task_id, None, str(exc))
+            if self.injector is not None:
+                self.injector.drag(self.clock() - started)  # --inject slow: a slower rank
             if counting.steps:
                 return True, None
         self.counting = None

@@ -102,3 +102,13 @@ class RangeIndex:
 
     def parts(self, root: str) -> list[tuple[int, int] | None]:
         return list(self._taken.get(root, ()))
+
+
+def uncovered(tasks, task_ids) -> list[Task]:
+    """The planned `tasks` that `task_ids` (planned ids and sub-ranges) do not tile exactly
+    once; every task if an id overlaps another or belongs to no planned task."""
+    index = RangeIndex()
+    planned = {task.task_id for task in tasks}
+    if not all(index.claim(t) and root_of(t) in planned for t in task_ids):
+        return list(tasks)
+    return [task for task in tasks if not index.covered(task)]
