@@ -19,7 +19,7 @@ import pytest
 
 from loganalyser.cluster.protocol import Ack, Assign, Heartbeat, Result, Split, SplitReply, WorkRequest
 from loganalyser.cluster.scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
-from loganalyser.cluster.stealing import AskSplit, Rates, TaskSplit, cut_point, keep_share
+from loganalyser.cluster.stealing import MIN_STEP_SHARE, AskSplit, Rates, TaskSplit, cut_point, keep_share, step_for
 from loganalyser.cluster.worker import WorkerDuty
 from loganalyser.counting.result import PartialResult
 from loganalyser.persistence.policy import FileTracker, restore
@@ -131,10 +131,17 @@ def test_uncovered_names_tasks_whose_parts_do_not_tile_them():
 # --- cut points and shares -----------------------------------------------------------
 
 def test_a_cut_falls_on_the_step_grid_at_or_after_the_asked_point():
-    assert cut_point(1000, 9000, 3000, 0.5, 1000) == 6000
-    assert cut_point(1000, 9000, 3000, 0.0, 1000) == 3000
-    assert cut_point(1000, 9000, 3000, 0.55, 1000) == 7000
-    assert cut_point(1000, 9000, 8000, 0.5, 1000) is None  # the last step: nothing to give
+    assert cut_point(3000, 9000, 0.5, 1000) == 6000
+    assert cut_point(3000, 9000, 0.0, 1000) == 3000
+    assert cut_point(3000, 9000, 0.55, 1000) == 7000
+    assert cut_point(8000, 9000, 0.5, 1000) is None  # the last step: nothing to give
+
+
+def test_a_slow_worker_counts_smaller_steps():
+    assert step_for(None, 4 << 20) == 4 << 20
+    assert step_for(1e9, 4 << 20) == 4 << 20
+    assert step_for(20e6, 4 << 20) == 1_000_000
+    assert step_for(1e3, 4 << 20) == (4 << 20) // 16
 
 
 def test_the_share_kept_evens_out_finishing_times_by_rate():
@@ -268,11 +275,13 @@ def test_a_worker_cuts_the_task_it_counts_at_a_step_boundary_and_reports_the_par
                         analyse=corpus.analyse, step_bytes=STEP)
     worker.follow(0, 1)
     worker.on_message(0, Assign(1, (task,), 0.0))
+    worker.work()  # a small first step (to learn its rate), then steps of STEP from where it stands
     worker.work()
-    worker.work()  # two steps counted: it stands at 2 * STEP
+    position = worker.counting.position
+    assert worker.counting.step == STEP and STEP < position < 2 * STEP
     worker.on_message(0, Split(1, "whole", 0.5))
     cut = sent[-1].cut
-    assert isinstance(sent[-1], SplitReply) and cut % STEP == 0 and 2 * STEP <= cut < size
+    assert isinstance(sent[-1], SplitReply) and (cut - position) % STEP == 0 and position < cut < size
     while worker.has_work:
         _, finished = worker.work()
     assert finished.task_id == sub_id("whole", 0, cut)
@@ -285,6 +294,7 @@ def test_a_worker_gives_up_a_queued_task_it_has_not_started():
     sent = []
     worker = WorkerDuty(1, TIMING, lambda dest, m: sent.append(m), lambda text: None, clock=lambda: 0.0, step_bytes=STEP)
     worker.follow(0, 1)
+    worker.measured = True  # it has counted before: its steps are STEP long
     first, second = range_task("a", "/f.log", 0, 5000), range_task("b", "/g.log", 0, 8000)
     worker.queue.extend([first, second])
     worker.on_message(0, Split(1, "b", 0.0))
@@ -437,4 +447,4 @@ def test_heartbeats_say_where_the_counting_stands():
     worker.queue.append(range_task("r", "/f.log", 0, 5000))
     worker.work()
     worker.heartbeat_if_due()
-    assert sent[-1] == Heartbeat(1, ("r",), 0, STEP)
+    assert sent[-1] == Heartbeat(1, ("r",), 0, STEP // MIN_STEP_SHARE, None)  # a small first step; a fake clock: no rate

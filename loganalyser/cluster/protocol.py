@@ -93,6 +93,7 @@ class Heartbeat:
     holding: tuple[str, ...] = ()
     assign_seq: int = 0  # the last assignment read: `holding` is complete up to it
     position: int | None = None  # where counting of holding[0] stands (file offset), if it is a byte range
+    rate: float | None = None  # bytes per second of its counting, as it measures it
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from loganalyser.work.subranges import bounds_of, minus, overlap, root_of, span,
 from loganalyser.work.tasks import Task
 
 from .protocol import Heartbeat, Result, SplitReply, WorkRequest
-from .stealing import SPLIT_MIN_STEPS, STEP_BYTES, AskSplit, Rates, TaskSplit, keep_share
+from .stealing import SPLIT_MIN_STEPS, STEP_BYTES, AskSplit, Rates, TaskSplit, keep_share, step_for
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ class Scheduler:
         if isinstance(message, Heartbeat):
             if message.position is not None and message.holding:
                 self.position[message.holding[0]] = message.position
+            if message.rate:
+                self.rates.reported[source] = message.rate
             # A lost worker is taken back only with a heartbeat that says what
             # it holds, written after it read every assignment we sent (else
             # it holds more than it says): then it gets work up to its capacity.
@@ -326,6 +328,7 @@ class Scheduler:
         if len(idle) <= len(self.splitting):
             return []
         left: dict[str, int] = {}  # candidate task -> bytes left
+        worthwhile: set[str] = set()  # candidates worth a request: a queued task, or one with steps to spare
         backlog: dict[int, int] = {}  # busy worker -> bytes it has left in all
         for w in self.live_workers():
             for i, task_id in enumerate(self.held[w]):
@@ -340,12 +343,14 @@ class Scheduler:
                 backlog[w] = backlog.get(w, 0) + bytes_left
                 if task_id not in self.splitting and task_id not in self.unsplit:
                     left[task_id] = bytes_left
+                    if i > 0 or bytes_left > SPLIT_MIN_STEPS * step_for(self.rates.rate(w), self.step_bytes):
+                        worthwhile.add(task_id)
         actions = []
         for w in idle[len(self.splitting):]:
-            worthwhile = [t for t in left if left[t] > SPLIT_MIN_STEPS * self.step_bytes and t not in self.splitting]
             if not worthwhile:
                 break
             task_id = max(worthwhile, key=lambda t: (left[t], t))
+            worthwhile.discard(task_id)
             victim = self.holder[task_id]
             keep = keep_share(left[task_id], backlog[victim], self.rates.rate_or_typical(victim),
                               self.rates.rate_or_typical(w))

@@ -19,6 +19,8 @@ from loganalyser.work.tasks import Task
 STEP_BYTES = 4 << 20  # a worker counts this much input per step (per turn of its loop): the grid of cuts
 SPLIT_MIN_STEPS = 2  # a task with no more than this many steps left is not worth a round trip
 SLOW_SHARE = 0.5  # a worker below this share of the fastest rate gets the smallest tasks
+STEP_SECONDS = 0.05  # a slow worker counts smaller steps, about this long ...
+MIN_STEP_SHARE = 16  # ... but not below STEP_BYTES / this
 
 
 # Actions the scheduler returns (the master carries them out).
@@ -37,13 +39,20 @@ class TaskSplit:
     given: Task  # what goes to an idle worker
 
 
-def cut_point(start: int, end: int, position: int, keep: float, step: int) -> int | None:
-    """Where a worker at `position` of [start, end), counting steps of `step` bytes from
-    `start`, cuts to keep about `keep` of what is left: the first step boundary at or
-    after that point; None if there is none before `end`."""
-    at = position + keep * (end - position)
-    cut = start + -(-int(at - start) // step) * step
+def cut_point(position: int, end: int, keep: float, step: int) -> int | None:
+    """Where a worker at `position` of a range ending at `end`, counting steps of `step`
+    bytes from there, cuts to keep about `keep` of what is left: the first step boundary
+    at or after that point; None if there is none before `end`."""
+    cut = position + -(-int(keep * (end - position)) // step) * step
     return cut if cut < end else None
+
+
+def step_for(rate: float | None, step_bytes: int) -> int:
+    """A worker's step: `step_bytes`, or less for a slow worker (`rate` bytes/s), so that a
+    step takes about STEP_SECONDS and it hears a split request soon enough."""
+    if not rate:
+        return step_bytes
+    return max(step_bytes // MIN_STEP_SHARE, min(step_bytes, int(rate * STEP_SECONDS)))
 
 
 def keep_share(left: int, backlog: int, rate: float, idle_rate: float) -> float:
@@ -54,9 +63,11 @@ def keep_share(left: int, backlog: int, rate: float, idle_rate: float) -> float:
 
 
 class Rates:
-    """Each worker's observed counting rate (bytes per second of holding work)."""
+    """Each worker's observed counting rate (bytes per second of holding work); before its
+    first result, the rate its heartbeats report (a slow worker's first task is long)."""
 
     def __init__(self):
+        self.reported: dict[int, float] = {}  # worker -> the rate its last heartbeat gave
         self.bytes: dict[int, int] = {}
         self.seconds: dict[int, float] = {}
         self.busy_since: dict[int, float] = {}  # worker -> when it last started holding work
@@ -79,14 +90,14 @@ class Rates:
 
     def rate(self, worker: int) -> float | None:
         seconds = self.seconds.get(worker, 0.0)
-        return self.bytes[worker] / seconds if seconds > 0 else None
+        return self.bytes[worker] / seconds if seconds > 0 else self.reported.get(worker)
 
     def rate_or_typical(self, worker: int) -> float:
         """Its rate, or before it has one the mean of those known (1 if none: all alike)."""
         rate = self.rate(worker)
         if rate is not None:
             return rate
-        known = [r for r in map(self.rate, self.seconds) if r is not None]
+        known = [r for r in map(self.rate, {**self.seconds, **self.reported}) if r is not None]
         return sum(known) / len(known) if known else 1.0
 
     def slow(self, worker: int, among) -> bool:

@@ -31,7 +31,7 @@ from loganalyser.work.tasks import Piece, Task
 from .protocol import Ack, Assign, Heartbeat, Result, Split, SplitReply, WorkRequest
 from .scheduler import Timing
 from .seams import Clock, Say, SendTo
-from .stealing import STEP_BYTES, cut_point
+from .stealing import MIN_STEP_SHARE, STEP_BYTES, cut_point, step_for
 
 PREFETCH = 1  # tasks held beyond the one running
 
@@ -80,6 +80,7 @@ class _Counting:
 
     def __init__(self, task: Task, ready_at: float, step_bytes: int):
         self.task = task
+        self.step = step_bytes  # the size of its steps
         self.steps = deque(count_steps(task, step_bytes))  # what is left to count
         self.result = PartialResult()  # what is counted so far
         self.ready_at = ready_at  # --task-delay: not finished before then
@@ -93,6 +94,12 @@ class _Counting:
         """Counts only [start, cut) from now on (cut is a step boundary, at or after position)."""
         self.task = sub_task(self.task, span(self.task)[0], cut)
         self.steps = deque(step for step in self.steps if step[0].offset < cut)
+
+    def regrid(self, step: int) -> None:
+        """Counts what is left of a one-range task in steps of `step` bytes from where it stands."""
+        if step != self.step and self.steps and splittable(self.task):
+            self.step = step
+            self.steps = deque(count_steps(sub_task(self.task, self.position, span(self.task)[1]), step))
 
 
 class WorkerDuty:
@@ -109,7 +116,9 @@ class WorkerDuty:
         self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
         self.clock = clock
         self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=...) -> PartialResult
-        self.step_bytes = step_bytes  # input counted per step
+        self.step_bytes = step_bytes  # input counted per step (less if this rank is slow)
+        self.rate: float | None = None  # bytes per second of our counting steps (a moving average)
+        self.measured = False  # a step was counted: until then steps are small, to learn the rate soon
         self.master: int | None = None  # the rank we work for
         self.epoch = 0  # its term
         self.queue: deque[Task] = deque()  # assigned, not started
@@ -162,7 +171,7 @@ class WorkerDuty:
         if self.counting is None:
             task = self.queue.popleft()
             self.say(f"[Worker {self.rank}] Processing {task.describe()}")
-            self.counting = _Counting(task, self.clock() + self.task_delay, self.step_bytes)
+            self.counting = _Counting(task, self.clock() + self.task_delay, self._step())
         counting = self.counting
         if self.clock() < counting.ready_at:  # a slow worker (--task-delay) waits first, then counts
             self.heartbeat_if_due()
@@ -177,10 +186,26 @@ class WorkerDuty:
                 return True, Counted(counting.task.task_id, None, str(exc))
             if self.injector is not None:
                 self.injector.drag(self.clock() - started)  # --inject slow: a slower rank
+            self._measure(sum(p.length for p in pieces), self.clock() - started)
+            self.heartbeat_if_due()  # (a step may be shorter than the reader's chunk, which calls it)
             if counting.steps:
                 return True, None
         self.counting = None
         return True, Counted(counting.task.task_id, counting.result)
+
+    def _step(self) -> int:
+        return step_for(self.rate, self.step_bytes) if self.measured else max(1, self.step_bytes // MIN_STEP_SHARE)
+
+    def _measure(self, nbytes: int, seconds: float) -> None:
+        """Updates our rate; a slow rank counts the rest of its task in smaller steps."""
+        self.measured = True
+        if seconds > 0 and nbytes > 0:
+            rate = nbytes / seconds
+            self.rate = rate if self.rate is None else 0.7 * self.rate + 0.3 * rate
+        if self.counting is not None and self.counting.steps:
+            step = self._step()
+            if not 0.5 * self.counting.step <= step <= 2 * self.counting.step:  # only when it matters
+                self.counting.regrid(step)
 
     def deliver(self, counted: Counted) -> None:
         """Sends a result to the master and keeps it until the job ends."""
@@ -194,7 +219,7 @@ class WorkerDuty:
             running = (self.counting.task.task_id,) if self.counting is not None else ()
             holding = running + tuple(t.task_id for t in self.queue)
             position = self.counting.position if self.counting is not None and splittable(self.counting.task) else None
-            self._send(Heartbeat(self.epoch, holding, self.assign_seq, position))
+            self._send(Heartbeat(self.epoch, holding, self.assign_seq, position, self.rate))
 
     def _split(self, task_id: str, keep: float) -> int | None:
         """Gives up what follows about `keep` of what is left of a task it runs or holds;
@@ -206,7 +231,8 @@ class WorkerDuty:
         if task is None or not splittable(task):
             return None
         start, end = span(task)
-        cut = cut_point(start, end, counting.position if running else start, keep, self.step_bytes)
+        step = counting.step if running else self._step()
+        cut = cut_point(counting.position if running else start, end, keep, step)
         if cut is None:
             return None
         if not running:
