@@ -360,7 +360,7 @@ class Scheduler:
 
     def _on_split_reply(self, source: int, message: SplitReply) -> list:
         task_id = message.task_id
-        asked = self.splitting.pop(task_id, None)
+        self.splitting.pop(task_id, None)
         task = self.tasks.get(task_id)
         cut = message.cut
         if task is None or cut is None or not splittable(task) or not span(task)[0] <= cut < span(task)[1]:
@@ -372,8 +372,9 @@ class Scheduler:
         if task_id in self.held[source]:  # it runs the part it kept instead (or, cut at the start, nothing)
             place = self.held[source].index(task_id)
             self.held[source][place:place + 1] = [kept.task_id] if kept is not None else []
-        if asked != source or task_id not in self.remaining or self.holder.get(task_id) != source:
+        if task_id not in self.remaining or self.holder.get(task_id) != source:
             return self._fill_all()  # stale: the result of the part it kept is absorbed when it comes
+        # (Asked by us or not, e.g. before we took the task back and gave it to it again: it did cut.)
         del self.holder[task_id]
         self._drop(task_id)
         if kept is not None:

@@ -106,7 +106,7 @@ class JobWatch:
                         self._sizes[part.task_id] = part.size
                 self.event(ev.SPLIT, master.epoch, worker=action.worker, task=action.task_id,
                            kept=action.kept.task_id if action.kept is not None else None, given=action.given.task_id,
-                           given_bytes=action.given.size)
+                           kept_bytes=action.kept.size if action.kept is not None else 0, given_bytes=action.given.size)
 
     def became_master(self, master) -> None:
         """A term begins: the first one is the job's start, a later one an election's result."""
