@@ -171,7 +171,7 @@ class WorkerDuty:
         if self.counting is None:
             task = self.queue.popleft()
             self.say(f"[Worker {self.rank}] Processing {task.describe()}")
-            self.counting = _Counting(task, self.clock() + self.task_delay, self._step())
+            self.counting = _Counting(task, self.clock() + self.task_delay, self._step(task))
         counting = self.counting
         if self.clock() < counting.ready_at:  # a slow worker (--task-delay) waits first, then counts
             self.heartbeat_if_due()
@@ -193,8 +193,11 @@ class WorkerDuty:
         self.counting = None
         return True, Counted(counting.task.task_id, counting.result)
 
-    def _step(self) -> int:
-        return step_for(self.rate, self.step_bytes) if self.measured else max(1, self.step_bytes // MIN_STEP_SHARE)
+    def _step(self, task: Task) -> int:
+        """The step for `task`: small for the first range this worker counts (to learn its rate soon)."""
+        if self.measured or not splittable(task):
+            return step_for(self.rate, self.step_bytes)
+        return max(1, self.step_bytes // MIN_STEP_SHARE)
 
     def _measure(self, nbytes: int, seconds: float) -> None:
         """Updates our rate; a slow rank counts the rest of its task in smaller steps."""
@@ -203,7 +206,7 @@ class WorkerDuty:
             rate = nbytes / seconds
             self.rate = rate if self.rate is None else 0.7 * self.rate + 0.3 * rate
         if self.counting is not None and self.counting.steps:
-            step = self._step()
+            step = self._step(self.counting.task)
             if not 0.5 * self.counting.step <= step <= 2 * self.counting.step:  # only when it matters
                 self.counting.regrid(step)
 
@@ -231,7 +234,7 @@ class WorkerDuty:
         if task is None or not splittable(task):
             return None
         start, end = span(task)
-        step = counting.step if running else self._step()
+        step = counting.step if running else self._step(task)
         cut = cut_point(counting.position if running else start, end, keep, step)
         if cut is None:
             return None
