@@ -276,6 +276,18 @@ def test_a_split_task_counts_as_one_processed_file_once_its_parts_tile_it():
     assert restored.files == 1 and restored.state.total().lines == 10 and len(restored.state) == 2
 
 
+def test_a_slow_worker_gets_the_smallest_tasks_and_the_fast_one_the_largest():
+    tasks = [range_task(f"t{i}", f"/f{i}.log", 0, size) for i, size in enumerate((900, 800, 700, 600, 500, 400))]
+    sched = Scheduler(tasks, [1, 2], TIMING, now=0.0, step_bytes=STEP)
+    sched.step(1, WorkRequest(1, 1), 0.0)
+    sched.step(2, WorkRequest(1, 1), 0.0)
+    sched.step(1, Result(1, "t0", PartialResult(bytes=900)), 1.0)  # 900 B/s
+    actions = sched.step(2, Result(1, "t1", PartialResult(bytes=800)), 8.0)  # 100 B/s: slow
+    assert [(a.worker, a.tasks[0].task_id) for a in of_type(actions, AssignTasks)] == [(2, "t5")]
+    actions = sched.step(1, Result(1, "t2", PartialResult(bytes=700)), 8.5)
+    assert [(a.worker, a.tasks[0].task_id) for a in of_type(actions, AssignTasks)] == [(1, "t3")]
+
+
 # --- the worker's side -----------------------------------------------------------------
 
 def test_a_worker_cuts_the_task_it_counts_at_a_step_boundary_and_reports_the_part_it_kept():
