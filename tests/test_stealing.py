@@ -490,3 +490,38 @@ def test_heartbeats_say_where_the_counting_stands():
     worker.work()
     worker.heartbeat_if_due()
     assert sent[-1] == Heartbeat(1, ("r",), 0, STEP // MIN_STEP_SHARE, None)  # a small first step; a fake clock: no rate
+
+
+# --- what the tools read from the event log ----------------------------------------------
+
+def _event(second: float, kind: str, **fields) -> dict:
+    return {"time": f"2026-01-01T00:00:{second:06.3f}Z", "event": kind, "rank": 0, "epoch": 1, **fields}
+
+
+SPLIT_LOG = [
+    _event(0.0, "job_start", tasks=2, bytes=2000),
+    _event(0.0, "assign", worker=1, task="a", bytes=1000),
+    _event(0.0, "assign", worker=2, task="b", bytes=1000),
+    _event(1.0, "result", worker=1, task="a"),
+    _event(1.0, "split", worker=2, task="b", kept="b@0-200", given="b@200-1000", kept_bytes=200, given_bytes=800),
+    _event(1.0, "assign", worker=1, task="b@200-1000", bytes=800),
+    _event(1.8, "result", worker=1, task="b@200-1000"),
+    _event(2.0, "result", worker=2, task="b@0-200"),
+]
+
+
+def test_the_straggler_bench_reads_rates_and_the_end_from_the_event_log():
+    from utils.straggler_bench import figures
+
+    got = figures(SPLIT_LOG, slow_rank=2)
+    assert got["rates_mb_s"] == {"1": 0.0, "2": 0.0} and got["splits"] == 1  # (MB/s rounded: 1000 and 100 B/s)
+    assert got["span_s"] == 2.0 and got["ideal_s"] == pytest.approx(2000 / 1100)
+    assert got["straggling_s"] == pytest.approx(0.2) and got["tail_s"] == pytest.approx(1.0)
+    assert got["slow_share"] == pytest.approx(0.1) and got["slow_fair_share"] == pytest.approx(100 / 1100)
+
+
+def test_the_timeline_follows_a_task_through_its_split():
+    from utils import timeline
+
+    bars = timeline.task_bars(SPLIT_LOG, timeline.datetime.fromisoformat("2026-01-01T00:00:00+00:00"))
+    assert sorted(bars) == [(1, 0.0, 1.0, True), (1, 1.0, 1.8, True), (2, 0.0, 2.0, True)]
