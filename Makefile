@@ -53,6 +53,7 @@ bench: install
 	$(PY) -m utils.follow_bench
 	$(PY) -m utils.watch_bench
 	$(PY) -m utils.phase_bench
+	$(PY) -m utils.straggler_bench
 
 # Seed 004's Stage 2 scenarios run for real: reports/report_stage2.txt and a timeline PNG per scenario.
 report: install

@@ -28,6 +28,9 @@ import pytest
 from loganalyser.cluster.master import Interrupted
 from loganalyser.cluster.node import Ending, Mode, RankNode
 from loganalyser.cluster.protocol import Bye, Stop
+from loganalyser.cluster.stealing import STEP_BYTES
+from loganalyser.work.jobstate import JobState
+from loganalyser.work.subranges import SEP
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.errors import ExitCode, InputError
 from loganalyser.simulation.job import FOCUSES, JobSimulation, random_job
@@ -67,29 +70,31 @@ def job() -> tuple[tuple[Task, ...], object]:
     return tasks, expected
 
 
-def replay(seed: int, focus: str = "mixed", end: str = "finish") -> JobSimulation:
+def replay(seed: int, focus: str = "mixed", end: str = "finish", step_bytes: int = STEP_BYTES) -> JobSimulation:
     """Reruns one random schedule, printing its transcript and what went wrong."""
     tasks, expected = job()
-    sim = random_job(tasks, expected, random.Random(seed), focus, log=print, end=end)
+    sim = random_job(tasks, expected, random.Random(seed), focus, log=print, end=end, step_bytes=step_bytes)
     print(f"problems: {sim.problems or 'none'}")
     return sim
 
 
-def run_schedules(focus: str, seeds=range(SCHEDULES), end: str = "finish") -> tuple[Counter, list[str]]:
+def run_schedules(focus: str, seeds=range(SCHEDULES), end: str = "finish",
+                  step_bytes: int = STEP_BYTES) -> tuple[Counter, list[str]]:
     """Runs the seeded schedules; returns what they covered and the failures (seed, first problems)."""
     tasks, expected = job()
     covered, failures = Counter(), []
     for seed in seeds:
-        sim = random_job(tasks, expected, random.Random(seed), focus, end=end)
+        sim = random_job(tasks, expected, random.Random(seed), focus, end=end, step_bytes=step_bytes)
         covered.update(sim.seen_events)
         if sim.problems:
-            failures.append(f"seed {seed}: {sim.problems[:3]}  -> replay({seed}, {focus!r}, {end!r})")
+            failures.append(f"seed {seed}: {sim.problems[:3]}  -> replay({seed}, {focus!r}, {end!r}, {step_bytes})")
     return covered, failures
 
 
-def quiet_job(size: int, seed: int = 0, ulfm: bool = True, log=None, end: str = "finish") -> JobSimulation:
+def quiet_job(size: int, seed: int = 0, ulfm: bool = True, log=None, end: str = "finish",
+              step_bytes: int = STEP_BYTES) -> JobSimulation:
     tasks, expected = job()
-    sim = JobSimulation(tasks, expected, size, random.Random(seed), ulfm=ulfm, log=log, end=end)
+    sim = JobSimulation(tasks, expected, size, random.Random(seed), ulfm=ulfm, log=log, end=end, step_bytes=step_bytes)
     sim.interrupt_at = None  # a scripted scenario sends its signals itself
     return sim
 
@@ -313,3 +318,48 @@ def test_a_seed_replays_the_same_schedule():
     for transcript in lines:
         random_job(tasks, expected, random.Random(5), "mixed", log=transcript.append)
     assert lines[0] == lines[1] and len(lines[0]) > 50
+
+
+# --- work stealing: small steps let the workers' ranges be split -------------------------
+
+STEAL_STEP = 512  # bytes per counting step: the corpus's 3.5 KB tasks split into several parts
+
+
+def first_job_reaching(size: int, condition, seeds=range(100)) -> JobSimulation:
+    """The first fault-free schedule (by seed) in which `condition(sim)` comes to hold, stopped there."""
+    for seed in seeds:
+        sim = quiet_job(size, seed, step_bytes=STEAL_STEP)
+        while sim.running() and not condition(sim):
+            sim.step()
+        if condition(sim):
+            return sim
+    raise AssertionError(f"no schedule of seeds {seeds} reached the condition")
+
+
+def _master_state(sim: JobSimulation):
+    return sim.nodes[0].master.state if sim.nodes[0].master is not None else JobState()
+
+
+def test_the_master_killed_mid_split_is_replaced_and_the_counts_stay_exact():
+    sim = first_job_reaching(4, lambda s: s.nodes[0].master is not None and s.nodes[0].master.scheduler.splitting)
+    sim.crash(0)
+    finish(sim)
+    assert sim.problems == []
+    assert [r.rank for r in sim.reports] == [1]
+
+
+def test_a_taken_over_job_accepts_the_parts_of_split_tasks():
+    sim = first_job_reaching(3, lambda s: any(SEP in t for t, _ in _master_state(s).items()) and not s.reports)
+    sim.crash(0)  # rank 1 takes over from its replica: it holds parts the plan does not name
+    finish(sim)
+    assert sim.problems == []
+    assert any(SEP in t for t in sim.reports[0].task_ids)
+
+
+@pytest.mark.parametrize("focus", ["mixed", "leader"])
+def test_seeded_schedules_with_splits_stay_exact(focus):
+    covered, failures = run_schedules(focus, seeds=range(150), step_bytes=STEAL_STEP)
+    assert not failures, failures[:5]
+    assert covered["result made of split tasks"] > 0, covered
+    if focus == "leader":
+        assert covered["master crashed mid-split"] > 0, covered

@@ -43,6 +43,10 @@ def task_bars(events: list[dict], start: datetime) -> list[tuple[int, float, flo
         t = seconds(e, start)
         if e["event"] == "assign":
             open_tasks[(e["worker"], e["task"])] = t
+        elif e["event"] == "split" and (e["worker"], e["task"]) in open_tasks:  # it goes on with the part it kept
+            begin = open_tasks.pop((e["worker"], e["task"]))
+            if e["kept"] is not None:
+                open_tasks[(e["worker"], e["kept"])] = begin
         elif e["event"] == "result" and (e["worker"], e["task"]) in open_tasks:
             bars.append((e["worker"], open_tasks.pop((e["worker"], e["task"])), t, True))
         elif e["event"] in ("failure", "election_result"):  # a lost rank, or a worker become master, drops its tasks

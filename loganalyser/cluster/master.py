@@ -24,9 +24,10 @@ from loganalyser.persistence.store import CheckpointWriteError, StaleEpoch
 from loganalyser.work.jobstate import JobState
 from loganalyser.work.tasks import Task
 
-from .protocol import Ack, Assign, Release, StateSync, Stop
+from .protocol import Ack, Assign, Release, Split, StateSync, Stop
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
 from .seams import Clock, Say, SendTo, Transport
+from .stealing import STEP_BYTES, AskSplit, TaskSplit
 from .watch import JobWatch
 
 TICK_EVERY = 0.05  # seconds between timeout checks
@@ -54,7 +55,8 @@ class MasterDuty:
     def __init__(self, rank: int, workers: Iterable[int], tasks: Iterable[Task], timing: Timing, epoch: int,
                  state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
                  progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None,
+                 step_bytes: int = STEP_BYTES):
         self.rank = rank
         self.epoch = epoch
         self.timing = timing
@@ -68,7 +70,7 @@ class MasterDuty:
         self.backups = backups  # how many ranks receive every accepted result
         self.watch = watch  # events and the live status for watchers, or None
         self.workers = list(workers)
-        self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
+        self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state, step_bytes)
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
@@ -237,6 +239,11 @@ class MasterDuty:
             elif isinstance(action, InputFailed):
                 self._fail(InputError(action.error))
                 return  # the job is over: nothing else of this step is carried out
+            elif isinstance(action, AskSplit):
+                self.send(action.worker, Split(self.epoch, action.task_id, action.keep))
+            elif isinstance(action, TaskSplit):
+                kept = f"keeps {action.kept.describe()}, " if action.kept is not None else "gives it all up, "
+                self.say(f"[Master] Splitting a task of worker {action.worker}: it {kept}{action.given.describe()} is handed out")
             else:
                 raise TypeError(f"no handler for {type(action).__name__}")
         self._after_accept(before)
@@ -307,6 +314,7 @@ class MasterFactory:
     clock: Clock = time.monotonic
     analyse: Callable[..., PartialResult] = analyse_pieces
     watch: JobWatch | None = None  # what watchers see (events, status), or None
+    step_bytes: int = STEP_BYTES  # the workers' counting step (work stealing cuts on its grid)
 
     def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
         """The master of term `epoch`. It starts from the union of what this rank holds
@@ -324,7 +332,8 @@ class MasterFactory:
         checkpointer = self.checkpoints.checkpointer(state) if self.checkpoints is not None else None
         master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
                             backups=self.backups, checkpointer=checkpointer, progress=self.progress,
-                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch)
+                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch,
+                            step_bytes=self.step_bytes)
         now = self.clock()
         for dead in self.transport.known_failed():
             master.on_failure(dead, now)

@@ -56,6 +56,8 @@ from .protocol import (
     Interrupt,
     Release,
     Result,
+    Split,
+    SplitReply,
     StateHandover,
     StateSync,
     Stop,
@@ -164,9 +166,9 @@ class RankNode:
         ignored = dict.fromkeys(_ALL_MESSAGES, self._ignore)
         election = dict.fromkeys(ELECTION_MESSAGES.values(), self._to_election)
         working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
-                   Release: self._on_release, StateSync: self._on_state_sync}
+                   Release: self._on_release, StateSync: self._on_state_sync, Split: self._to_worker}
         master = {**working, WorkRequest: self._to_master, Result: self._to_master, Heartbeat: self._to_master,
-                  StateHandover: self._on_handover, Interrupt: self._on_interrupt}
+                  StateHandover: self._on_handover, Interrupt: self._on_interrupt, SplitReply: self._to_master}
         stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release}
         feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release}
         return {Mode.WORKING: working, Mode.AWAITING_RELEASE: working, Mode.MASTER: master, Mode.STOPPING: stopping,
@@ -353,10 +355,10 @@ class RankNode:
         if self.election is not None:
             self._apply(self.election.step(source, message, now), now)
 
-    def _to_worker(self, source: int, message: Assign | Ack, now: float) -> None:
+    def _to_worker(self, source: int, message: Assign | Ack | Split, now: float) -> None:
         self.worker.on_message(source, message)
 
-    def _to_master(self, source: int, message: WorkRequest | Result | Heartbeat, now: float) -> None:
+    def _to_master(self, source: int, message: WorkRequest | Result | Heartbeat | SplitReply, now: float) -> None:
         self.master.on_message(source, message, now)
         self._stop_if_failed()
 

@@ -34,6 +34,9 @@ class Tag(IntEnum):
     BYE = 7
     RELEASE = 8
     INTERRUPT = 9
+    # Work stealing (master <-> a busy worker).
+    SPLIT = 10
+    SPLIT_REPLY = 11
     # 20-24 belong to the bully election (election.messages.ElectionTag).
     # Replication of the job state.
     STATE_SYNC = 30
@@ -89,6 +92,28 @@ class Heartbeat:
     epoch: int
     holding: tuple[str, ...] = ()
     assign_seq: int = 0  # the last assignment read: `holding` is complete up to it
+    position: int | None = None  # where counting of holding[0] stands (file offset), if it is a byte range
+    rate: float | None = None  # bytes per second of its counting, as it measures it
+
+
+@dataclass(frozen=True)
+class Split:
+    """Master -> a busy worker: keep about `keep` (0..1) of what is left of `task_id`, give up the rest."""
+
+    TAG = Tag.SPLIT
+    epoch: int
+    task_id: str
+    keep: float
+
+
+@dataclass(frozen=True)
+class SplitReply:
+    """The worker counts `task_id` only up to `cut` (as its sub-range [start, cut)); None: it did not cut."""
+
+    TAG = Tag.SPLIT_REPLY
+    epoch: int
+    task_id: str
+    cut: int | None
 
 
 @dataclass(frozen=True)
@@ -145,4 +170,5 @@ class StateHandover:
 
 
 # Every message kind of the job's protocol (a routing table names each one).
-JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Interrupt, StateSync, StateHandover)
+JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Interrupt, StateSync, StateHandover,
+                Split, SplitReply)

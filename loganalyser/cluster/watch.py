@@ -22,6 +22,7 @@ from loganalyser.monitor.page import static_page
 from loganalyser.persistence.atomic import write_atomic
 
 from .scheduler import AckResults, AssignTasks, InputFailed, WorkerBack, WorkerLost
+from .stealing import TaskSplit
 
 PUBLISH_EVERY = 0.25  # seconds between two status documents
 HISTORY = 240  # points of the throughput chart kept
@@ -99,6 +100,13 @@ class JobWatch:
                 self.event("worker_back", master.epoch, worker=action.worker)
             elif isinstance(action, InputFailed):
                 self.event(ev.STOP, master.epoch, reason="input error", error=action.error)
+            elif isinstance(action, TaskSplit):
+                for part in (action.kept, action.given):
+                    if part is not None:
+                        self._sizes[part.task_id] = part.size
+                self.event(ev.SPLIT, master.epoch, worker=action.worker, task=action.task_id,
+                           kept=action.kept.task_id if action.kept is not None else None, given=action.given.task_id,
+                           kept_bytes=action.kept.size if action.kept is not None else 0, given_bytes=action.given.size)
 
     def became_master(self, master) -> None:
         """A term begins: the first one is the job's start, a later one an election's result."""

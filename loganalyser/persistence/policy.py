@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from loganalyser.counting.result import PartialResult
 from loganalyser.work.jobstate import JobState
+from loganalyser.work.subranges import RangeIndex, root_of
 
 from .store import SCHEMA, Checkpoint, CheckpointStore
 
@@ -48,10 +49,12 @@ class CheckpointOptions:
 
 
 class FileTracker:
-    """Which files are fully counted, from which tasks are accepted."""
+    """Which files are fully counted, from which tasks (or parts of split tasks) are accepted."""
 
     def __init__(self, files, tasks, done=()):
         self.files = {f.path: f for f in files}
+        self.tasks = {task.task_id: task for task in tasks}
+        self.parts = RangeIndex()  # the accepted parts of each task
         self.open_tasks = defaultdict(set)  # path -> ids of its tasks not yet accepted
         self.task_paths = {}  # task id -> paths it touches
         for task in tasks:
@@ -64,7 +67,11 @@ class FileTracker:
             self.task_done(task_id)
 
     def task_done(self, task_id: str) -> int:
-        """Marks a task accepted; returns how many files that completed."""
+        """Marks a task (or a part of one) accepted; returns how many files that completed."""
+        task = self.tasks.get(root_of(task_id))
+        if task is None or not self.parts.claim(task_id) or not self.parts.covered(task):
+            return 0
+        task_id = task.task_id
         completed = 0
         for path in self.task_paths.get(task_id, ()):
             waiting = self.open_tasks[path]
@@ -158,7 +165,7 @@ class Checkpointer:
             return state.total()
         done = self.tracker.processed_set()
         return PartialResult.total(result for task_id, result in state.items()
-                                   if self.tracker.task_paths.get(task_id, set()) <= done)
+                                   if self.tracker.task_paths.get(root_of(task_id), set()) <= done)
 
     def save(self, state: JobState, epoch: int, failed_workers, now: float) -> str:
         pending = self.tracker.pending()
@@ -199,12 +206,12 @@ class Restored:
 
 
 def restore(checkpoint: Checkpoint, files, tasks) -> Restored:
-    """Accepted results of the current tasks that the checkpoint holds."""
-    saved = checkpoint.doc["tasks"]
+    """Accepted results of the current tasks (and of parts of them: split tasks) that the checkpoint holds."""
+    planned = {task.task_id for task in tasks}
     state = JobState()
-    for task in tasks:
-        if task.task_id in saved:
-            state.accept(task.task_id, PartialResult.from_dict(saved[task.task_id]))
+    for task_id, result in checkpoint.doc["tasks"].items():
+        if root_of(task_id) in planned:
+            state.accept(task_id, PartialResult.from_dict(result))
     identities = checkpoint.doc.get("identities", {})
     current = {f.path: f.identity for f in files}
     changed = sorted(p for p, ident in identities.items() if p in current and current[p] != ident)

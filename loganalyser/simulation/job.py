@@ -41,10 +41,12 @@ from election.network import SimNetwork, pick_fault
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import Mode, RankNode
 from loganalyser.cluster.scheduler import Timing
+from loganalyser.cluster.stealing import STEP_BYTES
 from loganalyser.cluster.worker import WorkerDuty
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import ExitCode, InputError
+from loganalyser.work.subranges import SEP, uncovered
 
 from .network import SimTransport
 
@@ -86,8 +88,9 @@ class JobSimulation:
     """Ranks 0..size-1 running one job; faults on demand; properties checked as it goes."""
 
     def __init__(self, tasks, expected: PartialResult, size: int, rng, backups: int = 1, ulfm: bool = True,
-                 max_delay: float = 0.0, log=None, end: str = "finish"):
+                 max_delay: float = 0.0, log=None, end: str = "finish", step_bytes: int = STEP_BYTES):
         self.tasks = tuple(tasks)
+        self.step_bytes = step_bytes  # the workers' counting step: small ones let tasks be split
         self.expected = expected
         self.end = end  # how the job is meant to end: one of ENDS
         self.bad_task = rng.choice(self.tasks) if end == "input error" else None  # its input cannot be read
@@ -209,8 +212,14 @@ class JobSimulation:
         if rank in self.net.dead or len(self.running()) < 2:
             return
         what = self._role(rank)
+        if any(rank in self.nodes[r].master.scheduler.splitting.values() for r in self.masters()):
+            self.seen_events["worker crashed before its split reply"] += 1
+        if node.worker.counting is not None and SEP in node.worker.counting.task.task_id:
+            self.seen_events["worker crashed counting the part of a task it kept"] += 1
         if node.master is not None:
             self.seen_events["master crashed"] += 1
+            if node.master.scheduler.splitting:
+                self.seen_events["master crashed mid-split"] += 1
             if node.master_epoch > 1:
                 self.seen_events["second master crashed"] += 1
             if node.mode is Mode.STOPPING:
@@ -292,10 +301,13 @@ class JobSimulation:
             return problems + [f"no result (live ranks {self.live()}, exit codes {codes})"]
         if self.end == "interrupt":
             self.seen_events["result despite the interrupt"] += 1
-        want_ids = frozenset(t.task_id for t in self.tasks)
         for report in self.reports:
-            if report.task_ids != want_ids:
-                problems.append(f"rank {report.rank}'s result misses {len(want_ids - report.task_ids)} task(s)")
+            missing = uncovered(self.tasks, report.task_ids)
+            if missing:
+                problems.append(f"rank {report.rank}'s result misses (parts of) {len(missing)} task(s) "
+                                f"or holds overlapping or unplanned parts")
+            if any(SEP in task_id for task_id in report.task_ids):
+                self.seen_events["result made of split tasks"] += 1
             if report.total != self.expected:
                 problems.append(f"rank {report.rank}'s counts {report.total.to_dict()} != {self.expected.to_dict()}")
         for earlier, later in zip(self.reports, self.reports[1:]):
@@ -323,9 +335,10 @@ class JobSimulation:
         clock = self._clock
         say = lambda text: self._say(f"{rank}: {text}")  # noqa: E731
         election = BullyNode(rank, self.size, ELECTION_TIMING, random.Random(self.rng.random()), 0.0)
-        worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=self._analyse)
+        worker = WorkerDuty(rank, TIMING, transport.send, say, clock=clock, analyse=self._analyse,
+                            step_bytes=self.step_bytes)
         masters = MasterFactory(rank, self.tasks, TIMING, transport, say, backups=self.backups, clock=clock,
-                                analyse=self._analyse)
+                                analyse=self._analyse, step_bytes=self.step_bytes)
         return RankNode(transport, election, worker, masters, say, SimChaos(),
                         lambda summary: self._report(rank, summary), clock)
 
@@ -392,10 +405,10 @@ def _inject(sim: JobSimulation, fault: str, focus: str) -> None:
 
 
 def random_job(tasks, expected: PartialResult, rng, focus: str = "mixed", log=None,
-               end: str = "finish") -> JobSimulation:
+               end: str = "finish", step_bytes: int = STEP_BYTES) -> JobSimulation:
     """A cluster of 2..6 ranks with random settings runs the job under `focus`ed faults to its `end`."""
     size = rng.randint(2, 6)
     sim = JobSimulation(tasks, expected, size, rng, backups=rng.choice((1, 1, 2)), ulfm=rng.random() < 0.7,
-                        max_delay=rng.choice((0.0, 0.0, 0.05, 0.5)), log=log, end=end)
+                        max_delay=rng.choice((0.0, 0.0, 0.05, 0.5)), log=log, end=end, step_bytes=step_bytes)
     sim.run(focus)
     return sim
