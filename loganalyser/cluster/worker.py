@@ -27,6 +27,7 @@ from loganalyser.work.tasks import Piece, Task
 
 from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .scheduler import Timing
+from .shipping import Shipping
 from .seams import Clock, Say, SendTo
 
 PREFETCH = 1  # tasks held beyond the one running
@@ -87,7 +88,7 @@ class WorkerDuty:
 
     def __init__(self, rank: int, timing: Timing, send: SendTo, say: Say, injector: FaultInjector | None = None,
                  task_delay: float = 0.0, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, shipping: Shipping | None = None):
         self.rank = rank
         self.timing = timing
         self.send_to = send  # send(dest, message)
@@ -95,7 +96,8 @@ class WorkerDuty:
         self.injector = injector
         self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
         self.clock = clock
-        self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=...) -> PartialResult
+        self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=..., [files=...]) -> PartialResult
+        self.shipping = shipping  # fetches from the master the files this host cannot see (None: reads them here)
         self.master: int | None = None  # the rank we work for
         self.epoch = 0  # its term
         self.queue: deque[Task] = deque()  # assigned, not started
@@ -151,9 +153,16 @@ class WorkerDuty:
             self.heartbeat_if_due()
             return False, None
         if counting.steps:
-            pieces = counting.steps.popleft()
+            pieces = counting.steps[0]
             try:
-                counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn))
+                reading = self._reading(pieces)
+                if reading is None:  # shipped bytes on their way
+                    self.heartbeat_if_due()
+                    return False, None
+                counting.steps.popleft()
+                counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn, **reading))
+                if reading:
+                    self.shipping.counted()
             except AnalyserError as exc:
                 self.counting = None
                 return True, Counted(counting.task.task_id, None, str(exc))
@@ -161,6 +170,13 @@ class WorkerDuty:
                 return True, None
         self.counting = None
         return True, Counted(counting.task.task_id, counting.result)
+
+    def _reading(self, pieces: tuple[Piece, ...]) -> dict | None:
+        """The reader's keyword arguments for a step: where its bytes come from (None: on their way)."""
+        if self.shipping is None:
+            return {}
+        files = self.shipping.files_for(pieces, self.master, self.epoch)
+        return None if files is None else {"files": files}
 
     def deliver(self, counted: Counted) -> None:
         """Sends a result to the master and keeps it until the job ends."""
