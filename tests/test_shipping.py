@@ -71,13 +71,14 @@ class Exchange:
             if self.to_worker:
                 self.worker.on_chunk(*self.to_worker.pop(0))
 
-    def count(self, step, epoch: int = 1):
-        """Fetches a step's files (turn after turn, as the worker's loop would) and counts them."""
+    def count(self, step, epoch: int = 1, next_step=None):
+        """Fetches a step's files (turn after turn, as the worker's loop would; `next_step`'s
+        meanwhile) and counts them."""
         for _turn in range(100_000):
-            files = self.worker.files_for(step, MASTER, epoch)
+            files = self.worker.files_for(step, MASTER, epoch, next_step)
             if files is not None:
                 result = analyse_pieces(step, files=files)
-                self.worker.counted()
+                self.worker.counted(step)
                 return result
             assert len(self.to_master) <= shipping.WINDOW  # flow control: never more outstanding
             self.pump()
@@ -103,9 +104,9 @@ def corpus(tmp_path_factory):
 @pytest.mark.parametrize("chunk_bytes,batch_bytes,step", [(997, 4000, 300), (5000, 30_000, 1 << 20), (64, 64, 50)])
 def test_shipped_steps_count_exactly_what_a_local_read_counts(corpus, chunk_bytes, batch_bytes, step):
     exchange = Exchange()
-    for task in tasks_of(corpus, chunk_bytes, batch_bytes):
-        for pieces in count_steps(task, step):
-            assert exchange.count(pieces) == analyse_pieces(pieces), [p.describe() for p in pieces]
+    steps = [pieces for task in tasks_of(corpus, chunk_bytes, batch_bytes) for pieces in count_steps(task, step)]
+    for pieces, after in zip(steps, [*steps[1:], None]):  # each step's files fetched while the one before is counted
+        assert exchange.count(pieces, next_step=after) == analyse_pieces(pieces), [p.describe() for p in pieces]
     assert exchange.master.shipped_bytes == exchange.worker.received_bytes > 0
 
 
@@ -150,7 +151,7 @@ def test_a_master_change_in_mid_shipment_asks_the_new_master_for_the_rest(corpus
     new_master = 5
     assert exchange.worker.files_for(step, new_master, 2) is None  # asks the new master again
     assert all(dest == new_master for dest, _ in exchange.to_master)
-    late = ShipChunk(1, step[0].path, stale[0][1].position, b"garbage", 10)
+    late = ShipChunk(1, stale[0][1].ticket, step[0].path, stale[0][1].position, b"garbage", 10)
     exchange.worker.on_chunk(MASTER, late)  # the old master's late answer is dropped
     for _ in range(100_000):
         while exchange.to_master:

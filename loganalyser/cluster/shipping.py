@@ -16,7 +16,8 @@ newline at or after the range's last byte (the end of the last line it
 owns), or the end of the file; for a small file read whole, its first
 `length` bytes; for a compressed file, all of it (compressed: counting stays
 with the workers, and the bytes on the wire are the fewest). The worker keeps
-them in a spool file on its own disk and counts them through the same reader,
+them in a spool (in memory up to SPOOL_IN_MEMORY, then a temporary file on its own
+disk) and counts them through the same reader,
 with `ShippedFiles` in place of the local files, so the counts are those of a
 local read, line for line.
 
@@ -47,6 +48,7 @@ MODES = ("auto", "always", "never")
 CHUNK_BYTES = 4 << 20  # the most the master reads and sends for one request
 TAIL_BYTES = 4 << 10  # asked for past a range's end with its last bytes (where its last line ends, mostly)
 WINDOW = 2  # requests a worker has outstanding: one in flight while the other is read
+SPOOL_IN_MEMORY = 2 * CHUNK_BYTES  # a fetch larger than this (a compressed file, a long line) goes to a temporary file
 
 
 class ShipTag(IntEnum):
@@ -62,6 +64,7 @@ class ShipRequest:
 
     TAG = ShipTag.SHIP_REQUEST
     epoch: int
+    ticket: int  # the worker's number for this request, echoed in the answer
     path: str
     position: int
     length: int
@@ -73,6 +76,7 @@ class ShipChunk:
 
     TAG = ShipTag.SHIP_CHUNK
     epoch: int
+    ticket: int  # the request's
     path: str
     position: int
     data: bytes
@@ -94,8 +98,8 @@ def read_chunk(request: ShipRequest, epoch: int, host: str) -> ShipChunk:
             os.close(fd)
     except OSError as exc:
         error = f"cannot read {request.path} on host {host} (to ship it): {exc.strerror or exc}"
-        return ShipChunk(epoch, request.path, request.position, b"", None, error)
-    return ShipChunk(epoch, request.path, request.position, data, size)
+        return ShipChunk(epoch, request.ticket, request.path, request.position, b"", None, error)
+    return ShipChunk(epoch, request.ticket, request.path, request.position, data, size)
 
 
 def invisible_because(piece: Piece) -> str | None:
@@ -131,16 +135,16 @@ class _Fetch:
     def __init__(self, piece: Piece):
         self.piece = piece
         self.low, self.needed, self.open_ended = shipped_span(piece)
-        self.spool = tempfile.TemporaryFile()
+        self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # a step's bytes in memory; more on disk
         self.received = 0  # bytes from `low` on, in order
         self.requested = 0  # bytes from `low` on asked for
-        self.pending: dict[int, int] = {}  # position -> length of each request not answered yet
+        self.pending: dict[int, tuple[int, int]] = {}  # ticket -> (position, length) of requests not answered yet
         self.size: int | None = None  # the file's size at the master
         self.complete = self.needed == 0 and not self.open_ended
         self.error: str | None = None
 
-    def next_request(self) -> tuple[int, int] | None:
-        """(position, length) of the next request, or None if nothing more can be asked yet."""
+    def next_request(self, ticket: int) -> tuple[int, int] | None:
+        """(position, length) of the next request, numbered `ticket`, or None if nothing more can be asked yet."""
         if self.complete or self.error is not None:
             return None
         if self.requested < self.needed:
@@ -152,13 +156,13 @@ class _Fetch:
             return None
         position = self.low + self.requested
         self.requested += length
-        self.pending[position] = length
+        self.pending[ticket] = (position, length)
         return position, length
 
     def take(self, chunk: ShipChunk) -> int:
         """Stores an answer; returns the bytes it brought (0 for a stale or duplicate one)."""
-        length = self.pending.pop(chunk.position, None)
-        if length is None or chunk.position < self.low + self.received:
+        position, length = self.pending.pop(chunk.ticket, (None, 0))
+        if position != chunk.position or chunk.position < self.low + self.received:
             return 0
         if chunk.position > self.low + self.received:  # cannot happen in order; ask again rather than hang
             self.restart()
@@ -264,64 +268,85 @@ class Shipping:
         self.mode = mode
         self.host = host  # this rank's host name, for error messages
         self.send = send  # send(dest, message)
-        self.step: tuple[Piece, ...] | None = None  # the step whose files are being fetched
-        self.fetches: dict[str, _Fetch] = {}  # path -> its fetch, for that step
+        self.steps: dict[tuple[Piece, ...], dict[str, _Fetch]] = {}  # the step to count and the next: path -> fetch
+        self.waiting: dict[int, _Fetch] = {}  # ticket -> the fetch that asked
+        self.tickets = 0  # the last ticket given
         self.term: tuple[int, int] | None = None  # (master, epoch) the requests went to
         self.shipped_bytes = 0  # sent by this rank as master
         self.received_bytes = 0  # received by this rank as worker
 
     # ---------------------------------------------------------------- worker
-    def files_for(self, step: tuple[Piece, ...], master: int, epoch: int):
+    def files_for(self, step: tuple[Piece, ...], master: int, epoch: int, next_step: tuple[Piece, ...] | None = None):
         """Where the reader gets `step`'s bytes: LOCAL_FILES when every file is visible here,
         ShippedFiles once the missing ones arrived, None while they are on their way (ask
-        again next turn). An input error when a file may not or cannot be shipped."""
-        if step != self.step:
-            self._start(step)
-        if not self.fetches:
-            return LOCAL_FILES
-        errors = [f.error for f in self.fetches.values() if f.error is not None]
+        again next turn). An input error when a file may not or cannot be shipped. The
+        files of `next_step` are fetched meanwhile, so they travel while `step` is counted."""
+        wanted = (step,) if next_step is None or self.mode == "never" else (step, next_step)
+        self._keep(wanted)
+        fetches = self.steps[step]
+        errors = [f.error for f in fetches.values() if f.error is not None]
         if errors:
             raise InputError(errors[0])
         if (master, epoch) != self.term:  # a new master, or a new term (a master back from a pause lost them)
             self.term = (master, epoch)
-            for fetch in self.fetches.values():
+            self.waiting.clear()
+            for fetch in self._all():
                 fetch.restart()
-        self._ask(epoch)
-        if all(fetch.complete for fetch in self.fetches.values()):
-            return ShippedFiles(self.fetches)
+        self._ask(wanted, epoch)
+        if not fetches:
+            return LOCAL_FILES
+        if all(fetch.complete for fetch in fetches.values()):
+            return ShippedFiles(fetches)
         return None
 
     def on_chunk(self, source: int, chunk: ShipChunk) -> None:
-        """An answer from the master (an old master's, or one for another step, is dropped)."""
-        fetch = self.fetches.get(chunk.path)
-        if fetch is not None and self.term is not None and source == self.term[0]:
+        """An answer from the master (an old master's, or one for a step given up, is dropped)."""
+        if self.term is None or source != self.term[0]:
+            return
+        fetch = self.waiting.pop(chunk.ticket, None)
+        if fetch is not None:
             self.received_bytes += fetch.take(chunk)
 
-    def counted(self) -> None:
-        """The step was counted: its spool files go."""
-        self._start(None)
-
-    def _start(self, step: tuple[Piece, ...] | None) -> None:
-        for fetch in self.fetches.values():
+    def counted(self, step: tuple[Piece, ...]) -> None:
+        """`step` was counted: its spool files go."""
+        for fetch in self.steps.pop(step, {}).values():
             fetch.close()
-        self.step, self.fetches, self.term = step, {}, None
-        for piece in step or ():
+
+    def _keep(self, wanted) -> None:
+        """Fetches for the `wanted` steps; the fetches of any other step go."""
+        for step in [s for s in self.steps if s not in wanted]:
+            self.counted(step)
+        self.waiting = {ticket: f for ticket, f in self.waiting.items() if not f.spool.closed}
+        for step in wanted:
+            if step not in self.steps:
+                self.steps[step] = self._fetches(step)
+
+    def _fetches(self, step: tuple[Piece, ...]) -> dict[str, _Fetch]:
+        fetches = {}
+        for piece in step:
             why = "shipping is --ship always" if self.mode == "always" else invisible_because(piece)
             if why is None:
                 continue
             if self.mode == "never":
-                self._start(None)
                 raise InputError(f"{shown(piece.path)} is not visible on host {self.host} ({why}) "
                                  "and --ship never forbids shipping it")
-            self.fetches[piece.path] = _Fetch(piece)
+            fetches[piece.path] = _Fetch(piece)
+        return fetches
 
-    def _ask(self, epoch: int) -> None:
-        """Keeps up to WINDOW requests outstanding, in piece order."""
-        outstanding = sum(len(f.pending) for f in self.fetches.values())
-        for fetch in self.fetches.values():
-            while outstanding < WINDOW and (request := fetch.next_request()) is not None:
-                self.send(self.term[0], ShipRequest(epoch, fetch.piece.path, *request))
-                outstanding += 1
+    def _all(self):
+        return [fetch for fetches in self.steps.values() for fetch in fetches.values()]
+
+    def _ask(self, wanted, epoch: int) -> None:
+        """Keeps up to WINDOW requests outstanding, the step to count first."""
+        for step in wanted:
+            for fetch in self.steps[step].values():
+                while len(self.waiting) < WINDOW:
+                    request = fetch.next_request(self.tickets + 1)
+                    if request is None:
+                        break
+                    self.tickets += 1
+                    self.waiting[self.tickets] = fetch
+                    self.send(self.term[0], ShipRequest(epoch, self.tickets, fetch.piece.path, *request))
 
     # ---------------------------------------------------------------- master
     def serve(self, source: int, request: ShipRequest, epoch: int) -> None:

@@ -155,14 +155,14 @@ class WorkerDuty:
         if counting.steps:
             pieces = counting.steps[0]
             try:
-                reading = self._reading(pieces)
+                reading = self._reading(pieces, counting)
                 if reading is None:  # shipped bytes on their way
                     self.heartbeat_if_due()
                     return False, None
                 counting.steps.popleft()
                 counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn, **reading))
                 if reading:
-                    self.shipping.counted()
+                    self.shipping.counted(pieces)
             except AnalyserError as exc:
                 self.counting = None
                 return True, Counted(counting.task.task_id, None, str(exc))
@@ -171,11 +171,16 @@ class WorkerDuty:
         self.counting = None
         return True, Counted(counting.task.task_id, counting.result)
 
-    def _reading(self, pieces: tuple[Piece, ...]) -> dict | None:
-        """The reader's keyword arguments for a step: where its bytes come from (None: on their way)."""
+    def _reading(self, pieces: tuple[Piece, ...], counting: _Counting) -> dict | None:
+        """The reader's keyword arguments for a step: where its bytes come from (None: on their way).
+        The step after it is named too, so that its shipped bytes travel while this one is counted."""
         if self.shipping is None:
             return {}
-        files = self.shipping.files_for(pieces, self.master, self.epoch)
+        if len(counting.steps) > 1:
+            after = counting.steps[1]
+        else:
+            after = next(iter(count_steps(self.queue[0], STEP_BYTES)), None) if self.queue else None
+        files = self.shipping.files_for(pieces, self.master, self.epoch, after)
         return None if files is None else {"files": files}
 
     def deliver(self, counted: Counted) -> None:
