@@ -164,6 +164,20 @@ def test_a_master_change_in_mid_shipment_asks_the_new_master_for_the_rest(corpus
     assert analyse_pieces(step, files=files) == analyse_pieces(step)
 
 
+def test_a_step_given_up_keeps_its_answers_in_the_window_and_drops_them(corpus):
+    """A step abandoned in mid-fetch (its task dropped): the answers still on their way count against
+    the window until they arrive, so the master never holds more than WINDOW chunks for a worker."""
+    files = find_log_files([str(corpus)])
+    first, second = (whole_piece(files[0]),), (whole_piece(files[1]),)
+    exchange = Exchange()
+    assert exchange.worker.files_for(first, MASTER, 1) is None
+    assert len(exchange.to_master) == shipping.WINDOW
+    assert exchange.worker.files_for(second, MASTER, 1) is None  # `first` given up: nothing more may go out yet
+    assert len(exchange.to_master) == shipping.WINDOW
+    assert exchange.count(second) == analyse_pieces(second)
+    assert exchange.worker.received_bytes == exchange.master.shipped_bytes - 2 * shipping.CHUNK_BYTES
+
+
 def test_a_worker_that_dies_mid_shipment_leaves_the_master_nothing_to_clean(corpus):
     """The master keeps no state per shipment: another worker fetches the same step from scratch."""
     (f,) = find_log_files([str(corpus / "node2.log")])
@@ -191,7 +205,9 @@ def test_auto_reads_here_what_this_host_sees_and_fetches_the_rest(corpus, tmp_pa
     assert exchange.to_master and all(m.path == visible.path for _, m in exchange.to_master)
 
 
-def test_never_is_an_input_error_naming_the_file_and_the_host(tmp_path):
+def test_never_is_an_input_error_naming_the_file_and_the_host(corpus, tmp_path):
+    (visible,) = find_log_files([str(corpus / "node1.log")])
+    assert Exchange(mode="never").worker.files_for((whole_piece(visible),), MASTER, 1) is LOCAL_FILES
     gone = Piece(str(tmp_path / "elsewhere.log"), 0, 10, "1:2:10:3", whole=True, file_size=10)
     with pytest.raises(InputError, match=r"elsewhere\.log is not visible on host far \(no such file.*--ship never"):
         Exchange(mode="never").worker.files_for((gone,), MASTER, 1)

@@ -194,6 +194,8 @@ class _Fetch:
         self.requested = self.received
 
     def close(self) -> None:
+        """Given up or counted: answers still on their way are dropped (take finds no ticket)."""
+        self.pending.clear()
         self.spool.close()
 
 
@@ -315,8 +317,7 @@ class Shipping:
     def _keep(self, wanted) -> None:
         """Fetches for the `wanted` steps; the fetches of any other step go."""
         for step in [s for s in self.steps if s not in wanted]:
-            self.counted(step)
-        self.waiting = {ticket: f for ticket, f in self.waiting.items() if not f.spool.closed}
+            self.counted(step)  # its requests still out stay in `waiting`: the master answers them (dropped)
         for step in wanted:
             if step not in self.steps:
                 self.steps[step] = self._fetches(step)
