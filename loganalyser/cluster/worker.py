@@ -8,7 +8,8 @@ over, the worker sends it everything again (the master counts each task id
 once). It counts a task a step at a time (`work`, one step per turn of the
 rank's loop, about STEP_BYTES of input), so the loop hears its messages
 between steps; it sends a heartbeat between chunks, so a long task never looks
-like a dead worker.
+like a dead worker. A step over files this host cannot see waits, turn after
+turn, for the bytes the master ships (shipping.py), then is counted from them.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from loganalyser.work.tasks import Piece, Task
 
 from .protocol import Ack, Assign, Heartbeat, Result, WorkRequest
 from .scheduler import Timing
-from .shipping import Shipping
 from .seams import Clock, Say, SendTo
+from .shipping import Shipping
 
 PREFETCH = 1  # tasks held beyond the one running
 STEP_BYTES = 4 << 20  # input counted per step (per turn of the loop)
