@@ -36,11 +36,16 @@ from loganalyser.counting.reader import analyse_pieces
 from loganalyser.errors import InputError
 from loganalyser.work.inputs import find_log_files
 from loganalyser.work.tasks import Piece, make_task, plan_tasks, whole_piece
+from loganalyser.counting.analysis.options import Analysis
+from loganalyser.counting.formats import FormatSet
+from loganalyser.work.scanning import assign_formats
 from utils import generate_logs
+from utils.format_logs import generate
 
 from .helpers import log_buffers
 
 MASTER, WORKER = 0, 1
+SYSLOG = "syslog_rfc3164"  # time stamps without a year
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +76,13 @@ class Exchange:
             if self.to_worker:
                 self.worker.on_chunk(*self.to_worker.pop(0))
 
-    def count(self, step, epoch: int = 1, next_step=None):
+    def count(self, step, epoch: int = 1, next_step=None, **reading):
         """Fetches a step's files (turn after turn, as the worker's loop would; `next_step`'s
-        meanwhile) and counts them."""
+        meanwhile) and counts them (`reading`: analyse_pieces's other options)."""
         for _turn in range(100_000):
             files = self.worker.files_for(step, MASTER, epoch, next_step)
             if files is not None:
-                result = analyse_pieces(step, files=files)
+                result = analyse_pieces(step, files=files, **reading)
                 self.worker.counted(step)
                 return result
             assert len(self.to_master) <= shipping.WINDOW  # flow control: never more outstanding
@@ -91,10 +96,11 @@ def tasks_of(folder, chunk_bytes, batch_bytes):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Generated logs with noise and CRLF, a file without its last newline, one long line, and a .gz."""
+    """Generated logs with noise and CRLF, a file without its last newline, one long line, an empty file, a .gz."""
     folder = tmp_path_factory.mktemp("ship")
     generate_logs.generate(folder, files=3, lines=400, seed=5, noise=0.1, malformed=0.05, blank=0.05, crlf=True)
     (folder / "tail.log").write_bytes(b"[2024-01-01 00:00:00] ERROR a\n[2024-01-01 00:00:01] INFO no newline")
+    (folder / "empty.log").write_bytes(b"")
     (folder / "long.log").write_bytes(b"[2024-01-01 00:00:00] WARN " + b"x" * 5000 + b"\n" + b"INFO short\n" * 50)
     with gzip.open(folder / "zipped.log.gz", "wb") as dst:
         dst.write((folder / "node1.log").read_bytes())
@@ -106,7 +112,10 @@ def test_shipped_steps_count_exactly_what_a_local_read_counts(corpus, chunk_byte
     exchange = Exchange()
     steps = [pieces for task in tasks_of(corpus, chunk_bytes, batch_bytes) for pieces in count_steps(task, step)]
     for pieces, after in zip(steps, [*steps[1:], None]):  # each step's files fetched while the one before is counted
-        assert exchange.count(pieces, next_step=after) == analyse_pieces(pieces), [p.describe() for p in pieces]
+        heard, local_heard = [], []
+        shipped = exchange.count(pieces, next_step=after, warn=heard.append)
+        assert shipped == analyse_pieces(pieces, warn=local_heard.append), [p.describe() for p in pieces]
+        assert heard == local_heard == []  # no file looks removed, grown or shrunk
     assert exchange.master.shipped_bytes == exchange.worker.received_bytes > 0
 
 
@@ -124,6 +133,26 @@ def test_any_cut_of_any_buffer_ships_exactly(tmp_path, data, draw):
         piece = Piece(f.path, a, b - a, f.identity, whole=a == 0 and b == len(data) and len(data) > 0,
                       file_size=f.size, format=f.format)
         assert exchange.count((piece,)) == analyse_pieces((piece,)), (a, b)
+
+
+def test_statistics_of_a_shipped_file_take_the_masters_modification_time(tmp_path):
+    """Year-less timestamps take the year of the file's mtime: the worker's copy may not exist at all."""
+    generate(SYSLOG, tmp_path, files=1, lines=3000, seed=9, noise=0.1)
+    path = tmp_path / "node1.log"
+    os.utime(path, (0, 1_000_000_000))  # 2001: not this year, so a wrong guess shows
+    formats = FormatSet.standard(analysis=Analysis(bucket_s=3600, top=3, by="file"))
+    (f,) = assign_formats(find_log_files([str(path)]), formats, SYSLOG)
+    steps = [*count_steps(make_task([whole_piece(f)]), 20_000), (whole_piece(f),)]  # ranges, and the file read whole
+    local = [analyse_pieces(step, formats=formats) for step in steps]
+    fetched = []
+    for step in steps:  # a worker each, so that every step's bytes are held at once
+        exchange = Exchange()
+        while (files := exchange.worker.files_for(step, MASTER, 1)) is None:
+            exchange.pump()
+        fetched.append(files)
+    path.unlink()  # every byte is in hand: the counts may not look at this host's file system
+    assert [analyse_pieces(step, formats=formats, files=files) for step, files in zip(steps, fetched)] == local
+    assert local[0].stats is not None
 
 
 def test_a_range_ships_the_byte_before_it_up_to_the_end_of_its_last_line(tmp_path):
@@ -150,7 +179,7 @@ def test_a_master_change_in_mid_shipment_asks_the_new_master_for_the_rest(corpus
     new_master = 5
     assert exchange.worker.files_for(step, new_master, 2) is None  # asks the new master again
     assert all(dest == new_master for dest, _ in exchange.to_master)
-    late = ShipChunk(1, stale[0][1].ticket, step[0].path, stale[0][1].position, b"garbage", 10)
+    late = ShipChunk(1, stale[0][1].ticket, step[0].path, stale[0][1].position, b"garbage", 10, 0.0)
     exchange.worker.on_chunk(MASTER, late)  # the old master's late answer is dropped
     for _ in range(100_000):
         while exchange.to_master:
@@ -167,8 +196,7 @@ def test_a_master_change_in_mid_shipment_asks_the_new_master_for_the_rest(corpus
 def test_a_step_given_up_keeps_its_answers_in_the_window_and_drops_them(corpus):
     """A step abandoned in mid-fetch (its task dropped): the answers still on their way count against
     the window until they arrive, so the master never holds more than WINDOW chunks for a worker."""
-    files = find_log_files([str(corpus)])
-    first, second = (whole_piece(files[0]),), (whole_piece(files[1]),)
+    first, second = ((whole_piece(find_log_files([str(corpus / name)])[0]),) for name in ("node1.log", "node2.log"))
     exchange = Exchange()
     assert exchange.worker.files_for(first, MASTER, 1) is None
     assert len(exchange.to_master) == shipping.WINDOW

@@ -81,6 +81,7 @@ class ShipChunk:
     position: int
     data: bytes
     size: int | None  # the file's size at the master when read
+    mtime: float | None  # and its modification time (the year of year-less timestamps)
     error: str | None = None  # the master cannot read the file: the job cannot be exact
 
 
@@ -93,13 +94,13 @@ def read_chunk(request: ShipRequest, epoch: int, host: str) -> ShipChunk:
         fd = os.open(request.path, os.O_RDONLY)
         try:
             data = os.pread(fd, min(request.length, CHUNK_BYTES), request.position)
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
         finally:
             os.close(fd)
     except OSError as exc:
         error = f"cannot read {request.path} on host {host} (to ship it): {exc.strerror or exc}"
-        return ShipChunk(epoch, request.ticket, request.path, request.position, b"", None, error)
-    return ShipChunk(epoch, request.ticket, request.path, request.position, data, size)
+        return ShipChunk(epoch, request.ticket, request.path, request.position, b"", None, None, error)
+    return ShipChunk(epoch, request.ticket, request.path, request.position, data, st.st_size, st.st_mtime)
 
 
 def invisible_because(piece: Piece) -> str | None:
@@ -134,13 +135,15 @@ class _Fetch:
 
     def __init__(self, piece: Piece):
         self.piece = piece
-        self.low, self.needed, self.open_ended = shipped_span(piece)
+        self.low, needed, self.open_ended = shipped_span(piece)
+        self.needed = max(1, needed)  # at least one answer: it brings the file's size and time too
         self.spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # a step's bytes in memory; more on disk
         self.received = 0  # bytes from `low` on, in order
         self.requested = 0  # bytes from `low` on asked for
         self.pending: dict[int, tuple[int, int]] = {}  # ticket -> (position, length) of requests not answered yet
         self.size: int | None = None  # the file's size at the master
-        self.complete = self.needed == 0 and not self.open_ended
+        self.mtime: float | None = None  # and its modification time
+        self.complete = False
         self.error: str | None = None
 
     def next_request(self, ticket: int) -> tuple[int, int] | None:
@@ -173,7 +176,7 @@ class _Fetch:
         self.spool.seek(self.received)
         self.spool.write(chunk.data)
         self.received += len(chunk.data)
-        self.size = chunk.size
+        self.size, self.mtime = chunk.size, chunk.mtime
         if len(chunk.data) < length:  # the end of the file at the master
             self.complete = True
             self.pending.clear()
@@ -215,6 +218,10 @@ class ShippedFiles:
     def size(self, path: str) -> int | None:
         fetch = self.fetches.get(path)
         return LOCAL_FILES.size(path) if fetch is None else fetch.size
+
+    def mtime(self, path: str) -> float | None:
+        fetch = self.fetches.get(path)
+        return None if fetch is None else fetch.mtime
 
 
 class _Window:

@@ -51,6 +51,10 @@ class LocalFiles:
         except OSError:
             return None
 
+    def mtime(self, path: str) -> float | None:
+        """None: the statistics take the file's modification time from this host (analysis/lines.py)."""
+        return None
+
 
 LOCAL_FILES = LocalFiles()
 
@@ -64,7 +68,7 @@ def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_s
     """
     formats = formats or standard_formats()
     dialect = formats.dialect(fmt)
-    analysis = FileAnalysis(dialect, formats.analysis, path) if formats.analysis.active else None
+    analysis = FileAnalysis(dialect, formats.analysis, path, files.mtime(path)) if formats.analysis.active else None
     suffix = compression_of(path)
     stop = float("inf") if length is None or suffix else offset + length
     if suffix and offset > 0:
@@ -261,7 +265,7 @@ def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None =
     """
     formats = formats or standard_formats()
     total = PartialResult()
-    batch = _SmallFiles(formats)
+    batch = _SmallFiles(formats, files)
     for piece in pieces:
         if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE and not piece.compressed:
             content = _read_small(piece, warn, files)
@@ -325,8 +329,9 @@ def _check_size(piece, size_now: int | None, warn) -> None:
 class _SmallFiles:
     """Whole small files of one format joined into one buffer, so the kernel's fixed cost is paid once."""
 
-    def __init__(self, formats: FormatSet, limit: int = CHUNK_SIZE):
+    def __init__(self, formats: FormatSet, files=LOCAL_FILES, limit: int = CHUNK_SIZE):
         self.formats = formats
+        self.source = files  # where the files came from (their modification times, for the statistics)
         self.limit = limit
         self.format: str | None = None  # the format of the files held
         self.data = bytearray()
@@ -369,7 +374,8 @@ class _SmallFiles:
         counts, stats = {}, None
         for path, start, end, bom in self.segments:
             part = PartialResult(counts=dict(result.counts) if not self.formats.analysis.per_line else {})
-            FileAnalysis(dialect, self.formats.analysis, path).apply(part, bytes(self.data[start:end]), bom)
+            analysis = FileAnalysis(dialect, self.formats.analysis, path, self.source.mtime(path))
+            analysis.apply(part, bytes(self.data[start:end]), bom)
             if not self.formats.analysis.per_line:  # a level filter alone: the batch's counts, filtered once
                 result.counts = part.counts
                 return
