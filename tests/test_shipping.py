@@ -72,7 +72,8 @@ class Exchange:
                 assert dest == MASTER and isinstance(request, ShipRequest)
                 assert request.length <= shipping.CHUNK_BYTES
                 self.requests += 1
-                self.master.serve(WORKER, request, 1)
+                self.master.take_request(WORKER, request, 1)
+                self.master.serve_some()
             if self.to_worker:
                 self.worker.on_chunk(*self.to_worker.pop(0))
 
@@ -268,6 +269,21 @@ def test_a_worker_counts_a_task_with_shipped_bytes_between_turns(corpus):
         exchange.pump()
     assert finished.error is None and finished.result == analyse_pieces(task.pieces)
     assert idle > 0
+
+
+def test_the_master_answers_a_bounded_amount_per_turn(corpus):
+    """However many requests wait, one turn of the master's loop reads about SERVE_PER_TURN bytes."""
+    master = Shipping("always", "head", lambda dest, m: sent.append(m))
+    sent = []
+    path = str(corpus / "node1.log")
+    for ticket in range(10):
+        master.take_request(WORKER, ShipRequest(1, ticket, path, ticket * 7, 7), 1)
+    turns = []
+    while master.serve_some(budget=20):
+        turns.append(len(sent))
+    assert turns == [3, 6, 9, 10]  # 7 bytes a request: three fill the budget of 20
+    assert [m.ticket for m in sent] == list(range(10))
+    assert not master.serve_some()
 
 
 def test_shipping_tags_are_their_own():

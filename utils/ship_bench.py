@@ -37,18 +37,18 @@ class Done:
 
 
 def serve(transport, shipping: Shipping) -> None:
+    """Rank 0: takes requests and answers them a turn's worth at a time, as the master's loop does."""
     idle = IdleBackoff()
     while True:
         got = transport.poll()
-        if got is None:
-            idle.sleep()
-            continue
-        idle.reset()
-        source, message = got
-        if isinstance(message, Done):
+        if got is not None and isinstance(got[1], Done):
             return
-        if isinstance(message, ShipRequest):
-            shipping.serve(source, message, 1)
+        if got is not None and isinstance(got[1], ShipRequest):
+            shipping.take_request(*got, 1)
+        if shipping.serve_some() or got is not None:
+            idle.reset()
+        else:
+            idle.sleep()
 
 
 def fetch_all(transport, shipping: Shipping, steps) -> int:

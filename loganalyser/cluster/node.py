@@ -247,6 +247,8 @@ class RankNode:
         busy = self._service()
         if self.mode is not Mode.MASTER:
             return True
+        if self.worker.shipping is not None:
+            busy = self.worker.shipping.serve_some() or busy
         master = self.master
         if master.finished:  # the last checkpoint (a step per turn), then Stop
             if master.wind_down(collect=True):
@@ -372,7 +374,7 @@ class RankNode:
 
     def _on_ship_request(self, source: int, message: ShipRequest, now: float) -> None:
         if self.worker.shipping is not None:  # the worker's shipping object also answers as master (shipping.py)
-            self.worker.shipping.serve(source, message, self.master.epoch)
+            self.worker.shipping.take_request(source, message, self.master.epoch)
 
     def _on_handover(self, source: int, message: StateHandover, now: float) -> None:
         self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")

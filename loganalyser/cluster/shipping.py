@@ -24,16 +24,19 @@ local read, line for line.
 The worker pulls: it asks for a chunk of at most CHUNK_BYTES at a time, with
 at most WINDOW requests outstanding, so a shipment is flow-controlled by the
 receiver and the master holds at most WINDOW chunks per worker in its send
-buffers. The master serves a request with one positioned read and keeps no
-state: a worker that dies in the middle of a shipment leaves nothing behind
-(its task is requeued as usual), and a worker whose master changed asks the
-new one for what is missing.
+buffers. The master answers a request with one positioned read, at most
+SERVE_PER_TURN bytes of them per turn of its loop (so a turn stays short
+however many workers ask), and keeps nothing of a shipment: a worker that
+dies in the middle of one leaves nothing behind (its task is requeued as
+usual; what was still queued for it is answered into the void), and a worker
+whose master changed asks the new one for what is missing.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -48,6 +51,7 @@ MODES = ("auto", "always", "never")
 CHUNK_BYTES = 4 << 20  # the most the master reads and sends for one request
 TAIL_BYTES = 4 << 10  # asked for past a range's end with its last bytes (where its last line ends, mostly)
 WINDOW = 2  # requests a worker has outstanding: one in flight while the other is read
+SERVE_PER_TURN = 2 * CHUNK_BYTES  # the most the master reads for workers per turn of its loop
 SPOOL_IN_MEMORY = 2 * CHUNK_BYTES  # a fetch larger than this (a compressed file, a long line) goes to a temporary file
 
 
@@ -281,6 +285,7 @@ class Shipping:
         self.waiting: dict[int, _Fetch] = {}  # ticket -> the fetch that asked
         self.tickets = 0  # the last ticket given
         self.term: tuple[int, int] | None = None  # (master, epoch) the requests went to
+        self.requests: deque[tuple[int, ShipRequest, int]] = deque()  # (worker, request, epoch) not answered yet
         self.shipped_bytes = 0  # sent by this rank as master
         self.received_bytes = 0  # received by this rank as worker
 
@@ -357,8 +362,22 @@ class Shipping:
                     self.send(self.term[0], ShipRequest(epoch, self.tickets, fetch.piece.path, *request))
 
     # ---------------------------------------------------------------- master
+    def take_request(self, source: int, request: ShipRequest, epoch: int) -> None:
+        """A worker's request, answered by serve_some (the master's side)."""
+        self.requests.append((source, request, epoch))
+
+    def serve_some(self, budget: int = SERVE_PER_TURN) -> bool:
+        """Answers waiting requests, reading at most about `budget` bytes, so that one turn
+        of the master's loop is never long however many workers ask; True if it answered any."""
+        served = 0
+        while self.requests and served < budget:
+            source, request, epoch = self.requests.popleft()
+            self.serve(source, request, epoch)
+            served += max(1, min(request.length, CHUNK_BYTES))
+        return served > 0
+
     def serve(self, source: int, request: ShipRequest, epoch: int) -> None:
-        """Answers a worker's request (the master's side: stateless)."""
+        """Answers a request now: one positioned read, no state kept."""
         chunk = read_chunk(request, epoch, self.host)
         self.shipped_bytes += len(chunk.data)
         self.send(source, chunk)
