@@ -1,6 +1,7 @@
 """A test cluster of network namespaces on this one machine: several "hosts" for mpirun.
 
     python -m utils.testcluster up 3 [--prefix P]   # bridge, head + 3 host namespaces, agent, hostfile
+    python -m utils.testcluster up 3 --hide DIR     # ... and DIR is visible on the first host only
     python -m utils.testcluster run [--prefix P] -- CMD...   # mpirun's command line, run in the head
     python -m utils.testcluster down [--prefix P]   # kill every process inside, delete everything
     python -m utils.testcluster status              # the clusters and their processes
@@ -21,6 +22,11 @@ and with a fresh environment, as ssh gives (the daemons would otherwise
 inherit all of mpirun's, hiding what a real host lacks).
 `mpirun` itself runs in the head namespace with `--hostfile`.
 
+The namespaces share the machine's filesystem. `--hide DIR` (repeatable)
+makes hosts that do not share it: every host but the first (where rank 0
+runs) starts its daemon in a private mount namespace (`unshare --mount`) with
+an empty tmpfs mounted over DIR. The mount dies with the host's processes.
+
 Everything is named from the prefix (namespace and bridge names are global to
 the machine), so `down --prefix P` finds what to delete even without the state
 folder, is idempotent, and two clusters with different prefixes never meet.
@@ -34,6 +40,7 @@ import argparse
 import ipaddress
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -67,6 +74,13 @@ case $host in
     {prefix}-*) ;;
     *) echo "testcluster agent: $host is no host of cluster {prefix}" >&2; exit 255 ;;
 esac
+hidden={hidden}
+if [ "$host" != {first} ] && [ -s "$hidden" ]; then
+    # A private mount namespace in which an empty tmpfs covers each folder listed in $hidden.
+    exec env -i PATH={path} HOME="$HOME" ip netns exec "$host" unshare --uts --mount sh -c \\
+        'hostname "$1" && while IFS= read -r d; do mount -t tmpfs -o size=1m hidden "$d" || exit 1; done < "$2" && shift 2 && eval "$*"' \\
+        sh "$host" "$hidden" "$@"
+fi
 exec env -i PATH={path} HOME="$HOME" ip netns exec "$host" unshare --uts sh -c 'hostname "$1" && shift && eval "$*"' sh "$host" "$@"
 """
 
@@ -116,19 +130,23 @@ class TestCluster:
     hosts: tuple[str, ...]  # the worker hosts' names (= their namespaces), in hostfile order
     slots: int = SLOTS  # per host in the hostfile: -np N fills host 1 first, then host 2, ...
     subnet: str = SUBNET
+    hidden: tuple[str, ...] = ()  # folders only the first host sees (--hide)
 
     @classmethod
-    def named(cls, prefix: str, n: int, slots: int = SLOTS, subnet: str = SUBNET) -> "TestCluster":
+    def named(cls, prefix: str, n: int, slots: int = SLOTS, subnet: str = SUBNET, hidden=()) -> "TestCluster":
         """The cluster of `n` hosts with this prefix (nothing is made)."""
         _check_prefix(prefix)
         if n < 1 or slots < 1:
             raise ClusterError("a cluster needs at least one host and one slot per host")
-        return cls(prefix, tuple(f"{prefix}-n{i}" for i in range(1, n + 1)), slots, subnet)
+        return cls(prefix, tuple(f"{prefix}-n{i}" for i in range(1, n + 1)), slots, subnet,
+                   tuple(os.path.abspath(folder) for folder in hidden))
 
     @classmethod
-    def up(cls, n: int, prefix: str = DEFAULT_PREFIX, slots: int = SLOTS, subnet: str = SUBNET) -> "TestCluster":
-        """Makes the cluster (any leftover of the same prefix is removed first) and returns it."""
-        cluster = cls.named(prefix, n, slots, subnet)
+    def up(cls, n: int, prefix: str = DEFAULT_PREFIX, slots: int = SLOTS, subnet: str = SUBNET,
+           hidden=()) -> "TestCluster":
+        """Makes the cluster (any leftover of the same prefix is removed first) and returns it;
+        the folders in `hidden` are seen by the first host only."""
+        cluster = cls.named(prefix, n, slots, subnet, hidden)
         cluster.down()
         try:
             cluster._make()
@@ -203,7 +221,13 @@ class TestCluster:
         if len(self.nodes) + 1 >= ipaddress.ip_network(self.subnet).num_addresses:
             raise ClusterError(f"{len(self.hosts)} hosts do not fit in {self.subnet}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.agent.write_text(AGENT.format(prefix=self.prefix, path=REMOTE_PATH))
+        for folder in self.hidden:
+            if not os.path.isdir(folder) or "\n" in folder:
+                raise ClusterError(f"--hide: {folder!r} is not a folder")
+        hidden = self.folder / "hidden"
+        hidden.write_text("".join(f"{folder}\n" for folder in self.hidden))
+        self.agent.write_text(AGENT.format(prefix=self.prefix, path=REMOTE_PATH, hidden=shlex.quote(str(hidden)),
+                                           first=self.hosts[0]))
         self.agent.chmod(0o755)
         self.hostfile.write_text("".join(f"{host} slots={self.slots}\n" for host in self.hosts))
         _ip("link", "add", self.bridge, "type", "bridge")
@@ -308,6 +332,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("n", type=int, help="how many hosts")
     up.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"names start with it (default {DEFAULT_PREFIX})")
     up.add_argument("--slots", type=int, default=SLOTS, help=f"ranks per host in the hostfile (default {SLOTS})")
+    up.add_argument("--hide", action="append", default=[], metavar="DIR",
+                    help="hosts other than the first do not see DIR (an empty tmpfs over it; repeatable)")
     run = commands.add_parser("run", help="run mpirun with the given options and program from the head")
     run.add_argument("--prefix", default=DEFAULT_PREFIX)
     run.add_argument("--mpirun", default=str(Path(sys.executable).parent / "mpirun"), help="default: beside python")
@@ -320,7 +346,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args) -> int:
     started = time.perf_counter()
-    cluster = TestCluster.up(args.n, args.prefix, args.slots)
+    cluster = TestCluster.up(args.n, args.prefix, args.slots, hidden=args.hide)
     print(f"cluster {cluster.prefix} up in {time.perf_counter() - started:.2f} s: head {cluster.head} "
           f"({cluster.address(cluster.head)}), hosts " + ", ".join(f"{h} ({cluster.address(h)})" for h in cluster.hosts))
     print(f"hostfile {cluster.hostfile}; agent {cluster.agent}")

@@ -64,6 +64,7 @@ from .protocol import (
     WorkRequest,
 )
 from .seams import Clock, Say, Transport
+from .shipping import SHIP_MESSAGES, ShipChunk, ShipRequest
 from .worker import WorkerDuty
 
 _BURST = 64  # messages handled per turn before ticking the clocks
@@ -72,7 +73,7 @@ STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # feign again right after it recovers: with --chaos the master waits longer.
 CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
-_ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values())
+_ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values()) + SHIP_MESSAGES
 
 
 class Mode(Enum):
@@ -166,9 +167,11 @@ class RankNode:
         ignored = dict.fromkeys(_ALL_MESSAGES, self._ignore)
         election = dict.fromkeys(ELECTION_MESSAGES.values(), self._to_election)
         working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
-                   Release: self._on_release, StateSync: self._on_state_sync, Split: self._to_worker}
+                   Release: self._on_release, StateSync: self._on_state_sync, Split: self._to_worker,
+                   ShipChunk: self._on_ship_chunk}
         master = {**working, WorkRequest: self._to_master, Result: self._to_master, Heartbeat: self._to_master,
-                  StateHandover: self._on_handover, Interrupt: self._on_interrupt, SplitReply: self._to_master}
+                  StateHandover: self._on_handover, Interrupt: self._on_interrupt, SplitReply: self._to_master,
+                  ShipRequest: self._on_ship_request}
         stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release}
         feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release}
         return {Mode.WORKING: working, Mode.AWAITING_RELEASE: working, Mode.MASTER: master, Mode.STOPPING: stopping,
@@ -248,6 +251,8 @@ class RankNode:
         busy = self._service()
         if self.mode is not Mode.MASTER:
             return True
+        if self.worker.shipping is not None:
+            busy = self.worker.shipping.serve_some() or busy
         master = self.master
         if master.finished:  # the last checkpoint (a step per turn), then Stop
             if master.wind_down(collect=True):
@@ -366,6 +371,14 @@ class RankNode:
         if message.epoch >= self._epoch():
             for task_id, result in message.results:
                 self.replica.accept(task_id, result)
+
+    def _on_ship_chunk(self, source: int, message: ShipChunk, now: float) -> None:
+        if self.worker.shipping is not None:
+            self.worker.shipping.on_chunk(source, message)
+
+    def _on_ship_request(self, source: int, message: ShipRequest, now: float) -> None:
+        if self.worker.shipping is not None:  # the worker's shipping object also answers as master (shipping.py)
+            self.worker.shipping.take_request(source, message, self.master.epoch)
 
     def _on_handover(self, source: int, message: StateHandover, now: float) -> None:
         self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")

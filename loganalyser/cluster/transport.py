@@ -46,6 +46,8 @@ def describe(message) -> str:
             value = f"{len(value)} task(s)"
         elif name == "result" and value is not None:
             value = f"{value.lines} lines"
+        elif isinstance(value, bytes):  # shipped file bytes
+            value = f"{len(value)} bytes"
         parts.append(f"{name}={value}")
     return " ".join(parts)
 

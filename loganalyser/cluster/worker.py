@@ -10,7 +10,9 @@ rank's loop, about STEP_BYTES of input), so the loop hears its messages
 between steps; it sends a heartbeat between chunks, so a long task never looks
 like a dead worker, and the heartbeat says where its counting stands. Asked to
 give up part of a task (work stealing, stealing.py), it cuts it at a step
-boundary and counts only the part it kept, under that part's own id.
+boundary and counts only the part it kept, under that part's own id. A step over files this host cannot see
+waits, turn after turn, for the bytes the master ships (shipping.py), then is
+counted from them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .protocol import Ack, Assign, Heartbeat, Result, Split, SplitReply, WorkReq
 from .scheduler import Timing
 from .seams import Clock, Say, SendTo
 from .stealing import MIN_STEP_SHARE, STEP_BYTES, cut_point, step_for
+from .shipping import Shipping
 
 PREFETCH = 1  # tasks held beyond the one running
 
@@ -107,7 +110,8 @@ class WorkerDuty:
 
     def __init__(self, rank: int, timing: Timing, send: SendTo, say: Say, injector: FaultInjector | None = None,
                  task_delay: float = 0.0, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces, step_bytes: int = STEP_BYTES):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, step_bytes: int = STEP_BYTES,
+                 shipping: Shipping | None = None):
         self.rank = rank
         self.timing = timing
         self.send_to = send  # send(dest, message)
@@ -115,10 +119,11 @@ class WorkerDuty:
         self.injector = injector
         self.task_delay = task_delay  # extra seconds per task (demos, tests): a slow worker
         self.clock = clock
-        self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=...) -> PartialResult
+        self.analyse = analyse  # analyse(pieces, on_chunk=..., warn=..., [files=...]) -> PartialResult
         self.step_bytes = step_bytes  # input counted per step (less if this rank is slow)
         self.rate: float | None = None  # bytes per second of our counting steps (a moving average)
         self.measured = False  # a step was counted: until then steps are small, to learn the rate soon
+        self.shipping = shipping  # fetches from the master the files this host cannot see (None: reads them here)
         self.master: int | None = None  # the rank we work for
         self.epoch = 0  # its term
         self.queue: deque[Task] = deque()  # assigned, not started
@@ -177,10 +182,17 @@ class WorkerDuty:
             self.heartbeat_if_due()
             return False, None
         if counting.steps:
-            pieces = counting.steps.popleft()
+            pieces = counting.steps[0]
             started = self.clock()
             try:
-                counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn))
+                reading = self._reading(pieces, counting)
+                if reading is None:  # shipped bytes on their way
+                    self.heartbeat_if_due()
+                    return False, None
+                counting.steps.popleft()
+                counting.result.add(self.analyse(pieces, on_chunk=self.heartbeat_if_due, warn=warn, **reading))
+                if reading:
+                    self.shipping.counted(pieces)
             except AnalyserError as exc:
                 self.counting = None
                 return True, Counted(counting.task.task_id, None, str(exc))
@@ -209,6 +221,18 @@ class WorkerDuty:
             step = self._step(self.counting.task)
             if not 0.5 * self.counting.step <= step <= 2 * self.counting.step:  # only when it matters
                 self.counting.regrid(step)
+
+    def _reading(self, pieces: tuple[Piece, ...], counting: _Counting) -> dict | None:
+        """The reader's keyword arguments for a step: where its bytes come from (None: on their way).
+        The step after it is named too, so that its shipped bytes travel while this one is counted."""
+        if self.shipping is None:
+            return {}
+        if len(counting.steps) > 1:
+            after = counting.steps[1]
+        else:
+            after = next(iter(count_steps(self.queue[0], self._step(self.queue[0]))), None) if self.queue else None
+        files = self.shipping.files_for(pieces, self.master, self.epoch, after)
+        return None if files is None else {"files": files}
 
     def deliver(self, counted: Counted) -> None:
         """Sends a result to the master and keeps it until the job ends."""

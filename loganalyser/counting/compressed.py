@@ -45,18 +45,20 @@ if _fast_gzip is not None:
     ERRORS += tuple(e for e in (getattr(_fast_gzip, "BadGzipFile", None),) if e)
 
 
-def open_decompressed(path: str, suffix: str):
-    """A binary stream of the decompressed content (read/readinto; close it)."""
+def open_decompressed(path: str, suffix: str, raw=None):
+    """A binary stream of the decompressed content (read/readinto; close it), from `path`
+    or, if given, from the open binary file `raw` (bytes shipped from another host)."""
+    source = path if raw is None else raw
     if suffix == ".gz":
-        return (_fast_gzip or gzip).open(path, "rb")
+        return (_fast_gzip or gzip).open(source, "rb")
     if suffix == ".bz2":
-        return bz2.open(path, "rb")
+        return bz2.open(source, "rb")
     if suffix == ".xz":
-        return lzma.open(path, "rb")
+        return lzma.open(source, "rb")
     if suffix == ".zst":
         if _zstd is None:
             raise OSError("reading .zst files needs the zstandard package (pip install zstandard)")
-        raw = open(path, "rb")
+        raw = open(path, "rb") if raw is None else raw
         return _ZstdStream(raw, _zstd.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
     raise ValueError(suffix)
 
@@ -85,10 +87,11 @@ class _ZstdStream:
 
 
 @contextmanager
-def reading(path: str, suffix: str):
-    """The decompressed stream of `path`; any failure is an InputError naming the file."""
+def reading(path: str, suffix: str, raw=None):
+    """The decompressed stream of `path` (or of `raw`, see open_decompressed); any failure
+    is an InputError naming the file."""
     try:
-        stream = open_decompressed(path, suffix)
+        stream = open_decompressed(path, suffix, raw)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:

@@ -36,24 +36,48 @@ def standard_formats() -> FormatSet:
     return _standard
 
 
+class LocalFiles:
+    """Files as this host sees them: where the reader gets its bytes unless told otherwise
+    (cluster/shipping.py gives it bytes shipped from the master instead)."""
+
+    def open(self, path: str):
+        """A binary file to seek and read (unbuffered: the scan reads in large chunks)."""
+        return open(path, "rb", buffering=0)
+
+    def size(self, path: str) -> int | None:
+        """The file's size now, or None if it is gone."""
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return None
+
+    def mtime(self, path: str) -> float | None:
+        """None: the statistics take the file's modification time from this host (analysis/lines.py)."""
+        return None
+
+
+LOCAL_FILES = LocalFiles()
+
+
 def analyse_range(path: str, offset: int = 0, length: int | None = None, chunk_size: int = CHUNK_SIZE, on_chunk=None,
-                  fmt: str = "seed", formats: FormatSet | None = None) -> PartialResult:
+                  fmt: str = "seed", formats: FormatSet | None = None, files=LOCAL_FILES) -> PartialResult:
     """Statistics of the lines of `path` that start in [offset, offset+length), in format `fmt`.
 
     `on_chunk()` is called after each chunk, so a long task can send heartbeats.
+    `files` opens `path` (LocalFiles, or shipped bytes).
     """
     formats = formats or standard_formats()
     dialect = formats.dialect(fmt)
-    analysis = FileAnalysis(dialect, formats.analysis, path) if formats.analysis.active else None
+    analysis = FileAnalysis(dialect, formats.analysis, path, files.mtime(path)) if formats.analysis.active else None
     suffix = compression_of(path)
     stop = float("inf") if length is None or suffix else offset + length
-    if suffix:
-        if offset > 0:
-            return PartialResult()  # a compressed file is one piece, at offset 0
-        with reading(path, suffix) as f:
-            return _Scan(f, dialect, chunk_size, on_chunk, analysis).run(0, stop)
+    if suffix and offset > 0:
+        return PartialResult()  # a compressed file is one piece, at offset 0
     try:
-        with open(path, "rb", buffering=0) as f:
+        with files.open(path) as f:
+            if suffix:
+                with reading(path, suffix, f) as stream:
+                    return _Scan(stream, dialect, chunk_size, on_chunk, analysis).run(0, stop)
             return _Scan(f, dialect, chunk_size, on_chunk, analysis).run(offset, stop)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -230,19 +254,21 @@ def _skip_line(f, chunk_size: int) -> int:
         skipped += len(data)
 
 
-def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None = None) -> PartialResult:
+def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None = None,
+                   files=LOCAL_FILES) -> PartialResult:
     """Statistics of a sequence of pieces; a piece at offset 0 counts its file.
 
     What is counted is what existed at scan time; `warn(text)` hears of a file
     whose size changed since (it grew: the new lines are not counted), and of
-    a small file of format AUTO that no format fits.
+    a small file of format AUTO that no format fits. `files` opens the files
+    (see analyse_range).
     """
     formats = formats or standard_formats()
     total = PartialResult()
-    batch = _SmallFiles(formats)
+    batch = _SmallFiles(formats, files)
     for piece in pieces:
         if piece.whole and piece.offset == 0 and piece.length <= SMALL_FILE and not piece.compressed:
-            content = _read_small(piece, warn)
+            content = _read_small(piece, warn, files)
             fmt = _detected(content, piece.path, formats, warn) if piece.format == AUTO else piece.format
             full = batch.take(content, fmt, piece.path)
             if full is not None:
@@ -250,22 +276,23 @@ def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None =
                 if on_chunk:
                     on_chunk()
             continue
-        part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk, fmt=piece.format, formats=formats)
+        part = analyse_range(piece.path, piece.offset, piece.length, on_chunk=on_chunk, fmt=piece.format, formats=formats,
+                             files=files)
         if piece.offset == 0:
             part.files = 1
             part.formats = {piece.format: 1}
         if piece.offset + piece.length == piece.file_size:
-            _check_size(piece, os.path.getsize(piece.path) if os.path.exists(piece.path) else None, warn)
+            _check_size(piece, files.size(piece.path), warn)
         total.add(part)
     return total.add(batch.count())
 
 
-def _read_small(piece, warn) -> bytes:
+def _read_small(piece, warn, files) -> bytes:
     """A whole small file as it was at scan time (its first `length` bytes)."""
     try:
-        with open(piece.path, "rb") as f:
+        with files.open(piece.path) as f:
             content = f.read(piece.length)
-            _check_size(piece, os.fstat(f.fileno()).st_size, warn)
+            _check_size(piece, files.size(piece.path), warn)
     except OSError as exc:
         raise InputError(f"cannot read {piece.path}: {exc.strerror or exc}") from None
     return content
@@ -302,8 +329,9 @@ def _check_size(piece, size_now: int | None, warn) -> None:
 class _SmallFiles:
     """Whole small files of one format joined into one buffer, so the kernel's fixed cost is paid once."""
 
-    def __init__(self, formats: FormatSet, limit: int = CHUNK_SIZE):
+    def __init__(self, formats: FormatSet, files=LOCAL_FILES, limit: int = CHUNK_SIZE):
         self.formats = formats
+        self.source = files  # where the files came from (their modification times, for the statistics)
         self.limit = limit
         self.format: str | None = None  # the format of the files held
         self.data = bytearray()
@@ -346,7 +374,8 @@ class _SmallFiles:
         counts, stats = {}, None
         for path, start, end, bom in self.segments:
             part = PartialResult(counts=dict(result.counts) if not self.formats.analysis.per_line else {})
-            FileAnalysis(dialect, self.formats.analysis, path).apply(part, bytes(self.data[start:end]), bom)
+            analysis = FileAnalysis(dialect, self.formats.analysis, path, self.source.mtime(path))
+            analysis.apply(part, bytes(self.data[start:end]), bom)
             if not self.formats.analysis.per_line:  # a level filter alone: the batch's counts, filtered once
                 result.counts = part.counts
                 return

@@ -20,6 +20,8 @@ import traceback
 from election.bully import BullyNode, ElectionTiming
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.shipping import MODES as SHIP_MODES
+from loganalyser.cluster.shipping import Shipping
 from loganalyser.cluster.watch import JobWatch
 from loganalyser.monitor.board import StatusBoard
 from loganalyser.monitor.terminal import TerminalView
@@ -71,6 +73,9 @@ def build_parser():
                         help="ranks feign failures at random, seeded (seed 001: every 0-10 s, for 1-4 s)")
     parser.add_argument("--task-delay", type=non_negative_float, default=0.0, metavar="S",
                         help="workers wait S seconds per task, heartbeating (simulates slow workers for demos and tests)")
+    parser.add_argument("--ship", choices=SHIP_MODES, default="auto",
+                        help="send a file's bytes from the master to a worker that cannot see it (auto, default), "
+                             "to every worker (always), or fail naming the file and host (never)")
     parser.add_argument("--trace", action="store_true", help="print every message sent and received, time-stamped, on stderr")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     watch = parser.add_argument_group("watching the job")
@@ -156,6 +161,7 @@ def _main(options: JobOptions) -> int:
     plan, resumed_state, extra = job
     extra = dict(extra, hosts=ranks_by_host(comm.allgather(socket.gethostname())))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
+    shipping = Shipping(options.ship, socket.gethostname(), transport.send)
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
     analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
@@ -163,7 +169,8 @@ def _main(options: JobOptions) -> int:
     masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
                             resumed=resumed_state, checkpoints=JobCheckpoints(options.checkpoints, plan),
                             progress=bar, injector=injector, analyse=analyse, watch=watch)
-    worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse)
+    worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse,
+                        shipping=shipping)
     election = None
     if size > 1:
         election = BullyNode(rank, size, ElectionTiming(), random.Random(rank * 7919 + os.getpid()), time.monotonic())
@@ -172,7 +179,8 @@ def _main(options: JobOptions) -> int:
     def report(summary):
         if bar is not None:
             bar.close()
-        _report(summary, node, options.output, plan, extra, size, time.perf_counter() - start)
+        _report(summary, node, options.output, plan, dict(extra, shipped_bytes=shipping.shipped_bytes), size,
+                time.perf_counter() - start)
 
     node = RankNode(transport, election, worker, masters, say, chaos, report)
     _on_signals(node, rank)

@@ -67,6 +67,7 @@ class JobOptions:
     task_delay: float = 0.0  # extra seconds per task on the workers (demos, tests)
     trace: bool = False  # every message on stderr
     watch: WatchOptions = WatchOptions()
+    ship: str = "auto"  # --ship: when workers get a file's bytes from the master (cluster/shipping.py)
 
 
 def input_options(args) -> InputOptions:
@@ -95,4 +96,4 @@ def job_options(args) -> JobOptions:
     watch = WatchOptions(args.events, args.status, parse_address(args.dashboard) if args.dashboard else None,
                          args.dashboard_html, args.tui, args.dashboard_linger)
     return JobOptions(input_options(args), output_options(args), checkpoints, timing, args.chunk_size, args.backups,
-                      tuple(args.inject), args.chaos, args.task_delay, args.trace, watch)
+                      tuple(args.inject), args.chaos, args.task_delay, args.trace, watch, ship=args.ship)

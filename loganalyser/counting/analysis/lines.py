@@ -165,12 +165,13 @@ def _json_fields(content: bytes) -> dict[str, str]:
     return out
 
 
-def file_year(path: str, analysis: Analysis) -> int | None:
-    """The year given to year-less timestamps of `path`: --year, else its mtime year (UTC)."""
+def file_year(path: str, analysis: Analysis, mtime: float | None = None) -> int | None:
+    """The year given to year-less timestamps of `path`: --year, else its mtime year (UTC);
+    `mtime` if given (a file shipped from another host), else this host's."""
     if analysis.year is not None:
         return analysis.year
     try:
-        return datetime.fromtimestamp(os.stat(path).st_mtime, tz=timezone.utc).year
+        return datetime.fromtimestamp(os.stat(path).st_mtime if mtime is None else mtime, tz=timezone.utc).year
     except (OSError, OverflowError, ValueError):
         return None
 
@@ -180,11 +181,11 @@ class FileAnalysis:
     counted part's level counts by those of the lines that pass, and adds the
     part's statistics."""
 
-    def __init__(self, dialect, analysis: Analysis, path: str):
+    def __init__(self, dialect, analysis: Analysis, path: str, mtime: float | None = None):
         self.analysis = analysis
         self.path = path
         self.lines = LinePass(dialect, analysis) if analysis.per_line else None
-        self.year = file_year(path, analysis) if analysis.per_line else None
+        self.year = file_year(path, analysis, mtime) if analysis.per_line else None
         from .chunks import ChunkPass  # it builds on LinePass, the definition it must agree with
 
         self.chunks = ChunkPass.build(self.lines) if self.lines is not None else None  # whole chunks, where exact
