@@ -157,7 +157,8 @@ class ChunkPass:
     def _run_seed(self, data: bytes, kept: dict, path, offset, year, stats, counts) -> None:
         """run() for data whose lines the seed kernel read (kept: count_lines' `keep`)."""
         level = self.lines.dialect.level
-        found = fixed.Records(data, kept, lambda spelling: None if spelling is None else level(spelling))
+        found = fixed.Records(kept, lambda spelling: None if spelling is None else level(spelling),
+                              keys=self.lines.masker is not None or self.lines.grep is not None)
         self._add_records(data, found, path, offset, year, stats, counts)
         starts, newlines = kept["line_start"], kept["newline_at"]
         pieces, at = [], []  # the other lines that may be records: their contents and where they start

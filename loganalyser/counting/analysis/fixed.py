@@ -45,11 +45,11 @@ _PLUS_SIX = np.uint64(0x0606060006060000)
 _CARRIES = np.uint64(0x1010100010100000)
 _HASH = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                   0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
-                 dtype=np.uint64)
+                 dtype=np.uint64)  # odd multipliers, one per word of a key
 _BINS = 16  # bits of a key's bucket
+_TRUES = np.uint64(0x0101010101010101)
 _KEPT = np.array([[(1 << 8 * min(max(n - 8 * j, 0), 8)) - 1 for j in range((ROW - KEY_AT) // 8)]
                   for n in range(ROW - KEY_AT + 1)], dtype=np.uint64)  # the words of n bytes: the bytes kept
-_HIGH, _TWOS, _COLONS = (np.uint64(0x0101010101010101 * b) for b in (0x80, 0x32, 0x3A))
 _MINUTES: dict = {}  # (minute text, year) -> its time in ms, or None: a memo shared by files
 
 
@@ -61,7 +61,9 @@ def fits(spec) -> bool:
 class Records:
     """The fixed-shape records of a chunk the kernel read (`kept`: count_lines' `keep`)."""
 
-    def __init__(self, data: bytes, kept: dict, spelled):
+    def __init__(self, kept: dict, spelled, keys: bool):
+        """`spelled(spelling)`: the level a spelling reports (None for None); `keys`: whether
+        keys() will be asked for (else the records' rows stop at their timestamps)."""
         v, start, newline = kept["v"], kept["line_start"], kept["newline_at"]
         fits_level = np.flatnonzero(kept["fits"])
         code, spellings = _factorized(kept["keys"])
@@ -69,10 +71,15 @@ class Records:
         self.names = list(dict.fromkeys(level for level in levels if level is not None))
         of_code = np.array([-1 if s is None else self.names.index(s) for s in levels], dtype=np.int64)
         level = of_code[code]
-        end = newline - (v[np.maximum(newline - 1, 0)] == 13)  # the content's end: less one final CR
-        line = fits_level[(level >= 0) & (kept["first_close"][fits_level] == start[fits_level] + KEY_AT)]
-        line = line[(end[line] - start[line] <= ROW) & (start[line] <= len(v) - ROW)]
-        rows = np.lib.stride_tricks.as_strided(v, shape=(max(len(v) - ROW + 1, 0), ROW), strides=(1, 1))[start[line]]
+        at, end = start[fits_level], newline[fits_level]
+        end -= v[end - 1] == 13  # the content's end: less one final CR
+        width = ROW if keys else KEY_AT
+        chosen = (level >= 0) & (kept["first_close"][fits_level] == at + KEY_AT) & (at <= len(v) - width)
+        if keys:
+            chosen &= end - at <= ROW
+        line, level, end = fits_level[chosen], level[chosen], end[chosen]
+        rows = np.lib.stride_tricks.as_strided(v, shape=(max(len(v) - width + 1, 0), width), strides=(1, 1))[
+            start[line]]
         words = rows.view("<u8")
         seconds = words[:, 2]
         good = (seconds & _SECOND_MASK) == _SECOND_SHAPE
@@ -88,7 +95,7 @@ class Records:
         run = np.cumsum(minute) - 1
         good &= shaped[run]
         if not good.all():
-            line, rows, seconds, run = line[good], rows[good], seconds[good], run[good]
+            line, level, end, rows, seconds, run = (x[good] for x in (line, level, end, rows, seconds, run))
         digit = (seconds >> np.uint64(16)) & np.uint64(0x0F0F0F000F0F)  # the 5 digits' low nibbles
         second = (digit & np.uint64(0x0F)) * np.uint64(10) + ((digit >> np.uint64(8)) & np.uint64(0x0F))
         self.ms_in_minute = (np.minimum(second, np.uint64(59)) * np.uint64(1000)
@@ -98,8 +105,8 @@ class Records:
         self.second_ok = second <= np.uint64(60)
         self.minutes = texts  # a minute's text, by run
         self.run = run
-        self.line, self.rows, self.level = line, rows, level[np.searchsorted(fits_level, line)]
-        self.start, self.end = start[line], end[line]
+        self.line, self.rows, self.level = line, rows, level
+        self.start, self.end = start[line], end
         self.others = np.flatnonzero((v[start] == ord("[")) & ~_marked(len(start), line))
         self.tail_start = kept["tail_start"]
 
@@ -120,18 +127,17 @@ class Records:
     def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes], np.ndarray]:
         """Each record's key number, the key (bytes) of each number, and a record of each."""
         size = self.end - self.start - KEY_AT
-        words = self.rows.view("<u8")[:, KEY_AT // 8:] & _KEPT[np.minimum(size, ROW - KEY_AT)]
-        if digit_blind:  # SWAR: the ASCII bytes 0x32-0x39 ("2"-"9") of each word (no borrows: the
-            # high bits are set first), then their low nibbles made 1
-            high = words | _HIGH
-            digit = ((high - _TWOS) & ~(high - _COLONS) & ~words & _HIGH) >> np.uint64(7)
-            words &= ~(digit * np.uint64(0x0F))
-            words |= digit
-        h = size.astype(np.uint64) * _HASH[0]
-        for j in range(words.shape[1]):
-            h += words[:, j] * _HASH[j]
+        block = np.ascontiguousarray(self.rows[:, KEY_AT:])  # the keys' bytes, then whatever follows
+        block.view("<u8")[:] &= _KEPT[size]  # ... made 0
+        if digit_blind:  # "2"-"9" -> "1"
+            shifted = block - np.uint8(50)
+            digit = shifted < np.uint8(8)
+            shifted += np.uint8(1)
+            shifted *= digit
+            block -= shifted
+        h = (block.view("<u8") @ _HASH) ^ (size.astype(np.uint64) * _HASH[1])
         h ^= h >> np.uint64(29)
-        h *= _HASH[1]
+        h *= _HASH[2]
         bucket = (h >> np.uint64(64 - _BINS)).astype(np.intp)
         held = np.empty(1 << _BINS, dtype=np.intp)
         held[bucket] = np.arange(len(bucket))  # some record of each bucket
@@ -140,13 +146,15 @@ class Records:
         number = np.empty(1 << _BINS, dtype=np.intp)
         number[used] = np.arange(len(used))
         key, sample = number[bucket], held[used]
-        other = np.flatnonzero(~((words == words[one]).all(axis=1) & (size == size[one])))
+        words = block.view("<u8")
+        equal = (words == words[one]).view("<u8")  # 8 booleans a word: all true is _TRUES
+        other = np.flatnonzero(((equal != _TRUES).any(axis=1)) | (size != size[one]))
         if len(other):  # records whose key is not that of their bucket's record: numbered apart
-            _, first, again = np.unique(np.column_stack([words[other], size[other].astype(np.uint64)]), axis=0,
-                                        return_index=True, return_inverse=True)
+            _, first, again = np.unique(np.column_stack([words[other], size[other].astype(np.uint64)]),
+                                        axis=0, return_index=True, return_inverse=True)
             key[other] = len(used) + again.reshape(-1)
             sample = np.concatenate([sample, other[first]])
-        return key, [words[i].tobytes()[:size[i]] for i in sample.tolist()], sample
+        return key, [block[i, :size[i]].tobytes() for i in sample.tolist()], sample
 
 
 def _marked(n: int, at: np.ndarray) -> np.ndarray:

@@ -198,7 +198,7 @@ class FileAnalysis:
     def count(self, dialect, buf, end: int, start: int, offset: int):
         """dialect.count(buf, end, start), then apply() to those lines (the first at file offset
         `offset`). The seed kernel's reading of the lines is handed to the statistics, not redone."""
-        data = bytes(buf[start:end])
+        data = bytes(memoryview(buf)[start:end])
         if dialect.spec.kernel == "seed" and self.chunks is not None and self.chunks.numpy_lines \
                 and len(data) >= WHOLE_CHUNKS_FROM:
             kept: dict = {}
