@@ -228,7 +228,7 @@ def _seed_trap_stamp(rng: random.Random) -> str:
 def _seed_trap_chunk(rng: random.Random, n: int) -> bytes:
     lines = []
     for _ in range(n):
-        message = _message(rng)
+        message = _message(rng) + rng.choice(["", "", " 11", " 12"])  # a digit twice, or two digits
         if rng.random() < 0.1:  # longer than a row
             message += " " + "y" * rng.randint(30, 90)
         if rng.random() < 0.05:  # a NUL, as the bytes after a key are made
@@ -250,7 +250,8 @@ def test_seed_records_read_from_the_kernel_lines_give_what_lines_give(seed):
     rng = random.Random(f"seed-kernel-{seed}")
     analysis = _analysis(rng)
     analysis = Analysis(**{**analysis.__dict__, "grep": rng.choice([None, "fail", r"id=4\d", "[13]", r"\d+ more",
-                                                                     "y$", "^ "])})
+                                                                     "y$", "^ ", r"(?P<d>\d)(?P=d)"]),
+                           "masks": rng.choice([(), (), (r"(?P<d>\d)(?P=d)",), ("[0-9]{2}",)])})
     if not analysis.per_line:
         analysis = Analysis(bucket_s=60, top=5)
     data = _seed_trap_chunk(rng, rng.choice([30, 300, 1000]))

@@ -95,8 +95,9 @@ _ONES = bytes.maketrans(b"23456789", b"11111111")
 
 def digit_blind(pattern: str) -> bool:
     """Whether a regex surely treats the digits 1-9 alike: it names no digit (no class,
-    range, escape or reference can then hold some of them but not all) and no `\\N{...}`."""
-    return not re.search(r"[0-9]|\\N", pattern)
+    range, escape or numbered reference can then hold some of them but not all), no
+    `\\N{...}` and no named reference `(?P=name)` (text matched again must be the same digits)."""
+    return not re.search(r"[0-9]|\\N|\(\?P=", pattern)
 
 
 def finish(masked: str) -> str:
