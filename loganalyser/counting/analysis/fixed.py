@@ -63,7 +63,7 @@ class Records:
 
     def __init__(self, kept: dict, spelled, keys: bool):
         """`spelled(spelling)`: the level a spelling reports (None for None); `keys`: whether
-        keys() will be asked for (else the records' rows stop at their timestamps)."""
+        keys() will be asked for (records longer than a row are then left to the regex)."""
         v, start, newline = kept["v"], kept["line_start"], kept["newline_at"]
         fits_level = np.flatnonzero(kept["fits"])
         code, spellings = _factorized(kept["keys"])
@@ -73,13 +73,11 @@ class Records:
         level = of_code[code]
         at, end = start[fits_level], newline[fits_level]
         end -= v[end - 1] == 13  # the content's end: less one final CR
-        width = ROW if keys else KEY_AT
-        chosen = (level >= 0) & (kept["first_close"][fits_level] == at + KEY_AT) & (at <= len(v) - width)
+        chosen = (level >= 0) & (kept["first_close"][fits_level] == at + KEY_AT)
         if keys:
-            chosen &= end - at <= ROW
+            chosen &= (end - at <= ROW) & (at <= len(v) - ROW)
         line, level, end = fits_level[chosen], level[chosen], end[chosen]
-        rows = np.lib.stride_tricks.as_strided(v, shape=(max(len(v) - width + 1, 0), width), strides=(1, 1))[
-            start[line]]
+        rows = _rows(v, KEY_AT)[start[line]]  # each record's "[" and timestamp
         words = rows.view("<u8")
         seconds = words[:, 2]
         good = (seconds & _SECOND_MASK) == _SECOND_SHAPE
@@ -95,7 +93,7 @@ class Records:
         run = np.cumsum(minute) - 1
         good &= shaped[run]
         if not good.all():
-            line, level, end, rows, seconds, run = (x[good] for x in (line, level, end, rows, seconds, run))
+            line, level, end, seconds, run = (x[good] for x in (line, level, end, seconds, run))
         digit = (seconds >> np.uint64(16)) & np.uint64(0x0F0F0F000F0F)  # the 5 digits' low nibbles
         second = (digit & np.uint64(0x0F)) * np.uint64(10) + ((digit >> np.uint64(8)) & np.uint64(0x0F))
         self.ms_in_minute = (np.minimum(second, np.uint64(59)) * np.uint64(1000)
@@ -105,7 +103,7 @@ class Records:
         self.second_ok = second <= np.uint64(60)
         self.minutes = texts  # a minute's text, by run
         self.run = run
-        self.line, self.rows, self.level = line, rows, level
+        self.v, self.line, self.level = v, line, level
         self.start, self.end = start[line], end
         self.others = np.flatnonzero((v[start] == ord("[")) & ~_marked(len(start), line))
         self.tail_start = kept["tail_start"]
@@ -127,7 +125,7 @@ class Records:
     def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes], np.ndarray]:
         """Each record's key number, the key (bytes) of each number, and a record of each."""
         size = self.end - self.start - KEY_AT
-        block = np.ascontiguousarray(self.rows[:, KEY_AT:])  # the keys' bytes, then whatever follows
+        block = _rows(self.v, ROW - KEY_AT)[self.start + KEY_AT]  # the keys' bytes, then whatever follows
         block.view("<u8")[:] &= _KEPT[size]  # ... made 0
         if digit_blind:  # "2"-"9" -> "1"
             shifted = block - np.uint8(50)
@@ -155,6 +153,11 @@ class Records:
             key[other] = len(used) + again.reshape(-1)
             sample = np.concatenate([sample, other[first]])
         return key, [block[i, :size[i]].tobytes() for i in sample.tolist()], sample
+
+
+def _rows(v: np.ndarray, width: int) -> np.ndarray:
+    """Every `width` bytes of v that start at a byte of it, as rows (a view)."""
+    return np.lib.stride_tricks.as_strided(v, shape=(max(len(v) - width + 1, 0), width), strides=(1, 1))
 
 
 def _marked(n: int, at: np.ndarray) -> np.ndarray:
