@@ -6,8 +6,8 @@ looks at a "\\n" (`chunk_safe` for LF alone): then, in a copy of the chunk
 where each line is its content (the CR before each LF dropped) between two
 "\\n"s, one `findall` of the regex behind a "\\n" finds exactly the records that
 `Dialect.classify` finds line by line, with the same groups. The seed format's
-lines of the usual shape are read by numpy instead (fixed.py), the regex
-taking the rest. Everything after is done once per distinct value (a level
+records of the usual shape are read by numpy instead, from the kernel's own
+reading of the lines (fixed.py), the regex taking the rest. Everything after is done once per distinct value (a level
 spelling, a second, a template, a group) on lists and arrays built by C-level
 calls (`Counter(zip(...))`, `map`, `compress`, numpy).
 
