@@ -230,7 +230,7 @@ class ChunkPass:
         """Each record's key number, and (level, template, passes --grep) of each number."""
         masker, grep = self.lines.masker, self.lines.grep
         blind = (masker is None or masker.digit_blind) and (grep is None or digit_blind(grep.pattern))
-        key, texts, _ = found.keys(blind)
+        key, texts = found.keys(blind)
 
         def work_out(new: list[bytes]) -> list[tuple]:
             fields = [text[3:].partition(b"]") for text in new]

@@ -122,8 +122,8 @@ class Records:
         minute_ms = np.array([0 if ms is None else ms for ms in base], dtype=np.int64)
         return minute_ms[self.run] + self.ms_in_minute, timed_minute[self.run] & self.second_ok
 
-    def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes], np.ndarray]:
-        """Each record's key number, the key (bytes) of each number, and a record of each."""
+    def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes]]:
+        """Each record's key number, and the key (bytes) of each number."""
         size = self.end - self.start - KEY_AT
         block = _rows(self.v, ROW - KEY_AT)[self.start + KEY_AT]  # the keys' bytes, then whatever follows
         block.view("<u8")[:] &= np.take(_KEPT, size, axis=0)  # ... made 0 (take: quicker than [] here)
@@ -151,7 +151,7 @@ class Records:
                                         axis=0, return_index=True, return_inverse=True)
             key[other] = len(used) + again.reshape(-1)
             sample = np.concatenate([sample, other[first]])
-        return key, [block[i, :size[i]].tobytes() for i in sample.tolist()], sample
+        return key, [block[i, :size[i]].tobytes() for i in sample.tolist()]
 
 
 def _rows(v: np.ndarray, width: int) -> np.ndarray:
