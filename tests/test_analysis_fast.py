@@ -209,3 +209,94 @@ def test_file_analysis_uses_the_chunk_pass_and_agrees_with_lines():
     stats, counts = lines.new_stats(), {}
     lines.run(data, "/logs/a.log", 0, files.year, stats, counts)
     assert (part.counts, part.stats.to_dict()) == (counts, stats.to_dict())
+
+
+# -- the seed format's records read from the kernel's lines (analysis/fixed.py) ------------
+
+def _seed_trap_stamp(rng: random.Random) -> str:
+    """Timestamps of exactly the usual width (23 characters), many of them wrong in one place."""
+    base = f"2026-0{rng.randint(1, 2)}-{rng.choice(['01', '28', '29', '30', '31'])}T0{rng.randint(0, 1)}:0" \
+           f"{rng.randint(0, 2)}:{rng.choice(['00', '07', '59', '60', '61', '99'])}.{rng.randint(0, 999):03d}"
+    if rng.random() < 0.3:
+        at = rng.randrange(len(base))
+        base = base[:at] + rng.choice("0123456789 -T:.,xZ/") + base[at + 1:]
+    elif rng.random() < 0.1:  # the layout's fields shifted: the minute's 16 characters end inside the seconds
+        base = rng.choice(["2026-1-1T1:02:03", "2026-01-1T1:2:03", "2026-1-01T01:02", "2026-01-01T1:2:3"]) + base[16:]
+    return base
+
+
+def _seed_trap_chunk(rng: random.Random, n: int) -> bytes:
+    lines = []
+    for _ in range(n):
+        message = _message(rng) + rng.choice(["", "", " 11", " 12"])  # a digit twice, or two digits
+        if rng.random() < 0.1:  # longer than a row
+            message += " " + "y" * rng.randint(30, 90)
+        if rng.random() < 0.05:  # a NUL, as the bytes after a key are made
+            message += "\0" * rng.randint(1, 3)
+        lines.append(f"[{_seed_trap_stamp(rng)}] [{rng.choice(LEVELS)}]{message}")
+        if rng.random() < 0.05:
+            lines.append(rng.choice(["", "\tat x", "[x] [INFO] odd stamp", "no record"]))
+    if rng.random() < 0.5:  # a few minutes, in order, as logs mostly are
+        lines.sort(key=lambda line: line[:17])
+    ends = [rng.choice(["\n", "\n", "\r\n", "\r\r\n"]) for _ in lines]
+    return "".join(line + end for line, end in zip(lines, ends)).encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_seed_records_read_from_the_kernel_lines_give_what_lines_give(seed):
+    """Traps of the numpy reading: timestamps of the usual width with a wrong character,
+    seconds 60 (read as 59) and 61+, impossible dates, runs of a minute, CRs, long lines,
+    digits in messages, greps that do and do not tell digits apart."""
+    rng = random.Random(f"seed-kernel-{seed}")
+    analysis = _analysis(rng)
+    analysis = Analysis(**{**analysis.__dict__, "grep": rng.choice([None, "fail", r"id=4\d", "[13]", r"\d+ more",
+                                                                     "y$", "^ ", r"(?P<d>\d)(?P=d)"]),
+                           "masks": rng.choice([(), (), (r"(?P<d>\d)(?P=d)",), ("[0-9]{2}",)])})
+    if not analysis.per_line:
+        analysis = Analysis(bucket_s=60, top=5)
+    data = _seed_trap_chunk(rng, rng.choice([30, 300, 1000]))
+    by_line, by_chunk = _both_passes("seed", analysis, data, None, rng.choice([0, 17]))
+    assert by_chunk == by_line, f"seed {seed}: {analysis}"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_seed_record_keys_sharing_a_hash_bucket_are_told_apart(seed, monkeypatch):
+    """With 1 or 2 buckets every key shares one: the check must number each key apart."""
+    from loganalyser.counting.analysis import fixed
+
+    monkeypatch.setattr(fixed, "_BINS", seed % 2 + 1)
+    rng = random.Random(f"buckets-{seed}")
+    data = _seed_trap_chunk(rng, 500)
+    analysis = Analysis(bucket_s=3600, top=50, grep=rng.choice([None, "a"]))
+    by_line, by_chunk = _both_passes("seed", analysis, data, None, 0)
+    assert by_chunk == by_line
+
+
+def test_file_analysis_counts_seed_chunks_once_and_agrees_with_lines():
+    """FileAnalysis.count (the reader's call) gives the dialect's line classes and LinePass's statistics."""
+    rng = random.Random(9)
+    data = _seed_trap_chunk(rng, 800) + _chunk("seed", rng, 300)
+    assert len(data) >= WHOLE_CHUNKS_FROM
+    dialect = FORMATS.dialect("seed")
+    analysis = Analysis(bucket_s=60, top=5, by="file", levels=("ERROR", "INFO", "WARN"))
+    files = FileAnalysis(dialect, analysis, "/logs/a.log")
+    buf = bytearray(b"xx" + data + b"yy")
+    part = files.count(dialect, buf, 2 + len(data), 2, 100)
+    expected = dialect.count(data)
+    assert (part.lines, part.blank, part.continuation, part.malformed, part.bytes) == \
+        (expected.lines, expected.blank, expected.continuation, expected.malformed, expected.bytes)
+    lines = LinePass(dialect, analysis)
+    stats, counts = lines.new_stats(), {}
+    lines.run(data, "/logs/a.log", 100, files.year, stats, counts)
+    assert (part.counts, part.stats.to_dict()) == (counts, stats.to_dict())
+
+
+@pytest.mark.parametrize("bins", [1, 16])
+def test_seed_record_keys_of_one_message_with_and_without_trailing_nuls_differ(bins, monkeypatch):
+    """A key's bytes after its end are made 0: its length must tell "a" from "a\\0" (also in one bucket)."""
+    from loganalyser.counting.analysis import fixed
+
+    monkeypatch.setattr(fixed, "_BINS", bins)
+    lines = [f"[2026-01-01T00:00:{i % 60:02d}.000] [INFO] disk 7{chr(0) * (i % 3)}" for i in range(600)]
+    by_line, by_chunk = _both_passes("seed", Analysis(top=5), "\n".join(lines).encode(), None, 0)
+    assert by_chunk == by_line and len(by_line[1]["templates"]["INFO"]) == 3

@@ -97,8 +97,11 @@ def tally(result: PartialResult, level: str | None) -> None:
         result.counts[level] = result.counts.get(level, 0) + 1
 
 
-def count_lines(data) -> PartialResult:
-    """Line statistics of `data` (bytes-like, whole lines; the last may lack "\\n")."""
+def count_lines(data, keep: dict | None = None) -> PartialResult:
+    """Line statistics of `data` (bytes-like, whole lines; the last may lack "\\n").
+
+    `keep`, when given, receives what the vectorised pass read of each line
+    (see _count_body), for the statistics to reuse (analysis/fixed.py)."""
     v = np.frombuffer(data, dtype=np.uint8)
     n = v.size
     if n < _TAIL:
@@ -118,15 +121,20 @@ def count_lines(data) -> PartialResult:
     result = count_lines_reference(v[tail_start:].tobytes())
     result.bytes = n
     if k:
-        _count_body(result, v, pos, newline_idx[:k], newline_at[:k])
+        _count_body(result, v, pos, newline_idx[:k], newline_at[:k], keep)
+        if keep is not None:
+            keep.update(v=v, tail_start=tail_start)
     return result
 
 
 _TAIL = 32
 
 
-def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_idx: np.ndarray, newline_at: np.ndarray) -> None:
-    """Adds the statistics of the lines that end at `newline_at`."""
+def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_idx: np.ndarray, newline_at: np.ndarray,
+                keep: dict | None = None) -> None:
+    """Adds the statistics of the lines that end at `newline_at`; `keep` gets each
+    line's start, end and first "]", which lines have a level of 1 to 8 bytes
+    (`fits`) and the key of each such level (`keys`, 0 for no level)."""
     prev_idx = np.empty_like(newline_idx)  # the previous line's newline, in `pos`
     prev_idx[0] = -1
     prev_idx[1:] = newline_idx[:-1]
@@ -149,7 +157,9 @@ def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_i
     level_at = first_close + 3
     level_len = second_close - level_at
     fits = shaped & (level_len >= 1) & (level_len <= _WORD)
-    _count_levels(result, words, level_at[fits], level_len[fits])
+    keys = _count_levels(result, words, level_at[fits], level_len[fits])
+    if keep is not None:
+        keep.update(line_start=line_start, newline_at=newline_at, first_close=first_close, fits=fits, keys=keys)
     longer = shaped & (level_len > _WORD) & (level_len <= MAX_LEVEL_LEN)
     for i in np.flatnonzero(longer):  # rare: levels of 9 to 16 bytes
         _add_level(result, classify_line(v[line_start[i] : newline_at[i]].tobytes()), 1)
@@ -162,10 +172,10 @@ def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_i
     result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
 
 
-def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray, level_len: np.ndarray) -> None:
-    """Counts levels of at most 8 bytes, read as one 64-bit word per line."""
+def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray, level_len: np.ndarray) -> np.ndarray:
+    """Counts levels of at most 8 bytes, read as one 64-bit word per line; returns each line's key."""
     if level_at.size == 0:
-        return
+        return np.zeros(0, dtype=np.uint64)
     keys = (words[level_at] & _MASKS[level_len]) | _LENGTH_TAGS[level_len]
     # An 8-byte level whose last byte is no letter is malformed; key 0 says so
     # (its top byte could otherwise pass for a length tag).
@@ -176,6 +186,7 @@ def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray
         size = tag if tag < _WORD else _WORD
         level = key.to_bytes(8, "little")[:size]
         _add_level(result, level.decode("ascii") if level.isalpha() else None, count)
+    return keys
 
 
 def _distinct_counts(keys: np.ndarray):

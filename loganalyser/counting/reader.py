@@ -186,9 +186,10 @@ class _Scan:
     def _count(self, buf, end: int, base: int) -> PartialResult:
         """The lines of buf[:end], buf[0] being at stream offset `base` (after a byte-order
         mark, which only the first count sees)."""
-        part = self.dialect.count(buf, end, self.skip)
         if self.analysis is not None:
-            self.analysis.apply(part, bytes(buf[self.skip : end]), base + self.skip)
+            part = self.analysis.count(self.dialect, buf, end, self.skip, base + self.skip)
+        else:
+            part = self.dialect.count(buf, end, self.skip)
         part.bytes += self.skip
         self.skip = 0
         return part

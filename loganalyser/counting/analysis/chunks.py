@@ -6,8 +6,8 @@ looks at a "\\n" (`chunk_safe` for LF alone): then, in a copy of the chunk
 where each line is its content (the CR before each LF dropped) between two
 "\\n"s, one `findall` of the regex behind a "\\n" finds exactly the records that
 `Dialect.classify` finds line by line, with the same groups. The seed format's
-lines of the usual shape are read by numpy instead (fixed.py), the regex
-taking the rest. Everything after is done once per distinct value (a level
+records of the usual shape are read by numpy instead, from the kernel's own
+reading of the lines (fixed.py), the regex taking the rest. Everything after is done once per distinct value (a level
 spelling, a second, a template, a group) on lists and arrays built by C-level
 calls (`Counter(zip(...))`, `map`, `compress`, numpy).
 
@@ -25,15 +25,16 @@ import numpy as np
 
 from ..formats.engine import _strip_caret
 from ..formats.spec import chunk_safe, sre_constants, sre_parse
+from ..kernel import count_lines
 from . import fixed
 from .clock import Clock
 from .lines import EXAMPLE_CHARS, LinePass
 from .stats import LineStats
+from .templates import digit_blind
 
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
 _MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
-_SECONDS: dict = {}  # (fixed.py's timestamp up to its seconds, year) -> the time of that second: a memo
 
 
 class ChunkPass:
@@ -44,8 +45,8 @@ class ChunkPass:
         self.analysis = lines.analysis
         self.records = records  # the spec's regex behind a "\n", with the content and the rest of the line
         self.clock = clock
-        self.numpy_lines = numpy_lines  # the seed format: its usual lines are read by fixed.py
-        self._key_templates: dict[bytes, tuple[str, str]] = {}  # fixed.py's record key -> level, template
+        self.numpy_lines = numpy_lines  # the seed format: its usual records are read by fixed.py
+        self._key_templates: dict[bytes, tuple] = {}  # fixed.py's record key -> level, template, passes --grep
         self._message_templates: dict[bytes, str] = {}  # a message's key (Masker.keys) -> its template
         self.column = {name: records.groupindex[name] - 1 for name in
                        ("level", "timestamp", "host", "component", "message", _LINE, _TAIL)
@@ -60,26 +61,25 @@ class ChunkPass:
         records = _records_pattern(_strip_caret(spec.regex), with_line=lines.masker is not None)
         if records is None:
             return None
-        return cls(lines, records, Clock(lines, spec.timestamp), fixed.fits(spec) and lines.grep is None)
+        return cls(lines, records, Clock(lines, spec.timestamp), fixed.fits(spec))
 
     def run(self, data: bytes, path: str, offset: int, year: int | None, stats: LineStats,
-            counts: dict[str, int]) -> None:
-        """What LinePass.run adds for the same arguments."""
+            counts: dict[str, int], kept: dict | None = None) -> None:
+        """What LinePass.run adds for the same arguments (`kept`: what the seed kernel's
+        count_lines(data, keep) kept, when it has counted data already)."""
+        if self.numpy_lines:
+            if kept is None:
+                kept = {}
+                count_lines(data, kept)
+            if kept:  # the kernel read some lines: fixed.py takes them from there
+                self._run_seed(data, kept, path, offset, year, stats, counts)
+                stats.cap()
+                return
         buf = b"\n" + data if data.endswith(b"\n") else b"\n" + data + b"\n"
         cr = b"\r" in data
         if cr:
             buf = buf.replace(b"\r\n", b"\n")
-        where = _LineOffsets(data, offset, cr)
-        if self.numpy_lines:
-            found = fixed.read(buf)
-            self._add_fixed(buf, found, where, path, year, stats, counts)
-            if len(found.others):
-                others = found.others.tolist()
-                buf = b"\n" + b"\n".join([buf[a:b] for a, b in zip(found.starts[others].tolist(),
-                                                                    found.ends[others].tolist())]) + b"\n"
-                where = _LineOffsets(data, offset, True, others)
-            else:
-                buf = b""
+        where = _LineOffsets(data, offset)
         rows = self.records.findall(buf) if buf else []
         if rows:
             self._add_found(buf, rows, where, path, year, stats, counts)
@@ -152,83 +152,94 @@ class ChunkPass:
                 pairs[(named[value], level)] += n
         _add_groups(stats, pairs.items())
 
-    # -- the seed format's usual lines (fixed.py) --------------------------------------
+    # -- the seed format's usual records (fixed.py) ------------------------------------
 
-    def _add_fixed(self, buf, found: fixed.FixedRecords, where, path, year, stats, counts) -> None:
+    def _run_seed(self, data: bytes, kept: dict, path, offset, year, stats, counts) -> None:
+        """run() for data whose lines the seed kernel read (kept: count_lines' `keep`)."""
+        level = self.lines.dialect.level
+        found = fixed.Records(kept, lambda spelling: None if spelling is None else level(spelling),
+                              keys=self.lines.masker is not None or self.lines.grep is not None)
+        self._add_records(data, found, path, offset, year, stats, counts)
+        starts, newlines = kept["line_start"], kept["newline_at"]
+        pieces, at = [], []  # the other lines that may be records: their contents and where they start
+        for a, b in zip(starts[found.others].tolist(), newlines[found.others].tolist()):
+            pieces.append(data[a:b - 1] if data[b - 1] == 13 else data[a:b])
+            at.append(a)
+        a = found.tail_start
+        for line in data[a:].split(b"\n"):
+            if line.startswith(b"["):
+                pieces.append(line[:-1] if line.endswith(b"\r") else line)
+                at.append(a)
+            a += len(line) + 1
+        if pieces:
+            buf = b"\n" + b"\n".join(pieces) + b"\n"
+            rows = self.records.findall(buf)
+            if rows:
+                self._add_found(buf, rows, lambda k: offset + at[k], path, year, stats, counts)
+
+    def _add_records(self, data: bytes, found: fixed.Records, path, offset, year, stats, counts) -> None:
         a, lines = self.analysis, self.lines
-        spelled = [lines.dialect.level(s) for s in found.spellings]
-        names = list(dict.fromkeys(spelled))
-        level = np.array([names.index(s) for s in spelled], dtype=np.int64)[found.level]
-        read = _seconds(lines, found.stamps, found.stamp_ms.tolist(), year)
-        has_time = np.array([ms is not None for ms in read], dtype=bool)
-        base = np.array([0 if ms is None else ms for ms in read], dtype=np.int64)  # each second's time, if any
-        second, fraction, line, start, end = found.second, found.fraction, found.line, found.start, found.end
+        names, level = found.names, found.level
+        ms, timed = found.times(lines._time, year)
         keep = np.ones(len(level), dtype=bool)
         if a.levels is not None:
-            keep &= np.isin(level, [i for i, name in enumerate(names) if name in a.levels])
+            keep &= np.array([name in a.levels for name in names], dtype=bool)[level]
         if a.since_ms is not None or a.until_ms is not None:
             since, until = _window(a)
-            ms = base[second] + fraction
-            keep &= has_time[second] & (ms >= since) & (ms < until)
+            keep &= timed & (ms >= since) & (ms < until)
+        if lines.masker is not None or lines.grep is not None:
+            key, meaning = self._keys(found)
+            if lines.grep is not None:
+                keep &= np.array([passes for _, _, passes in meaning], dtype=bool)[key]
         if not keep.all():
-            level, second, fraction, line, start, end = (v[keep] for v in (level, second, fraction, line, start, end))
+            kept = np.flatnonzero(keep)
+            level, ms, timed = level[kept], ms[kept], timed[kept]
+            if lines.masker is not None:
+                key = key[kept]
+        else:
+            kept = None
         if not len(level):
             return
-        per_level = [(names[i], int(n)) for i, n in enumerate(np.bincount(level).tolist()) if n]
+        per_level = [(names[i], n) for i, n in enumerate(np.bincount(level).tolist()) if n]
         _add_counts(counts, per_level)
-        timed = has_time[second]
         stats.untimed += int(len(timed) - np.count_nonzero(timed))
         if timed.any():
-            ms = base[second[timed]] + fraction[timed]
-            _add_range(stats, path, int(ms.min()), int(ms.max()))
-            if a.bucket_s:  # records by level and second, then by level and bucket
-                by_second = np.bincount(level * len(base) + second, minlength=len(names) * len(base))
-                seconds = np.flatnonzero(has_time)
-                buckets, bucket = np.unique(base[seconds] // 1000 // a.bucket_s, return_inverse=True)
-                for i, name in enumerate(names):
-                    n = np.bincount(bucket.reshape(-1), weights=by_second[i * len(base) + seconds],
-                                    minlength=len(buckets))
-                    _add_timeline(stats, a.bucket_s, ((name, b * a.bucket_s * 1000, int(k))
-                                                      for b, k in zip(buckets.tolist(), n.tolist()) if k))
+            at, of = (ms, level) if timed.all() else (ms[timed], level[timed])
+            _add_range(stats, path, int(at.min()), int(at.max()))
+            if a.bucket_s:
+                _add_timeline(stats, a.bucket_s, ((names[i], b * a.bucket_s * 1000, n) for b, i, n in
+                                                  _pairs(at // (a.bucket_s * 1000), of, len(names))))
         if lines.masker is not None:
-            self._add_fixed_templates(stats, buf, line, start, found, where, path)
+            records = np.arange(len(key)) if kept is None else kept
+            first = np.full(len(meaning), len(key), dtype=np.intp)
+            np.minimum.at(first, key, np.arange(len(key)))
+            merged = {}  # (level, template) -> [records, the first]
+            for k, n in enumerate(np.bincount(key, minlength=len(meaning)).tolist()):
+                if n:
+                    entry = merged.setdefault(meaning[k][:2], [0, first[k]])
+                    entry[0] += n
+                    entry[1] = min(entry[1], first[k])
+            line = records[[i for _, i in merged.values()]].tolist()
+            _add_templates(stats, path, ((lvl, template, n, offset + int(found.start[j]),
+                                          data[found.start[j]:found.end[j]])
+                                         for ((lvl, template), (n, _)), j in zip(merged.items(), line)))
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
 
-    def _add_fixed_templates(self, stats, buf, line, start, found: fixed.FixedRecords, where, path) -> None:
-        """Templates of the records on lines `line` of buf, each keyed by its line with its
-        timestamp written over (its level field and message) and its digits 2-9 as 1."""
-        starts, ends, others = found.starts, found.ends, found.others
-        blanked = np.frombuffer(buf, dtype=np.uint8).copy()
-        fixed.blank_stamps(blanked, start)
-        joined = self.lines.masker.keys(blanked.tobytes())
-        keyed = joined.split(b"\n")
-        if any(buf.startswith(fixed.BLANKED, i) for i in starts[others].tolist()):  # a line like a key
-            keys = list(map(keyed.__getitem__, (line + 1).tolist()))
-            first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
-            counted, first_line = Counter(keys).items(), {key: int(line[i]) for key, i in first.items()}
-        else:  # every line that starts like a key is a record's (no other has "0" for a "-" as
-            # records do, but the other lines that start with "["): count them all, find their first
-            counted = [(key, n) for key, n in Counter(keyed).items() if key.startswith(fixed.BLANKED)]
-            find = _FirstLines(joined, starts)
-            first_line = {key: find.line(key) for key, _ in counted}  # in the order of first occurrence
-        merged = {}  # (level, template) -> [records, line of the first]
-        template_of = self._fixed_templates([key for key, _ in counted])
-        for key, n in counted:
-            entry = merged.setdefault(template_of[key], [0, first_line[key]])
-            entry[0] += n
-            entry[1] = min(entry[1], first_line[key])
-        _add_templates(stats, path, ((level, template, n, where(k, int(starts[k])), buf[starts[k]:ends[k]])
-                                     for (level, template), (n, k) in merged.items()))
+    def _keys(self, found: fixed.Records) -> tuple[np.ndarray, list]:
+        """Each record's key number, and (level, template, passes --grep) of each number."""
+        masker, grep = self.lines.masker, self.lines.grep
+        blind = (masker is None or masker.digit_blind) and (grep is None or digit_blind(grep.pattern))
+        key, texts = found.keys(blind)
 
-    def _fixed_templates(self, keys) -> dict[bytes, tuple[str, str]]:
-        """The level and template of each key of _add_fixed_templates."""
-        def work_out(new: list[bytes]) -> list[tuple[str, str]]:
-            fields = [key[fixed.LEVEL_AT:].partition(b"]") for key in new]
-            messages = [message.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP) for _, _, message in fields]
-            return list(zip([self.lines.dialect.level(spelling) for spelling, _, _ in fields],
-                            self.lines.masker.templates(messages)))
-        return self._remembered(self._key_templates, keys, work_out)
+        def work_out(new: list[bytes]) -> list[tuple]:
+            fields = [text[3:].partition(b"]") for text in new]
+            messages = [rest.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP) for _, _, rest in fields]
+            templates = masker.templates(messages) if masker is not None else [None] * len(new)
+            passes = [True] * len(new) if grep is None else [grep.search(m) is not None for m in messages]
+            return list(zip([self.lines.dialect.level(spelling) for spelling, _, _ in fields], templates, passes))
+        known = self._remembered(self._key_templates, texts, work_out)
+        return key, [known[text] for text in texts]
 
     @staticmethod
     def _remembered(memo: dict, keys, work_out) -> dict:
@@ -242,19 +253,16 @@ class ChunkPass:
         return memo
 
 
-def _seconds(lines: LinePass, stamps: list[str], fractions: list[int], year) -> list:
-    """The time of the second of each of fixed.py's timestamp texts (LinePass._time of the
-    text, less its milliseconds), remembered: a run's files mostly share their seconds."""
-    if len(_SECONDS) > 100_000:
-        _SECONDS.clear()
-    out = []
-    for text, fraction in zip(stamps, fractions):
-        second = (text[:fixed.SECOND_CHARS], year)
-        if second not in _SECONDS:
-            ms = lines._time(text, year)
-            _SECONDS[second] = None if ms is None else ms - fraction
-        out.append(_SECONDS[second])
-    return out
+def _pairs(buckets: np.ndarray, levels: np.ndarray, n_levels: int):
+    """(bucket, level, records) of each distinct pair."""
+    low = int(buckets.min())
+    span = int(buckets.max()) - low + 1
+    if span * n_levels <= 1 << 20:
+        counted = np.bincount((buckets - low) * n_levels + levels)
+        at = np.flatnonzero(counted)
+        return zip((at // n_levels + low).tolist(), (at % n_levels).tolist(), counted[at].tolist())
+    pairs, n = np.unique(np.column_stack([buckets, levels]), axis=0, return_counts=True)
+    return zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), n.tolist())
 
 
 # -- adding what was found to the statistics (as LinePass.line adds one record) ---------
@@ -295,20 +303,15 @@ def _add_groups(stats: LineStats, items) -> None:
 # -- lines and their offsets ----------------------------------------------------------
 
 class _LineOffsets:
-    """The file offset of line k of a buffer (line lines[k] of the chunk, when given)."""
+    """The file offset of line k of a chunk."""
 
-    def __init__(self, data: bytes, offset: int, cr: bool, lines: list[int] | None = None):
-        self.data, self.offset, self.lines = data, offset, lines
-        self.cr = cr  # lines lost their CRs in the buffer: its positions are not the chunk's
+    def __init__(self, data: bytes, offset: int):
+        self.data, self.offset = data, offset
         self.starts = None  # where each line of data starts
 
-    def __call__(self, k: int, start: int | None = None) -> int:
-        """(`start`: where line k starts in the buffer, "\n" + the chunk's lines.)"""
-        if start is not None and not self.cr:
-            return self.offset + start - 1
+    def __call__(self, k: int) -> int:
         if self.starts is None:
             self.starts = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10) + 1
-        k = k if self.lines is None else self.lines[k]
         return self.offset + (0 if k == 0 else int(self.starts[k - 1]))
 
 
@@ -317,18 +320,14 @@ class _FirstLines:
     content after the previous answer (a line of the same content before it
     would be a record of the same key, and so would have been asked for first)."""
 
-    def __init__(self, buf: bytes, starts: np.ndarray | None = None):
+    def __init__(self, buf: bytes):
         self.buf = buf
-        self.starts = starts  # where each line of buf starts, if known
         self.at = 0  # where the next search starts
         self.lines = -1  # "\n"s in buf[:at], less the first (before line 0)
 
     def line(self, content: bytes) -> int:
         found = self.buf.find(b"\n" + content + b"\n", self.at)
-        if self.starts is not None:
-            self.lines = int(np.searchsorted(self.starts, found + 1))
-        else:
-            self.lines += self.buf.count(b"\n", self.at, found + 1)
+        self.lines += self.buf.count(b"\n", self.at, found + 1)
         self.at = found + 1
         return self.lines
 

@@ -1,36 +1,56 @@
-"""The seed format's records whose timestamps have the full layout, read by numpy.
+"""The seed format's usual records, from the kernel's own reading of the lines.
 
 A line of the seed format is a record when its regex,
 `\\[(?P<timestamp>[^\\]\\n]*)\\] \\[(?P<level>[A-Za-z]{1,16})\\]`, matches at its
-start. Most lines have a fixed shape: `[dddd-dd-ddTdd:dd:dd.ddd] [` then 1 to 8
-letters and `]`. For such a line the regex's match is plain: the timestamp
-group is those 23 characters (they hold no `]`), the level those letters, and
-the match ends after their `]`. Its timestamp is read by LinePass as
-`yyyy-MM-ddTHH:mm:ss` (the same for every line of that second) plus
-`.SSS` milliseconds. numpy finds these lines and their fields at once; every
-other line that starts with `[` (it may still be a record) is left to the regex.
+start; the kernel (counting/kernel.py) applies that rule with numpy and hands
+out each line's start and end, its first "]" and its level's key. Most records
+have a fixed shape: `[dddd-dd-ddTdd:dd:dd.ddd] [` then 1 to 8 letters and
+`]`. For those the regex's groups are plain: the timestamp is those 23
+characters, the level the letters, and the message what follows the level's
+"]" to the end of the content (the line less one final CR). So numpy reads
+them from one fixed-width row per record, with no Python per line:
+
+* the time: LinePass reads `yyyy-MM-ddTHH:mm` alike for every record of that
+  minute (a run of equal bytes, parsed once), then the seconds (60 reads as
+  59, 61 and more as no time) and milliseconds, which numpy adds;
+* the template: a record's key is its row from the first "]" to the end of
+  the content, with each digit 2-9 written as 1 when the masks treat the
+  digits 1-9 alike (templates.Masker.keys). The key decides the level and the
+  message, so the template, and --grep when it too is blind to 1-9. Keys are
+  told apart by a hash whose every bucket is checked to hold one key only
+  (else numpy sorts them), and each distinct key is masked once.
+
+Every other line that starts with "[" (it may still be a record: a longer
+level, an odd timestamp, a line too long for a row, the kernel's last lines)
+is returned, for the regex to read as before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
 import numpy as np
 
-from loganalyser.counting.kernel import _LENGTH_TAGS, _MASKS
-
 SEED_REGEX = r"\[(?P<timestamp>[^\]\n]*)\] \[(?P<level>[A-Za-z]{1,16})\]"
 SEED_LAYOUT = "yyyy-MM-ddTHH:mm:ss[.SSS]"
-_SHAPE = b"[0000-00-00T00:00:00.000] ["  # "0": a digit
-BLANKED = b"[" + b"0" * 23 + b"] ["  # how blank_stamps leaves a record's start
-_DIGITS = np.array([i for i, c in enumerate(_SHAPE) if c == ord("0")])
-_FIXED = np.array([i for i, c in enumerate(_SHAPE) if c != ord("0")])
-_FIXED_BYTES = np.frombuffer(_SHAPE, dtype=np.uint8)[_FIXED]
-_SECOND_WEIGHTS = 10 ** np.arange(13, -1, -1, dtype=np.int64)  # the 14 digits of a second, as one number
-LEVEL_AT = len(_SHAPE)
-SECOND_CHARS = len("yyyy-MM-ddTHH:mm:ss")  # of a timestamp: they decide its second
-_MAX_LEVEL = 8  # longer levels (up to 16 letters) are left to the regex
-_SPAN = LEVEL_AT + _MAX_LEVEL + 1  # bytes of a line looked at
+KEY_AT = 24  # a row's first "]" (after "[" and the 23 characters of the timestamp)
+ROW = KEY_AT + 64  # bytes of a record read: longer contents are left to the regex
+_MINUTE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")  # a row's bytes 1-16
+# Bytes 16-23 of a row ("m:ss.SSS") as a little-endian word: the fixed ones and the digits' high nibbles,
+# then where each of the seconds' and milliseconds' digits is.
+_SECOND_MASK = np.uint64(0xF0F0F0FFF0F0FF00)
+_SECOND_SHAPE = np.uint64(0x3030302E30303A00)
+_LOW_NIBBLES = np.uint64(0x0F0F0F000F0F0000)
+_PLUS_SIX = np.uint64(0x0606060006060000)
+_CARRIES = np.uint64(0x1010100010100000)
+_HASH = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+                  0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
+                 dtype=np.uint64)  # odd multipliers, one per word of a key
+_BINS = 16  # bits of a key's bucket
+_TRUES = np.uint64(0x0101010101010101)
+_KEPT = np.array([[(1 << 8 * min(max(n - 8 * j, 0), 8)) - 1 for j in range((ROW - KEY_AT) // 8)]
+                  for n in range(ROW - KEY_AT + 1)], dtype=np.uint64)  # the words of n bytes: the bytes kept
+_MINUTES: dict = {}  # (minute text, year) -> its time in ms, or None: a memo shared by files
 
 
 def fits(spec) -> bool:
@@ -38,79 +58,130 @@ def fits(spec) -> bool:
     return spec.kind == "regex" and spec.regex == SEED_REGEX and spec.timestamp == SEED_LAYOUT
 
 
-@dataclass
-class FixedRecords:
-    """The fixed-shape records of a buffer, in order, and the lines left to the regex."""
+class Records:
+    """The fixed-shape records of a chunk the kernel read (`kept`: count_lines' `keep`)."""
 
-    line: np.ndarray  # index of the record's line in the buffer
-    start: np.ndarray  # buffer position of the line's first byte
-    end: np.ndarray  # buffer position of the "\n" that ends it
-    level: np.ndarray  # index into `spellings`
-    spellings: list  # distinct level fields (bytes)
-    second: np.ndarray  # index into `stamps`
-    stamps: list  # a timestamp text (str) of each distinct second
-    stamp_ms: np.ndarray  # the milliseconds of that text
-    fraction: np.ndarray  # each record's milliseconds
-    others: np.ndarray  # indices of the other lines that start with "["
-    starts: np.ndarray  # buffer position of every line's first byte
-    ends: np.ndarray  # ... and of the "\n" that ends it
+    def __init__(self, kept: dict, spelled, keys: bool):
+        """`spelled(spelling)`: the level a spelling reports (None for None); `keys`: whether
+        keys() will be asked for (records longer than a row are then left to the regex)."""
+        v, start, newline = kept["v"], kept["line_start"], kept["newline_at"]
+        fits_level = np.flatnonzero(kept["fits"])
+        code, spellings = _factorized(kept["keys"])
+        levels = [spelled(s) for s in spellings]  # None: no record (a level that is no word of letters)
+        self.names = list(dict.fromkeys(level for level in levels if level is not None))
+        of_code = np.array([-1 if s is None else self.names.index(s) for s in levels], dtype=np.int64)
+        level = of_code[code]
+        at, end = start[fits_level], newline[fits_level]
+        end -= v[end - 1] == 13  # the content's end: less one final CR
+        chosen = (level >= 0) & (kept["first_close"][fits_level] == at + KEY_AT)
+        if keys:
+            chosen &= (end - at <= ROW) & (at <= len(v) - ROW)
+        line, level, end = fits_level[chosen], level[chosen], end[chosen]
+        rows = _rows(v, KEY_AT)[start[line]]  # each record's "[" and timestamp
+        words = rows.view("<u8")
+        seconds = words[:, 2]
+        good = (seconds & _SECOND_MASK) == _SECOND_SHAPE
+        good &= ((seconds & _LOW_NIBBLES) + _PLUS_SIX) & _CARRIES == 0
+        minute = np.ones(len(line), dtype=bool)  # where a run of records of one minute starts
+        if len(line) > 1:
+            np.not_equal(words[1:, 0], words[:-1, 0], out=minute[1:])
+            minute[1:] |= words[1:, 1] != words[:-1, 1]
+            minute[1:] |= (seconds[1:] & np.uint64(0xFF)) != (seconds[:-1] & np.uint64(0xFF))
+        firsts = np.flatnonzero(minute)
+        texts = [rows[i, 1:17].tobytes() for i in firsts.tolist()]
+        shaped = np.array([_MINUTE.fullmatch(t) is not None for t in texts], dtype=bool)
+        run = np.cumsum(minute) - 1
+        good &= shaped[run]
+        if not good.all():
+            line, level, end, seconds, run = (x[good] for x in (line, level, end, seconds, run))
+        digit = (seconds >> np.uint64(16)) & np.uint64(0x0F0F0F000F0F)  # the 5 digits' low nibbles
+        second = (digit & np.uint64(0x0F)) * np.uint64(10) + ((digit >> np.uint64(8)) & np.uint64(0x0F))
+        self.ms_in_minute = (np.minimum(second, np.uint64(59)) * np.uint64(1000)
+                             + ((digit >> np.uint64(24)) & np.uint64(0x0F)) * np.uint64(100)
+                             + ((digit >> np.uint64(32)) & np.uint64(0x0F)) * np.uint64(10)
+                             + (digit >> np.uint64(40))).astype(np.int64)
+        self.second_ok = second <= np.uint64(60)
+        self.minutes = texts  # a minute's text, by run
+        self.run = run
+        self.v, self.line, self.level = v, line, level
+        self.start, self.end = start[line], end
+        self.others = np.flatnonzero((v[start] == ord("[")) & ~_marked(len(start), line))
+        self.tail_start = kept["tail_start"]
+
+    def times(self, read, year) -> tuple[np.ndarray, np.ndarray]:
+        """Each record's time in ms and whether it has one; read(text, year) is LinePass._time."""
+        if len(_MINUTES) > 100_000:
+            _MINUTES.clear()
+        base = []
+        for text in self.minutes:
+            known = (text, year)
+            if known not in _MINUTES:
+                _MINUTES[known] = read(text.decode("ascii") + ":00.000", year)
+            base.append(_MINUTES[known])
+        timed_minute = np.array([ms is not None for ms in base], dtype=bool)
+        minute_ms = np.array([0 if ms is None else ms for ms in base], dtype=np.int64)
+        return minute_ms[self.run] + self.ms_in_minute, timed_minute[self.run] & self.second_ok
+
+    def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes]]:
+        """Each record's key number, and the key (bytes) of each number."""
+        size = self.end - self.start - KEY_AT
+        block = _rows(self.v, ROW - KEY_AT)[self.start + KEY_AT]  # the keys' bytes, then whatever follows
+        block.view("<u8")[:] &= np.take(_KEPT, size, axis=0)  # ... made 0 (take: quicker than [] here)
+        if digit_blind:  # "2"-"9" -> "1"
+            shifted = block - np.uint8(50)
+            digit = shifted < np.uint8(8)
+            shifted += np.uint8(1)
+            shifted *= digit
+            block -= shifted
+        h = (block.view("<u8") @ _HASH) ^ (size.astype(np.uint64) * _HASH[1])
+        h ^= h >> np.uint64(29)
+        h *= _HASH[2]
+        bucket = (h >> np.uint64(64 - _BINS)).astype(np.intp)
+        held = np.empty(1 << _BINS, dtype=np.intp)
+        held[bucket] = np.arange(len(bucket))  # some record of each bucket
+        used = np.flatnonzero(np.bincount(bucket, minlength=1 << _BINS))
+        number = np.empty(1 << _BINS, dtype=np.intp)
+        number[used] = np.arange(len(used))
+        key, sample = number[bucket], held[used]
+        words = block.view("<u8")
+        equal = (np.take(words[sample], key, axis=0) == words).view("<u8")[:, 0]  # 8 booleans: all true is _TRUES
+        other = np.flatnonzero((equal != _TRUES) | (np.take(size[sample], key) != size))
+        if len(other):  # records whose key is not that of their bucket's record: numbered apart
+            _, first, again = np.unique(np.column_stack([words[other], size[other].astype(np.uint64)]),
+                                        axis=0, return_index=True, return_inverse=True)
+            key[other] = len(used) + again.reshape(-1)
+            sample = np.concatenate([sample, other[first]])
+        return key, [block[i, :size[i]].tobytes() for i in sample.tolist()]
 
 
-def read(buf: bytes) -> FixedRecords:
-    """The records of `buf` ("\\n" + lines, each ending with "\\n"; no CR before a "\\n")."""
-    padded = np.frombuffer(buf + bytes(_SPAN), dtype=np.uint8)
-    newlines = np.flatnonzero(padded[: len(buf)] == 10)
-    starts, ends = newlines[:-1] + 1, newlines[1:]
-    rows = np.lib.stride_tricks.as_strided(padded, shape=(len(buf), _SPAN), strides=(1, 1))[starts]
-    shaped = (rows[:, _FIXED] == _FIXED_BYTES).all(axis=1) & ((rows[:, _DIGITS] - 48) < 10).all(axis=1)
-    letters = ((rows[:, LEVEL_AT:] | 32) - 97) < 26
-    length = np.argmin(letters, axis=1)  # the first byte that is no letter (0 if all are)
-    closed = rows[np.arange(len(starts)), LEVEL_AT + length] == ord("]")
-    fixed = shaped & closed & (length >= 1)
-    line = np.flatnonzero(fixed)
-    others = np.flatnonzero(~fixed & (rows[:, 0] == ord("[")))
-    if len(line) < len(starts):
-        rows, length = rows[line], length[line]
-    words = np.ascontiguousarray(rows[:, LEVEL_AT:LEVEL_AT + 8]).view("<u8")[:, 0]
-    first_of_level, level = _factorized((words & _MASKS[length]) | _LENGTH_TAGS[length], few=True)
-    at = starts[line]
-    spellings = [buf[a + LEVEL_AT: a + LEVEL_AT + n]
-                 for a, n in zip(at[first_of_level].tolist(), length[first_of_level].tolist())]
-    digits = rows[:, _DIGITS].astype(np.int64) - 48
-    fraction = digits[:, 14:] @ np.array([100, 10, 1], dtype=np.int64)
-    first_of_second, second = _factorized(digits[:, :14] @ _SECOND_WEIGHTS)
-    stamps = [buf[a + 1: a + 24].decode("ascii") for a in at[first_of_second].tolist()]
-    return FixedRecords(line=line, start=at, end=ends[line], level=level, spellings=spellings,
-                        second=second, stamps=stamps, stamp_ms=fraction[first_of_second],
-                        fraction=fraction, others=others, starts=starts, ends=ends)
+def _rows(v: np.ndarray, width: int) -> np.ndarray:
+    """Every `width` bytes of v that start at a byte of it, as rows (a view)."""
+    return np.lib.stride_tricks.as_strided(v, shape=(max(len(v) - width + 1, 0), width), strides=(1, 1))
 
 
-def blank_stamps(line_bytes: np.ndarray, starts: np.ndarray) -> None:
-    """Writes "0" over the timestamps of the fixed-shape records that start at `starts`."""
-    stamps = np.lib.stride_tricks.as_strided(line_bytes, shape=(len(line_bytes) - 24, 23), strides=(1, 1),
-                                             writeable=True)
-    stamps[starts + 1] = ord("0")
+def _marked(n: int, at: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[at] = True
+    return out
 
 
-def _factorized(values: np.ndarray, few: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Where each distinct value first occurs, and each value's distinct number:
-    in linear time when the values are `few` (levels) or sorted (seconds, as
-    logs mostly are), else by np.unique."""
-    if few:
-        seen, rest = [], values
-        while len(rest) and len(seen) < 16:
-            seen.append(rest[0])
-            rest = rest[rest != rest[0]]
-        if not len(rest):
-            inverse, first = np.empty(len(values), dtype=np.int64), []
-            for i, value in enumerate(seen):
-                hit = values == value
-                inverse[hit] = i
-                first.append(int(np.argmax(hit)))
-            return np.array(first, dtype=np.int64), inverse
-    elif (values[1:] >= values[:-1]).all():
-        new = np.ones(len(values), dtype=bool)
-        np.not_equal(values[1:], values[:-1], out=new[1:])
-        return np.flatnonzero(new), np.cumsum(new) - 1
-    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
+def _factorized(keys: np.ndarray) -> tuple[np.ndarray, list[bytes | None]]:
+    """Each level key's distinct number, and the spelling of each number (None: no level).
+    Keys are those of kernel._count_levels: a handful, so hashed to 256 bins first."""
+    bins = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(56)).astype(np.intp)
+    first = np.zeros(256, dtype=np.uint64)
+    first[bins] = keys
+    if np.array_equal(first[bins], keys):
+        used = np.flatnonzero(np.bincount(bins, minlength=256))
+        number = np.zeros(256, dtype=np.intp)
+        number[used] = np.arange(len(used))
+        distinct, code = first[used], number[bins]
+    else:
+        distinct, code = np.unique(keys, return_inverse=True)
+        code = code.reshape(-1)
+    spellings = []
+    for key in distinct.tolist():
+        size = min(key >> 56, 8)
+        text = key.to_bytes(8, "little")[:size]
+        spellings.append(text if key and text.isalpha() else None)
+    return code, spellings

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from loganalyser.console import shown
 
-from ..kernel import BLANK, CONTINUATION
+from ..kernel import BLANK, CONTINUATION, count_lines
 from .options import Analysis
 from .stats import LineStats
 from .templates import Masker
@@ -195,6 +195,21 @@ class FileAnalysis:
         whole = self.chunks is not None and len(data) >= WHOLE_CHUNKS_FROM
         self._replace(part, lambda stats, counts: (self.chunks if whole else self.lines).run(
             data, self.path, offset, self.year, stats, counts))
+
+    def count(self, dialect, buf, end: int, start: int, offset: int):
+        """dialect.count(buf, end, start), then apply() to those lines (the first at file offset
+        `offset`). The seed kernel's reading of the lines is handed to the statistics, not redone."""
+        data = bytes(memoryview(buf)[start:end])
+        if dialect.spec.kernel == "seed" and self.chunks is not None and self.chunks.numpy_lines \
+                and len(data) >= WHOLE_CHUNKS_FROM:
+            kept: dict = {}
+            part = count_lines(data, kept)  # its counts are of spellings: _replace replaces them
+            self._replace(part, lambda stats, counts: self.chunks.run(data, self.path, offset, self.year,
+                                                                      stats, counts, kept))
+            return part
+        part = dialect.count(buf, end, start)
+        self.apply(part, data, offset)
+        return part
 
     def apply_line(self, part, head: bytes, level, offset: int) -> None:
         """A line too long to hold, classified as `level` from its first bytes `head`."""

@@ -42,7 +42,7 @@ class Masker:
         # Whether masking "\n"-joined messages at once masks each alone (see mask_all).
         self.joinable = all(_joinable(m) for m in user_masks)
         # Whether the masks treat the digits 1-9 alike (see keys); the built-ins do.
-        self.digit_blind = not any(re.search(r"[0-9]|\\N", m) for m in user_masks)
+        self.digit_blind = all(digit_blind(m) for m in user_masks)
         self._cache: dict[str, str] = {}
 
     def template(self, message: str) -> str:
@@ -91,6 +91,13 @@ class Masker:
 
 
 _ONES = bytes.maketrans(b"23456789", b"11111111")
+
+
+def digit_blind(pattern: str) -> bool:
+    """Whether a regex surely treats the digits 1-9 alike: it names no digit (no class,
+    range, escape or numbered reference can then hold some of them but not all), no
+    `\\N{...}` and no named reference `(?P=name)` (text matched again must be the same digits)."""
+    return not re.search(r"[0-9]|\\N|\(\?P=", pattern)
 
 
 def finish(masked: str) -> str:
