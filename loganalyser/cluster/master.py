@@ -25,6 +25,7 @@ from loganalyser.work.jobstate import JobState
 from loganalyser.work.tasks import Task
 
 from .protocol import Ack, Assign, Release, StateSync, Stop
+from .replication import CheckpointReplication, ReplicationPlan
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
 from .seams import Clock, Say, SendTo, Transport
 from .watch import JobWatch
@@ -54,7 +55,8 @@ class MasterDuty:
     def __init__(self, rank: int, workers: Iterable[int], tasks: Iterable[Task], timing: Timing, epoch: int,
                  state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
                  progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None,
+                 replication: CheckpointReplication | None = None):
         self.rank = rank
         self.epoch = epoch
         self.timing = timing
@@ -67,6 +69,7 @@ class MasterDuty:
         self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
         self.backups = backups  # how many ranks receive every accepted result
         self.watch = watch  # events and the live status for watchers, or None
+        self.replication = replication  # copies of each checkpoint on other hosts, or None
         self.workers = list(workers)
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
         self.next_tick = 0.0
@@ -103,6 +106,8 @@ class MasterDuty:
 
     def on_failure(self, rank: int, now: float) -> None:
         self._carry_out(self.scheduler.process_failed(rank, now))
+        if self.replication is not None:
+            self.replication.peer_failed(rank, self.scheduler.live_workers())
 
     def tick(self, now: float) -> None:
         if now >= self.next_tick:
@@ -184,6 +189,8 @@ class MasterDuty:
             self.checkpointer.postpone(self.clock())
             return
         self.say(f"[Master] Checkpoint saved: {folder} ({self.checkpointer.processed_files} file(s) processed)")
+        if self.replication is not None:
+            self.replication.written(folder, len(self.scheduler.state), self.epoch, self.scheduler.live_workers())
         if self.watch is not None:
             self.watch.checkpoint_saved(self.epoch, folder, self.checkpointer.processed_files)
 
@@ -307,6 +314,7 @@ class MasterFactory:
     clock: Clock = time.monotonic
     analyse: Callable[..., PartialResult] = analyse_pieces
     watch: JobWatch | None = None  # what watchers see (events, status), or None
+    replication: ReplicationPlan | None = None  # checkpoints copied to other hosts ({host} folders), or None
 
     def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
         """The master of term `epoch`. It starts from the union of what this rank holds
@@ -322,9 +330,13 @@ class MasterFactory:
             state.merge(self.checkpoints.latest_state())
         workers = [r for r in range(self.transport.size) if r != self.rank]
         checkpointer = self.checkpoints.checkpointer(state) if self.checkpoints is not None else None
+        replication = None
+        if self.replication is not None and checkpointer is not None:
+            replication = self.replication.duty(self.rank, checkpointer.store, self.transport.send, self.say)
         master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
                             backups=self.backups, checkpointer=checkpointer, progress=self.progress,
-                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch)
+                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch,
+                            replication=replication)
         now = self.clock()
         for dead in self.transport.known_failed():
             master.on_failure(dead, now)

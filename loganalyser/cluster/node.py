@@ -55,12 +55,16 @@ from .protocol import (
     Heartbeat,
     Interrupt,
     Release,
+    ReplicaCommit,
+    ReplicaWrite,
+    ReplicaWriteAck,
     Result,
     StateHandover,
     StateSync,
     Stop,
     WorkRequest,
 )
+from .replication import ReplicaKeeper
 from .seams import Clock, Say, Transport
 from .worker import WorkerDuty
 
@@ -134,7 +138,7 @@ class RankNode:
 
     def __init__(self, transport: Transport, election: BullyNode | None, worker: WorkerDuty, masters: MasterFactory,
                  say: Say, chaos: FailureSchedule | None = None, report: Report | None = None,
-                 clock: Clock = time.monotonic):
+                 clock: Clock = time.monotonic, keeper: ReplicaKeeper | None = None):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
@@ -144,6 +148,7 @@ class RankNode:
         self.chaos = chaos  # FeignedFailures, or None
         self.report = report
         self.clock = clock
+        self.keeper = keeper  # stores checkpoints a master replicates to this host, or None
         self.mode = Mode.WORKING
         self.master: MasterDuty | None = None  # set in MASTER and STOPPING
         self.replica = JobState()  # results the master replicated to us
@@ -165,9 +170,12 @@ class RankNode:
         election = dict.fromkeys(ELECTION_MESSAGES.values(), self._to_election)
         working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
                    Release: self._on_release, StateSync: self._on_state_sync}
+        if self.keeper is not None:
+            working.update({ReplicaWrite: self._on_replica_write, ReplicaCommit: self._on_replica_commit})
         master = {**working, WorkRequest: self._to_master, Result: self._to_master, Heartbeat: self._to_master,
-                  StateHandover: self._on_handover, Interrupt: self._on_interrupt}
-        stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release}
+                  StateHandover: self._on_handover, Interrupt: self._on_interrupt, ReplicaWriteAck: self._on_replica_ack}
+        stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release,
+                    ReplicaWriteAck: self._on_replica_ack}
         feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release}
         return {Mode.WORKING: working, Mode.AWAITING_RELEASE: working, Mode.MASTER: master, Mode.STOPPING: stopping,
                 Mode.FEIGNING: feigning, Mode.ENDED: ignored}
@@ -364,6 +372,19 @@ class RankNode:
         if message.epoch >= self._epoch():
             for task_id, result in message.results:
                 self.replica.accept(task_id, result)
+
+    def _on_replica_write(self, source: int, message: ReplicaWrite, now: float) -> None:
+        if message.epoch >= self._epoch():
+            self.keeper.on_write(source, message)
+
+    def _on_replica_commit(self, source: int, message: ReplicaCommit, now: float) -> None:
+        if message.epoch >= self._epoch():
+            self.keeper.on_commit(source, message)
+
+    def _on_replica_ack(self, source: int, message: ReplicaWriteAck, now: float) -> None:
+        master = self.master if self._stopping is None else self._stopping.master
+        if master is not None and master.replication is not None and message.epoch == master.epoch:
+            master.replication.on_ack(source, message)
 
     def _on_handover(self, source: int, message: StateHandover, now: float) -> None:
         self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")

@@ -7,6 +7,7 @@ an election (node.py). Exactly one result is printed, by the final master.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -20,6 +21,7 @@ import traceback
 from election.bully import BullyNode, ElectionTiming
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.replication import ReplicaKeeper, ReplicationPlan
 from loganalyser.cluster.watch import JobWatch
 from loganalyser.monitor.board import StatusBoard
 from loganalyser.monitor.terminal import TerminalView
@@ -30,13 +32,14 @@ from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.faults.feigned import FeignedFailures
 from loganalyser.faults.injected import FaultInjector, parse_fault
 from loganalyser.persistence.policy import CONSISTENCY
-from loganalyser.persistence.store import FILE_MODES
+from loganalyser.persistence.replicas import FolderScan, folder_for, newest_committed, quorum_size, replicated, scan_folder
+from loganalyser.persistence.store import FILE_MODES, CheckpointStore
 from loganalyser.work.inputs import find_log_files
-from loganalyser.work.scanning import job_formats
+from loganalyser.work.scanning import job_fingerprint, job_formats
 from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
-from .jobsetup import JobCheckpoints, plan_job
+from .jobsetup import FoundCheckpoints, JobCheckpoints, plan_job
 from .options import JobOptions, OutputOptions, WatchOptions, job_options
 from .report import emit, ranks_by_host, result_document
 
@@ -53,7 +56,9 @@ def build_parser():
     parser.add_argument("--chunk-size", type=byte_size, default=CHUNK_BYTES, metavar="BYTES",
                         help="cut files larger than this into tasks of about this size (default 32M)")
     group = parser.add_argument_group("checkpoints")
-    group.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR", help="where checkpoints live (default: checkpoints)")
+    group.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
+                       help="where checkpoints live (default: checkpoints); {host} is replaced by each rank's host "
+                            "name, and then each checkpoint is copied to other hosts (see --replicas)")
     group.add_argument("--checkpoint-every", type=positive_int, default=5, metavar="N", help="checkpoint after every N files processed (default 5)")
     group.add_argument("--checkpoint-interval", type=positive_float, default=30.0, metavar="S", help="... and at least every S seconds (default 30)")
     group.add_argument("--keep-checkpoints", type=positive_int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)")
@@ -65,6 +70,9 @@ def build_parser():
     group.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start afresh")
     parser.add_argument("--backups", type=positive_int, default=1, metavar="K",
                         help="ranks that receive a copy of every accepted result (default 1)")
+    parser.add_argument("--replicas", type=positive_int, metavar="Q",
+                        help="with {host} in --checkpoint-dir: a checkpoint is committed once Q hosts hold it "
+                             "(default: a majority of the master's copy and its K backups' copies)")
     parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
                         help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
     parser.add_argument("--chaos", type=int, metavar="SEED",
@@ -144,7 +152,14 @@ def _main(options: JobOptions) -> int:
     chatty = options.output.chatty and not options.watch.tui  # the terminal view replaces the log lines
     say = (lambda text: print(text, flush=True)) if chatty else (lambda text: None)
     start = time.perf_counter()
-    job = _agree_on_job(comm, options, say)  # every rank holds the plan: any may become master
+    hosts = tuple(comm.allgather(socket.gethostname()))
+    template = options.checkpoints.folder
+    options = dataclasses.replace(options, checkpoints=dataclasses.replace(
+        options.checkpoints, folder=folder_for(template, hosts[rank])))  # this host's folder
+    replication = None
+    if replicated(template) and options.checkpoints.enabled:
+        replication = replication_plan(hosts, options)
+    job = _agree_on_job(comm, options, say, replication)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
         return 0
     if rank == 0:
@@ -154,15 +169,21 @@ def _main(options: JobOptions) -> int:
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
     plan, resumed_state, extra = job
-    extra = dict(extra, hosts=ranks_by_host(comm.allgather(socket.gethostname())))  # any rank may report
+    extra = dict(extra, hosts=ranks_by_host(hosts))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
     analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
     watch = job_watch(options.watch, rank, size) if options.watch.any else None
+    keeper = None
+    if replication is not None:
+        keeper = ReplicaKeeper(CheckpointStore(options.checkpoints.folder, options.checkpoints.keep, warn=warn),
+                               transport.send, say)
+    checkpoints = JobCheckpoints(options.checkpoints, plan, floor=lambda: max(keeper.highest if keeper else 0,
+                                                                               plan.base_sequence))
     masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
-                            resumed=resumed_state, checkpoints=JobCheckpoints(options.checkpoints, plan),
-                            progress=bar, injector=injector, analyse=analyse, watch=watch)
+                            resumed=resumed_state, checkpoints=checkpoints, progress=bar, injector=injector,
+                            analyse=analyse, watch=watch, replication=replication)
     worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse)
     election = None
     if size > 1:
@@ -174,7 +195,7 @@ def _main(options: JobOptions) -> int:
             bar.close()
         _report(summary, node, options.output, plan, extra, size, time.perf_counter() - start)
 
-    node = RankNode(transport, election, worker, masters, say, chaos, report)
+    node = RankNode(transport, election, worker, masters, say, chaos, report, keeper=keeper)
     _on_signals(node, rank)
     try:
         code = _run_rank(node)
@@ -212,21 +233,55 @@ def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan,
     ])
 
 
-def _agree_on_job(comm, options: JobOptions, say):
+def replication_plan(hosts: tuple[str, ...], options: JobOptions) -> ReplicationPlan:
+    """Copies on as many other hosts as --backups asks and the job has; a majority of the copies commits."""
+    count = min(options.backups, len(set(hosts)) - 1)
+    return ReplicationPlan(hosts, count, quorum_size(1 + count, options.replicas))
+
+
+def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan | None):
     """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
     job = None
+    found = _found_checkpoints(comm, options, replication) if replication is not None else None
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(options.inputs)
             inputs = options.inputs
             files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
-            job = plan_job(options, files, formats, comm.Get_size() - 1, say)
+            job = plan_job(options, files, formats, comm.Get_size() - 1, say, found=found)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)
     if isinstance(job, AnalyserError) and comm.Get_rank() == 0:
         raise job
     return job  # the other ranks see the error and end quietly: rank 0 reports it
+
+
+def _found_checkpoints(comm, options: JobOptions, replication: ReplicationPlan):
+    """Every rank looks into its own host's folder; rank 0 gets the newest committed checkpoint of
+    the job's input set among them (read by the rank that holds it) as a FoundCheckpoints."""
+    rank = comm.Get_rank()
+    store = CheckpointStore(options.checkpoints.folder, options.checkpoints.keep, warn=warn)
+    first_on_host = replication.hosts.index(replication.hosts[rank]) == rank  # one scan per folder
+    scans = comm.gather(scan_folder(store, rank) if first_on_host else FolderScan((), (), 0), root=0)
+    choice = problem = None
+    if rank == 0:
+        problem = next((f"{scan.error} (host {replication.hosts[r]})" for r, scan in enumerate(scans) if scan.error), None)
+        if options.checkpoints.resume and problem is None:
+            try:
+                fingerprint = job_fingerprint(options.inputs, job_formats(options.inputs))
+            except AnalyserError:
+                fingerprint = None  # planning meets the error again and reports it
+            choice = newest_committed(scans, fingerprint, replication.quorum) if fingerprint else None
+    choice = comm.bcast(choice, root=0)
+    mine = None
+    if choice is not None and choice.holder == rank:
+        mine = next((c for c in store.valid_checkpoints() if c.sequence == choice.sequence), None)
+    held = comm.gather(mine, root=0)
+    if rank != 0:
+        return None
+    return FoundCheckpoints(held[choice.holder] if choice is not None else None,
+                            max((scan.highest for scan in scans), default=0), problem)
 
 
 def _run_rank(node) -> int:
