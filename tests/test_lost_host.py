@@ -9,22 +9,25 @@ away). mpirun ends the whole job; the supervisor sees no result, finds the host
 unreachable, and starts the job again on the other two, which resumes from the
 newest committed checkpoint (a copy on a surviving host). The result is exact,
 and the tasks the last committed checkpoint held before the loss are not
-counted again. Needs root, `ip` and `unshare`; skips elsewhere, saying why.
+counted again. A replica that dies is replaced by the next rank in line. Needs root, `ip` and `unshare`; skips elsewhere, saying why.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 
 import pytest
 
-from utils.jobcontrol import wait_for
+from loganalyser.persistence.store import read_commit
+from utils.jobcontrol import signal_pid, wait_for
 from utils.testcluster import TestCluster, leftovers, missing_requirements, namespace_pids, unique_prefix
 
 from .helpers import PYTHON, REPO, assert_exact, program_env
 from .test_distributed import PROG
+from .test_hosts import ClusterRun
 from .test_distributed_faults import JOB_TIMEOUT, START_TIMEOUT, corpus  # noqa: F401 - corpus is a fixture
 
 HOSTS, PER_HOST = 3, 2
@@ -105,3 +108,29 @@ def _read(path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+def test_a_dead_replica_is_replaced_by_the_next_rank_in_line(cluster, corpus, jobs, tmp_path):
+    """The ranks of the replica's host are SIGKILLed (its daemon lives): the master sends checkpoints to a
+    rank on the third host instead, commits go on, and the same mpirun finishes exact."""
+    folder, expected = corpus
+    checkpoints = tmp_path / "ck"
+    run = ClusterRun(jobs, cluster, tmp_path, folder, "--chunk-size", "64K", "--task-delay", "0.2",
+                     "--checkpoint-dir", f"{checkpoints}/{{host}}", "--checkpoint-every", "1",
+                     "--checkpoint-interval", "0.5")
+    victims = [PER_HOST * 1 + k for k in range(PER_HOST)]  # host 2: rank 2 is the replica
+    pids = [run.pid_of(rank) for rank in victims]
+    wait_for(lambda: committed(run.job.stdout) or not run.job.running(), START_TIMEOUT + JOB_TIMEOUT, "a commit")
+    for pid in pids:
+        assert signal_pid(pid, signal.SIGKILL)
+    commits_before = len(committed(run.job.stdout))
+    doc = run.finish()
+    assert_exact(doc, expected)
+    assert doc["failed_workers"] == victims
+    # Rank 3 (on the same host) may take rank 2's place before its own death is noticed: the line ends on host 3.
+    replaced = re.findall(r"\[Master\] Replica rank (\d) lost: checkpoints go to rank (\d) instead", run.job.stdout)
+    assert replaced and replaced[-1] == ("3" if len(replaced) > 1 else "2", str(PER_HOST * 2)), replaced
+    assert len(committed(run.job.stdout)) > commits_before  # the quorum is met with host 3's copy
+    final = committed(run.job.stdout)[-1][0]
+    for host in (cluster.hosts[0], cluster.hosts[2]):
+        assert read_commit(str(checkpoints / host))[0] == final

@@ -75,7 +75,7 @@ class CheckpointReplication:
             return
         chosen = choose_replicas(list(self.plan.hosts), self.rank, live, self.plan.count)
         for fresh in (r for r in chosen if r not in self.replicas):
-            self.say(f"[Master] Replica rank {rank} lost: checkpoints now also go to rank {fresh}")
+            self.say(f"[Master] Replica rank {rank} lost: checkpoints go to rank {fresh} instead")
             self.send(fresh, self.latest)
         self.replicas = chosen
 
