@@ -158,7 +158,7 @@ def _main(options: JobOptions) -> int:
         options.checkpoints, folder=folder_for(template, hosts[rank])))  # this host's folder
     replication = None
     if replicated(template) and options.checkpoints.enabled:
-        replication = replication_plan(hosts, options)
+        replication = replication_plan(hosts, options, rank)
     job = _agree_on_job(comm, options, say, replication)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
         return 0
@@ -233,10 +233,14 @@ def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan,
     ])
 
 
-def replication_plan(hosts: tuple[str, ...], options: JobOptions) -> ReplicationPlan:
+def replication_plan(hosts: tuple[str, ...], options: JobOptions, rank: int) -> ReplicationPlan:
     """Copies on as many other hosts as --backups asks and the job has; a majority of the copies commits."""
     count = min(options.backups, len(set(hosts)) - 1)
-    return ReplicationPlan(hosts, count, quorum_size(1 + count, options.replicas))
+    quorum = quorum_size(1 + count, options.replicas)
+    if quorum > 1 + count and rank == 0:
+        warn(f"--replicas {quorum} but only {1 + count} host(s) get a copy (--backups {options.backups}, "
+             f"{len(set(hosts))} host(s)): no checkpoint will be committed, and a resume finds none")
+    return ReplicationPlan(hosts, count, quorum)
 
 
 def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan | None):
