@@ -90,9 +90,10 @@ def test_master_host_lost_with_its_checkpoints_supervisor_resumes_on_the_others(
     assert doc["restored_tasks"] >= last_tasks, f"resumed {doc['restored_tasks']} results; {before[-1]} was committed"
     wait_for(lambda: not any(namespace_pids(node) for node in cluster.nodes if node != lost), 15,
              "every process on the surviving hosts to exit")
-    print(f"\nlost host: recovery (kill -> first new assignment) {recovery:.2f} s; run wall time {total:.2f} s "
+    print(f"\nlost host: killed at {lost_at - started:.2f} s; recovery (kill -> first new assignment) {recovery:.2f} s; run wall time {total:.2f} s "
           f"(attempt 2: {doc['elapsed_s']:.2f} s); resumed {doc['restored_tasks']} of {doc['tasks']} tasks from "
-          f"{doc['resumed_from']} (last committed before the loss: {last_sequence}, {last_tasks} results)")
+          f"{doc['resumed_from']} (last committed before the loss: {last_sequence}, {last_tasks} results)\n"
+          + "\n".join(line for line in job.stderr.splitlines() if line.startswith("supervise:")))
 
 
 def _cmdline(pid: int) -> str:

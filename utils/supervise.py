@@ -218,7 +218,9 @@ class Supervisor:
         self.restarts = restarts
         self.hang_grace = hang_grace
         self.probe_timeout = probe_timeout
-        self.say = say or (lambda text: print(f"supervise: {text}", file=sys.stderr, flush=True))
+        started = time.monotonic()
+        self.say = say or (lambda text: print(f"supervise: [{time.monotonic() - started:.2f} s] {text}",
+                                              file=sys.stderr, flush=True))
         found = option_value(args, ("--output",))
         self.result = Path(found[1]) if found else state / "result.json"
         self.args = list(args) if found else [*args, "--output", str(self.result)]
