@@ -74,6 +74,7 @@ class MasterDuty:
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
+        self.released: list[int] = []  # the workers sent Release, once the result is out
         self.exit_code = 0  # what the Stop messages say
         self.failure: AnalyserError | None = None  # the input error that ends the job (the workers are told to stop)
         self._garbage = None  # the store's garbage collection, once the job's last checkpoint is written
@@ -168,9 +169,9 @@ class MasterDuty:
     def release(self) -> None:
         """The result is out: every rank not known dead may exit (also one that never
         said Bye: it reads Stop, then this, whenever it runs again)."""
-        for w in self.workers:
-            if w not in self.scheduler.dead:
-                self.send(w, Release(self.epoch))
+        self.released = [w for w in self.workers if w not in self.scheduler.dead]
+        for w in self.released:
+            self.send(w, Release(self.epoch, after_failure=bool(self.scheduler.failed_workers)))
 
     def checkpoint(self) -> None:
         """Writes a checkpoint now if anything changed since the last one."""

@@ -157,6 +157,7 @@ class RankNode:
         self.elections = 0  # terms started while this rank ran
         self.final_master = False  # True on the one rank that ends the job and reports
         self.end_announced = False  # answered a final Stop: feigns no more (a recovery would elect again)
+        self.released_by: tuple[int, Release] | None = None  # who sent the Release that ended this rank, and it
         self._stopping: _Stopping | None = None  # in STOPPING
         self._feigning: _Feigning | None = None  # in FEIGNING
         self._turns = {Mode.WORKING: self._working_turn, Mode.AWAITING_RELEASE: self._working_turn,
@@ -424,6 +425,7 @@ class RankNode:
 
     def _on_release(self, source: int, message: Release, now: float) -> None:
         """The result is out (whoever reported it): this rank's part is over, in any role."""
+        self.released_by = (source, message)
         if self.master is not None:
             self.say(f"[Rank {self.rank}] Rank {source} reported the result: leaving without reporting")
             self.master = None

@@ -34,6 +34,7 @@ class Tag(IntEnum):
     BYE = 7
     RELEASE = 8
     INTERRUPT = 9
+    LEFT = 10
     # 20-24 belong to the bully election (election.messages.ElectionTag).
     # Replication of the job state.
     STATE_SYNC = 30
@@ -119,6 +120,15 @@ class Release:
 
     TAG = Tag.RELEASE
     epoch: int
+    after_failure: bool = False  # a rank died: say Left and exit without MPI_Finalize (programs/leaving.py)
+
+
+@dataclass(frozen=True)
+class Left:
+    """A rank's answer to Release after a failure: it got the Release and exits now."""
+
+    TAG = Tag.LEFT
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -181,5 +191,5 @@ class ReplicaCommit:
 
 
 # Every message kind of the job's protocol (a routing table names each one).
-JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Interrupt, StateSync, StateHandover,
+JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Left, Interrupt, StateSync, StateHandover,
                 ReplicaWrite, ReplicaWriteAck, ReplicaCommit)

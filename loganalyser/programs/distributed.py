@@ -40,6 +40,7 @@ from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
 from .jobsetup import FoundCheckpoints, JobCheckpoints, plan_job
+from .leaving import leave_at_once
 from .options import JobOptions, OutputOptions, WatchOptions, job_options
 from .report import emit, ranks_by_host, result_document
 
@@ -94,6 +95,7 @@ def build_parser():
 
 
 FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits without it
+_LEAVE_AT_ONCE = threading.Event()  # set when this rank may skip MPI_Finalize (programs/leaving.py)
 
 
 def main(argv) -> int:
@@ -122,6 +124,8 @@ def finalize_mpi(exit_code: int) -> None:
         sys.stderr.flush()
         os._exit(exit_code)
 
+    if _LEAVE_AT_ONCE.is_set():
+        os._exit(exit_code)
     threading.Thread(target=give_up, daemon=True).start()
     native = _native_finalize()
     if native is not None:
@@ -202,6 +206,8 @@ def _main(options: JobOptions) -> int:
     finally:
         if watch is not None:
             watch.stop_serving()
+    if code == 0 and leave_at_once(node, transport, FINALIZE_GRACE):
+        _LEAVE_AT_ONCE.set()
     if bar is not None:
         bar.close()
     return code
