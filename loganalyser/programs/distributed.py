@@ -96,6 +96,7 @@ def build_parser():
 
 FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits without it
 _LEAVE_AT_ONCE = threading.Event()  # set when this rank may skip MPI_Finalize (programs/leaving.py)
+LEFT_WAIT = 1.0  # seconds the final master waits for every Left (ranks answer in milliseconds) before finalising
 
 
 def main(argv) -> int:
@@ -206,7 +207,7 @@ def _main(options: JobOptions) -> int:
     finally:
         if watch is not None:
             watch.stop_serving()
-    if code == 0 and leave_at_once(node, transport, FINALIZE_GRACE):
+    if code == 0 and leave_at_once(node, transport, LEFT_WAIT):
         _LEAVE_AT_ONCE.set()
     if bar is not None:
         bar.close()
