@@ -28,13 +28,17 @@ run: install
 	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
 	$(MPIRUN) -np $(NP) $(PY) distributed_log_analyser.py $(LOGS)
 
-# The same job over HOSTS simulated hosts (network namespaces, root only), 2 ranks each; the cluster
-# is taken down afterwards, also when the job fails or is interrupted.
+# The same job over HOSTS simulated hosts (network namespaces, root only), 2 ranks each, under the
+# supervisor (utils/supervise.py), each host with its own checkpoint folder; the cluster and the
+# folders are removed afterwards, also when the job fails or is interrupted.
 run-cluster: install
 	@$(PY) -c 'from utils.jobcontrol import clear_stale_sessions; clear_stale_sessions()'
-	@prefix=lac$$$$; trap "$(PY) -m utils.testcluster down --prefix $$prefix" EXIT; trap 'exit 130' INT TERM; \
+	@prefix=lac$$$$; ckpt=/tmp/$$prefix-checkpoints; \
+	trap "$(PY) -m utils.testcluster down --prefix $$prefix; rm -rf $$ckpt" EXIT; trap 'exit 130' INT TERM; \
 	$(PY) -m utils.testcluster up $(HOSTS) --prefix $$prefix && \
-	$(PY) -m utils.testcluster run --prefix $$prefix -- -np $$(($(HOSTS) * 2)) $(PY) distributed_log_analyser.py $(LOGS)
+	$(PY) -m utils.testcluster exec --prefix $$prefix -- $(PY) -m utils.supervise \
+	  --hostfile /tmp/testcluster-$$prefix/hostfile --state-dir /tmp/testcluster-$$prefix/supervise -- \
+	  --bind-to none -np $$(($(HOSTS) * 2)) $(PY) distributed_log_analyser.py $(LOGS) --checkpoint-dir "$$ckpt/{host}"
 
 test: install
 	$(PY) -m pytest -q

@@ -3,6 +3,7 @@
     python -m utils.testcluster up 3 [--prefix P]   # bridge, head + 3 host namespaces, agent, hostfile
     python -m utils.testcluster up 3 --hide DIR     # ... and DIR is visible on the first host only
     python -m utils.testcluster run [--prefix P] -- CMD...   # mpirun's command line, run in the head
+    python -m utils.testcluster exec [--prefix P] -- CMD...  # any command in the head (the supervisor)
     python -m utils.testcluster down [--prefix P]   # kill every process inside, delete everything
     python -m utils.testcluster status              # the clusters and their processes
 
@@ -209,9 +210,33 @@ class TestCluster:
 
     def mpirun_cmd(self, mpirun: str, options, program) -> list[str]:
         """The command that runs `mpirun OPTIONS PROGRAM` from the head, over the hostfile."""
+        return self.head_cmd([mpirun, "--hostfile", self.hostfile, "--bind-to", "none", *options, *program])
+
+    def head_cmd(self, cmd) -> list[str]:
+        """`cmd` run in the head namespace, named after it (e.g. utils/supervise.py, which starts mpirun)."""
         return ["ip", "netns", "exec", self.head, "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"',
-                self.head, str(mpirun), "--hostfile", str(self.hostfile), "--bind-to", "none",
-                *map(str, options), *map(str, program)]
+                self.head, *map(str, cmd)]
+
+    def lose(self, host: str, timeout: float = KILL_TIMEOUT) -> list[int]:
+        """The host is lost, as a machine that dies: its namespace's name is removed first (so neither
+        the launch agent nor anyone else reaches it from then on), then every process still inside it
+        (prted too) is SIGKILLed until none is left, and its link removed. Returns the pids killed."""
+        netns = os.stat(f"/run/netns/{host}").st_ino
+        _ip("netns", "del", host)
+        deadline = time.monotonic() + timeout
+        killed = []
+        while alive := [pid for pid in _pids_in_netns(netns) if _alive(pid)]:
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"processes of lost host {host} still alive {timeout:g} s after SIGKILL: {alive}")
+            for pid in alive:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+        _ip("link", "del", self.veth(host), check=False)
+        return sorted(set(killed))
 
     # --- making and removing -----------------------------------------------------------
 
@@ -314,6 +339,19 @@ def _empty(name: str, timeout: float = KILL_TIMEOUT) -> list[int]:
     return sorted(set(killed))
 
 
+def _pids_in_netns(inode: int) -> list[int]:
+    """Every process whose network namespace is the one with this inode (named or not)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.stat(entry / "ns" / "net").st_ino == inode:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
@@ -338,6 +376,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--prefix", default=DEFAULT_PREFIX)
     run.add_argument("--mpirun", default=str(Path(sys.executable).parent / "mpirun"), help="default: beside python")
     run.add_argument("args", nargs=argparse.REMAINDER, help="-- then mpirun's options and the program")
+    run_head = commands.add_parser("exec", help="run a command in the head with the cluster's launch agent "
+                                                "(e.g. utils/supervise.py --hostfile HOSTFILE -- ...)")
+    run_head.add_argument("--prefix", default=DEFAULT_PREFIX)
+    run_head.add_argument("args", nargs=argparse.REMAINDER, help="-- then the command")
     down = commands.add_parser("down", help="kill every process inside and delete the cluster (idempotent)")
     down.add_argument("--prefix", default=DEFAULT_PREFIX)
     commands.add_parser("status", help="the test clusters on this machine")
@@ -353,15 +395,26 @@ def _up(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    hosts = sorted((name for name in namespaces(args.prefix) if name != f"{args.prefix}-{HEAD}"),
+def _existing(prefix: str) -> TestCluster:
+    hosts = sorted((name for name in namespaces(prefix) if name != f"{prefix}-{HEAD}"),
                    key=lambda name: int(name.rpartition("-n")[2]))
     if not hosts:
-        raise ClusterError(f"no cluster {args.prefix} (run `up` first)")
-    cluster = TestCluster(args.prefix, tuple(hosts))
+        raise ClusterError(f"no cluster {prefix} (run `up` first)")
+    return TestCluster(prefix, tuple(hosts))
+
+
+def _run(args) -> int:
+    cluster = _existing(args.prefix)
     rest = args.args[1:] if args.args[:1] == ["--"] else args.args
     cmd = cluster.mpirun_cmd(args.mpirun, [], rest)
     os.execvpe(cmd[0], cmd, cluster.env())  # mpirun takes this process's place: signals reach it
+
+
+def _exec(args) -> int:
+    cluster = _existing(args.prefix)
+    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+    cmd = cluster.head_cmd(rest)
+    os.execvpe(cmd[0], cmd, cluster.env())
 
 
 def _down(args) -> int:
@@ -388,7 +441,7 @@ def main(argv=None) -> int:
     try:
         if args.command != "status" and (why := missing_requirements()):
             raise ClusterError(why)
-        return {"up": _up, "run": _run, "down": _down, "status": _status}[args.command](args)
+        return {"up": _up, "run": _run, "exec": _exec, "down": _down, "status": _status}[args.command](args)
     except ClusterError as exc:
         print(f"testcluster: {exc}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ from loganalyser.work.jobstate import JobState
 from loganalyser.work.tasks import Task
 
 from .protocol import Ack, Assign, Release, Split, StateSync, Stop
+from .replication import CheckpointReplication, ReplicationPlan
 from .scheduler import AckResults, AssignTasks, InputFailed, Scheduler, Timing, WorkerBack, WorkerLost
 from .seams import Clock, Say, SendTo, Transport
 from .stealing import STEP_BYTES, AskSplit, TaskSplit
@@ -56,7 +57,7 @@ class MasterDuty:
                  state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
                  progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
                  analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None,
-                 step_bytes: int = STEP_BYTES):
+                 step_bytes: int = STEP_BYTES, replication: CheckpointReplication | None = None):
         self.rank = rank
         self.epoch = epoch
         self.timing = timing
@@ -69,10 +70,12 @@ class MasterDuty:
         self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
         self.backups = backups  # how many ranks receive every accepted result
         self.watch = watch  # events and the live status for watchers, or None
+        self.replication = replication  # copies of each checkpoint on other hosts, or None
         self.workers = list(workers)
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state, step_bytes)
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
+        self.released: list[int] = []  # the workers sent Release, once the result is out
         self.exit_code = 0  # what the Stop messages say
         self.failure: AnalyserError | None = None  # the input error that ends the job (the workers are told to stop)
         self._garbage = None  # the store's garbage collection, once the job's last checkpoint is written
@@ -105,6 +108,8 @@ class MasterDuty:
 
     def on_failure(self, rank: int, now: float) -> None:
         self._carry_out(self.scheduler.process_failed(rank, now))
+        if self.replication is not None:
+            self.replication.peer_failed(rank, self.scheduler.live_workers())
 
     def tick(self, now: float) -> None:
         if now >= self.next_tick:
@@ -165,9 +170,9 @@ class MasterDuty:
     def release(self) -> None:
         """The result is out: every rank not known dead may exit (also one that never
         said Bye: it reads Stop, then this, whenever it runs again)."""
-        for w in self.workers:
-            if w not in self.scheduler.dead:
-                self.send(w, Release(self.epoch))
+        self.released = [w for w in self.workers if w not in self.scheduler.dead]
+        for w in self.released:
+            self.send(w, Release(self.epoch, after_failure=bool(self.scheduler.failed_workers)))
 
     def checkpoint(self) -> None:
         """Writes a checkpoint now if anything changed since the last one."""
@@ -186,6 +191,8 @@ class MasterDuty:
             self.checkpointer.postpone(self.clock())
             return
         self.say(f"[Master] Checkpoint saved: {folder} ({self.checkpointer.processed_files} file(s) processed)")
+        if self.replication is not None:
+            self.replication.written(folder, len(self.scheduler.state), self.epoch, self.scheduler.live_workers())
         if self.watch is not None:
             self.watch.checkpoint_saved(self.epoch, folder, self.checkpointer.processed_files)
 
@@ -315,6 +322,7 @@ class MasterFactory:
     analyse: Callable[..., PartialResult] = analyse_pieces
     watch: JobWatch | None = None  # what watchers see (events, status), or None
     step_bytes: int = STEP_BYTES  # the workers' counting step (work stealing cuts on its grid)
+    replication: ReplicationPlan | None = None  # checkpoints copied to other hosts ({host} folders), or None
 
     def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
         """The master of term `epoch`. It starts from the union of what this rank holds
@@ -330,10 +338,13 @@ class MasterFactory:
             state.merge(self.checkpoints.latest_state())
         workers = [r for r in range(self.transport.size) if r != self.rank]
         checkpointer = self.checkpoints.checkpointer(state) if self.checkpoints is not None else None
+        replication = None
+        if self.replication is not None and checkpointer is not None:
+            replication = self.replication.duty(self.rank, checkpointer.store, self.transport.send, self.say)
         master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
                             backups=self.backups, checkpointer=checkpointer, progress=self.progress,
                             injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch,
-                            step_bytes=self.step_bytes)
+                            step_bytes=self.step_bytes, replication=replication)
         now = self.clock()
         for dead in self.transport.known_failed():
             master.on_failure(dead, now)

@@ -55,6 +55,9 @@ from .protocol import (
     Heartbeat,
     Interrupt,
     Release,
+    ReplicaCommit,
+    ReplicaWrite,
+    ReplicaWriteAck,
     Result,
     Split,
     SplitReply,
@@ -63,6 +66,7 @@ from .protocol import (
     Stop,
     WorkRequest,
 )
+from .replication import ReplicaKeeper
 from .seams import Clock, Say, Transport
 from .shipping import SHIP_MESSAGES, ShipChunk, ShipRequest
 from .worker import WorkerDuty
@@ -137,7 +141,7 @@ class RankNode:
 
     def __init__(self, transport: Transport, election: BullyNode | None, worker: WorkerDuty, masters: MasterFactory,
                  say: Say, chaos: FailureSchedule | None = None, report: Report | None = None,
-                 clock: Clock = time.monotonic):
+                 clock: Clock = time.monotonic, keeper: ReplicaKeeper | None = None):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
@@ -147,6 +151,7 @@ class RankNode:
         self.chaos = chaos  # FeignedFailures, or None
         self.report = report
         self.clock = clock
+        self.keeper = keeper  # stores checkpoints a master replicates to this host, or None
         self.mode = Mode.WORKING
         self.master: MasterDuty | None = None  # set in MASTER and STOPPING
         self.replica = JobState()  # results the master replicated to us
@@ -155,6 +160,7 @@ class RankNode:
         self.elections = 0  # terms started while this rank ran
         self.final_master = False  # True on the one rank that ends the job and reports
         self.end_announced = False  # answered a final Stop: feigns no more (a recovery would elect again)
+        self.released_by: tuple[int, Release] | None = None  # who sent the Release that ended this rank, and it
         self._stopping: _Stopping | None = None  # in STOPPING
         self._feigning: _Feigning | None = None  # in FEIGNING
         self._turns = {Mode.WORKING: self._working_turn, Mode.AWAITING_RELEASE: self._working_turn,
@@ -169,10 +175,13 @@ class RankNode:
         working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
                    Release: self._on_release, StateSync: self._on_state_sync, Split: self._to_worker,
                    ShipChunk: self._on_ship_chunk}
+        if self.keeper is not None:
+            working.update({ReplicaWrite: self._on_replica_write, ReplicaCommit: self._on_replica_commit})
         master = {**working, WorkRequest: self._to_master, Result: self._to_master, Heartbeat: self._to_master,
                   StateHandover: self._on_handover, Interrupt: self._on_interrupt, SplitReply: self._to_master,
-                  ShipRequest: self._on_ship_request}
-        stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release}
+                  ShipRequest: self._on_ship_request, ReplicaWriteAck: self._on_replica_ack}
+        stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release,
+                    ReplicaWriteAck: self._on_replica_ack}
         feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release}
         return {Mode.WORKING: working, Mode.AWAITING_RELEASE: working, Mode.MASTER: master, Mode.STOPPING: stopping,
                 Mode.FEIGNING: feigning, Mode.ENDED: ignored}
@@ -380,6 +389,19 @@ class RankNode:
         if self.worker.shipping is not None:  # the worker's shipping object also answers as master (shipping.py)
             self.worker.shipping.take_request(source, message, self.master.epoch)
 
+    def _on_replica_write(self, source: int, message: ReplicaWrite, now: float) -> None:
+        if message.epoch >= self._epoch():
+            self.keeper.on_write(source, message)
+
+    def _on_replica_commit(self, source: int, message: ReplicaCommit, now: float) -> None:
+        if message.epoch >= self._epoch():
+            self.keeper.on_commit(source, message)
+
+    def _on_replica_ack(self, source: int, message: ReplicaWriteAck, now: float) -> None:
+        master = self.master if self._stopping is None else self._stopping.master
+        if master is not None and master.replication is not None and message.epoch == master.epoch:
+            master.replication.on_ack(source, message)
+
     def _on_handover(self, source: int, message: StateHandover, now: float) -> None:
         self.say(f"[Rank {self.rank}] Took over {len(message.results)} result(s) from rank {source}")
         self.master.merge(message.results)
@@ -418,6 +440,7 @@ class RankNode:
 
     def _on_release(self, source: int, message: Release, now: float) -> None:
         """The result is out (whoever reported it): this rank's part is over, in any role."""
+        self.released_by = (source, message)
         if self.master is not None:
             self.say(f"[Rank {self.rank}] Rank {source} reported the result: leaving without reporting")
             self.master = None

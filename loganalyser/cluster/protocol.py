@@ -37,10 +37,15 @@ class Tag(IntEnum):
     # Work stealing (master <-> a busy worker).
     SPLIT = 10
     SPLIT_REPLY = 11
+    LEFT = 12  # a released rank is leaving without MPI_Finalize (programs/leaving.py)
     # 20-24 belong to the bully election (election.messages.ElectionTag).
     # Replication of the job state.
     STATE_SYNC = 30
     STATE_HANDOVER = 31
+    # Checkpoints replicated to other hosts (cluster/replication.py).
+    REPLICA_WRITE = 40
+    REPLICA_ACK = 41
+    REPLICA_COMMIT = 42
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,15 @@ class Release:
 
     TAG = Tag.RELEASE
     epoch: int
+    after_failure: bool = False  # a rank died: say Left and exit without MPI_Finalize (programs/leaving.py)
+
+
+@dataclass(frozen=True)
+class Left:
+    """A rank's answer to Release after a failure: it got the Release and exits now."""
+
+    TAG = Tag.LEFT
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,38 @@ class StateHandover:
     results: TaskResults
 
 
+@dataclass(frozen=True)
+class ReplicaWrite:
+    """Master -> a replica on another host: store this checkpoint (its bytes) in your folder."""
+
+    TAG = Tag.REPLICA_WRITE
+    epoch: int
+    sequence: int
+    document: bytes  # checkpoint.json as the master wrote it
+    job: bytes  # the job file it names
+
+
+@dataclass(frozen=True)
+class ReplicaWriteAck:
+    """A replica -> the master: checkpoint `sequence` with this checksum is stored (or, `stored` False, not)."""
+
+    TAG = Tag.REPLICA_ACK
+    epoch: int
+    sequence: int
+    checksum: str
+    stored: bool = True
+
+
+@dataclass(frozen=True)
+class ReplicaCommit:
+    """Master -> replicas: checkpoint `sequence` is held by a quorum; record the commit."""
+
+    TAG = Tag.REPLICA_COMMIT
+    epoch: int
+    sequence: int
+    checksum: str
+
+
 # Every message kind of the job's protocol (a routing table names each one).
-JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Interrupt, StateSync, StateHandover,
-                Split, SplitReply)
+JOB_MESSAGES = (WorkRequest, Assign, Result, Ack, Heartbeat, Stop, Bye, Release, Left, Interrupt, StateSync, StateHandover,
+                Split, SplitReply, ReplicaWrite, ReplicaWriteAck, ReplicaCommit)

@@ -39,6 +39,7 @@ JOBS = "jobs"  # folder of the per-job input descriptions
 TMP_PREFIX = ".tmp-"  # a checkpoint being written
 GARBAGE_STEP = 256  # names looked at per step of garbage_steps
 FILE_MODES = ("link", "copy", "none")
+COMMIT_FILE = "committed.json"  # the newest checkpoint held by a quorum of hosts (persistence/replicas.py)
 
 
 class StaleEpoch(Exception):
@@ -96,6 +97,7 @@ class CheckpointStore:
         self._stored: set[str] = set()  # names known to be in the store
         self._last_written: int | None = None
         self._reported: set[int] = set()  # bad checkpoints already warned about
+        self.floor = 0  # new checkpoints are numbered above this (the highest sequence seen on any host)
 
     # ------------------------------------------------------------------ reading
     def sequences(self) -> list[int]:
@@ -119,6 +121,13 @@ class CheckpointStore:
                 return None
             return checkpoint
         return None
+
+    def valid_checkpoints(self):
+        """The valid checkpoints in the folder, newest first (corrupt ones skipped with a warning)."""
+        for sequence in reversed(self.sequences()):
+            checkpoint = self._read(sequence)
+            if checkpoint is not None:
+                yield checkpoint
 
     def _read(self, sequence: int) -> Checkpoint | None:
         folder = os.path.join(self.root, f"{sequence:06d}")
@@ -158,7 +167,7 @@ class CheckpointStore:
         self._check_epoch(doc["epoch"], doc.get("run_id"))
         tmp = None
         try:
-            sequence = max(self.sequences(), default=0) + 1
+            sequence = max(max(self.sequences(), default=0), self.floor) + 1
             os.makedirs(self.root, exist_ok=True)
             tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{sequence:06d}-", dir=self.root)
             return self._write(dict(doc, job_file=self._job_file(identities)), processed, sequence, tmp)
@@ -194,7 +203,7 @@ class CheckpointStore:
         os.rename(tmp, final)
         fsync_folder(self.root)
         self._last_written = sequence
-        self._prune()
+        self.prune()
         return final
 
     def _check_epoch(self, epoch: int, run_id) -> None:
@@ -229,9 +238,12 @@ class CheckpointStore:
                 _link_or_copy(log_file.path, os.path.join(store, name), self.file_mode)
                 self._stored.add(name)
 
-    def _prune(self) -> None:
-        """Keeps the newest `keep` checkpoints; clears leftovers of killed writes."""
+    def prune(self) -> None:
+        """Keeps the newest `keep` checkpoints and the committed one; clears leftovers of killed writes."""
+        committed = read_commit(self.root)
         for sequence in self.sequences()[: -self.keep]:
+            if committed is not None and sequence == committed[0]:
+                continue
             shutil.rmtree(os.path.join(self.root, f"{sequence:06d}"), ignore_errors=True)
         for name in os.listdir(self.root):
             if name.startswith(TMP_PREFIX):  # left by a writer killed mid-write (ours is renamed by now)
@@ -264,6 +276,16 @@ class CheckpointStore:
                     self._stored.discard(name)
                 if count % GARBAGE_STEP == 0:
                     yield
+
+
+def read_commit(root: str) -> tuple[int, str] | None:
+    """A folder's commit record: (sequence, checksum) of its newest committed checkpoint, or None."""
+    try:
+        with open(os.path.join(root, COMMIT_FILE), "rb") as f:
+            doc = json.loads(f.read())
+        return int(doc["sequence"]), str(doc["checksum"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _link_or_copy(source: str, target: str, mode: str) -> None:

@@ -7,6 +7,7 @@ an election (node.py). Exactly one result is printed, by the final master.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -20,6 +21,7 @@ import traceback
 from election.bully import BullyNode, ElectionTiming
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
+from loganalyser.cluster.replication import ReplicaKeeper, ReplicationPlan
 from loganalyser.cluster.shipping import MODES as SHIP_MODES
 from loganalyser.cluster.shipping import Shipping
 from loganalyser.cluster.watch import JobWatch
@@ -32,13 +34,15 @@ from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.faults.feigned import FeignedFailures
 from loganalyser.faults.injected import FaultInjector, parse_fault
 from loganalyser.persistence.policy import CONSISTENCY
-from loganalyser.persistence.store import FILE_MODES
+from loganalyser.persistence.replicas import FolderScan, folder_for, newest_committed, quorum_size, replicated, scan_folder
+from loganalyser.persistence.store import FILE_MODES, CheckpointStore
 from loganalyser.work.inputs import find_log_files
-from loganalyser.work.scanning import job_formats
+from loganalyser.work.scanning import job_fingerprint, job_formats
 from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
-from .jobsetup import JobCheckpoints, plan_job
+from .jobsetup import FoundCheckpoints, JobCheckpoints, plan_job
+from .leaving import leave_at_once
 from .options import JobOptions, OutputOptions, WatchOptions, job_options
 from .report import emit, ranks_by_host, result_document
 
@@ -55,7 +59,9 @@ def build_parser():
     parser.add_argument("--chunk-size", type=byte_size, default=CHUNK_BYTES, metavar="BYTES",
                         help="cut files larger than this into tasks of about this size (default 32M)")
     group = parser.add_argument_group("checkpoints")
-    group.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR", help="where checkpoints live (default: checkpoints)")
+    group.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
+                       help="where checkpoints live (default: checkpoints); {host} is replaced by each rank's host "
+                            "name, and then each checkpoint is copied to other hosts (see --replicas)")
     group.add_argument("--checkpoint-every", type=positive_int, default=5, metavar="N", help="checkpoint after every N files processed (default 5)")
     group.add_argument("--checkpoint-interval", type=positive_float, default=30.0, metavar="S", help="... and at least every S seconds (default 30)")
     group.add_argument("--keep-checkpoints", type=positive_int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)")
@@ -67,6 +73,9 @@ def build_parser():
     group.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints and start afresh")
     parser.add_argument("--backups", type=positive_int, default=1, metavar="K",
                         help="ranks that receive a copy of every accepted result (default 1)")
+    parser.add_argument("--replicas", type=positive_int, metavar="Q",
+                        help="with {host} in --checkpoint-dir: a checkpoint is committed once Q hosts hold it "
+                             "(default: a majority of the master's copy and its K backups' copies)")
     parser.add_argument("--inject", action="append", default=[], type=parse_fault, metavar="FAULT",
                         help="kill:RANK@FRACTION, exit:RANK@FRACTION or hang:RANK@FRACTION:SECONDS (repeatable)")
     parser.add_argument("--chaos", type=int, metavar="SEED",
@@ -91,6 +100,8 @@ def build_parser():
 
 
 FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits without it
+_LEAVE_AT_ONCE = threading.Event()  # set when this rank may skip MPI_Finalize (programs/leaving.py)
+LEFT_WAIT = 1.0  # seconds the final master waits for every Left (ranks answer in milliseconds) before finalising
 
 
 def main(argv) -> int:
@@ -119,6 +130,8 @@ def finalize_mpi(exit_code: int) -> None:
         sys.stderr.flush()
         os._exit(exit_code)
 
+    if _LEAVE_AT_ONCE.is_set():
+        os._exit(exit_code)
     threading.Thread(target=give_up, daemon=True).start()
     native = _native_finalize()
     if native is not None:
@@ -149,7 +162,14 @@ def _main(options: JobOptions) -> int:
     chatty = options.output.chatty and not options.watch.tui  # the terminal view replaces the log lines
     say = (lambda text: print(text, flush=True)) if chatty else (lambda text: None)
     start = time.perf_counter()
-    job = _agree_on_job(comm, options, say)  # every rank holds the plan: any may become master
+    hosts = tuple(comm.allgather(socket.gethostname()))
+    template = options.checkpoints.folder
+    options = dataclasses.replace(options, checkpoints=dataclasses.replace(
+        options.checkpoints, folder=folder_for(template, hosts[rank])))  # this host's folder
+    replication = None
+    if replicated(template) and options.checkpoints.enabled:
+        replication = replication_plan(hosts, options, rank)
+    job = _agree_on_job(comm, options, say, replication)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
         return 0
     if rank == 0:
@@ -159,16 +179,22 @@ def _main(options: JobOptions) -> int:
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
     plan, resumed_state, extra = job
-    extra = dict(extra, hosts=ranks_by_host(comm.allgather(socket.gethostname())))  # any rank may report
+    extra = dict(extra, hosts=ranks_by_host(hosts))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
     shipping = Shipping(options.ship, socket.gethostname(), transport.send)
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
     analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
     watch = job_watch(options.watch, rank, size) if options.watch.any else None
+    keeper = None
+    if replication is not None:
+        keeper = ReplicaKeeper(CheckpointStore(options.checkpoints.folder, options.checkpoints.keep, warn=warn),
+                               transport.send, say)
+    checkpoints = JobCheckpoints(options.checkpoints, plan, floor=lambda: max(keeper.highest if keeper else 0,
+                                                                               plan.base_sequence))
     masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
-                            resumed=resumed_state, checkpoints=JobCheckpoints(options.checkpoints, plan),
-                            progress=bar, injector=injector, analyse=analyse, watch=watch)
+                            resumed=resumed_state, checkpoints=checkpoints, progress=bar, injector=injector,
+                            analyse=analyse, watch=watch, replication=replication)
     worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse,
                         shipping=shipping)
     election = None
@@ -182,13 +208,15 @@ def _main(options: JobOptions) -> int:
         _report(summary, node, options.output, plan, dict(extra, shipped_bytes=shipping.shipped_bytes), size,
                 time.perf_counter() - start)
 
-    node = RankNode(transport, election, worker, masters, say, chaos, report)
+    node = RankNode(transport, election, worker, masters, say, chaos, report, keeper=keeper)
     _on_signals(node, rank)
     try:
         code = _run_rank(node)
     finally:
         if watch is not None:
             watch.stop_serving()
+    if code == 0 and leave_at_once(node, transport, LEFT_WAIT):
+        _LEAVE_AT_ONCE.set()
     if bar is not None:
         bar.close()
     return code
@@ -220,21 +248,59 @@ def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan,
     ])
 
 
-def _agree_on_job(comm, options: JobOptions, say):
+def replication_plan(hosts: tuple[str, ...], options: JobOptions, rank: int) -> ReplicationPlan:
+    """Copies on as many other hosts as --backups asks and the job has; a majority of the copies commits."""
+    count = min(options.backups, len(set(hosts)) - 1)
+    quorum = quorum_size(1 + count, options.replicas)
+    if quorum > 1 + count and rank == 0:
+        warn(f"--replicas {quorum} but only {1 + count} host(s) get a copy (--backups {options.backups}, "
+             f"{len(set(hosts))} host(s)): no checkpoint will be committed, and a resume finds none")
+    return ReplicationPlan(hosts, count, quorum)
+
+
+def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan | None):
     """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
     job = None
+    found = _found_checkpoints(comm, options, replication) if replication is not None else None
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(options.inputs)
             inputs = options.inputs
             files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
-            job = plan_job(options, files, formats, comm.Get_size() - 1, say)
+            job = plan_job(options, files, formats, comm.Get_size() - 1, say, found=found)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)
     if isinstance(job, AnalyserError) and comm.Get_rank() == 0:
         raise job
     return job  # the other ranks see the error and end quietly: rank 0 reports it
+
+
+def _found_checkpoints(comm, options: JobOptions, replication: ReplicationPlan):
+    """Every rank looks into its own host's folder; rank 0 gets the newest committed checkpoint of
+    the job's input set among them (read by the rank that holds it) as a FoundCheckpoints."""
+    rank = comm.Get_rank()
+    store = CheckpointStore(options.checkpoints.folder, options.checkpoints.keep, warn=warn)
+    first_on_host = replication.hosts.index(replication.hosts[rank]) == rank  # one scan per folder
+    scans = comm.gather(scan_folder(store, rank) if first_on_host else FolderScan((), (), 0), root=0)
+    choice = problem = None
+    if rank == 0:
+        problem = next((f"{scan.error} (host {replication.hosts[r]})" for r, scan in enumerate(scans) if scan.error), None)
+        if options.checkpoints.resume and problem is None:
+            try:
+                fingerprint = job_fingerprint(options.inputs, job_formats(options.inputs))
+            except AnalyserError:
+                fingerprint = None  # planning meets the error again and reports it
+            choice = newest_committed(scans, fingerprint, replication.quorum) if fingerprint else None
+    choice = comm.bcast(choice, root=0)
+    mine = None
+    if choice is not None and choice.holder == rank:
+        mine = next((c for c in store.valid_checkpoints() if c.sequence == choice.sequence), None)
+    held = comm.gather(mine, root=0)
+    if rank != 0:
+        return None
+    return FoundCheckpoints(held[choice.holder] if choice is not None else None,
+                            max((scan.highest for scan in scans), default=0), problem)
 
 
 def _run_rank(node) -> int:

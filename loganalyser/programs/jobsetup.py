@@ -17,7 +17,7 @@ from loganalyser.counting.formats import FormatSet
 from loganalyser.counting.reader import SMALL_FILE
 from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.persistence.policy import Checkpointer, CheckpointOptions, FileTracker, restore
-from loganalyser.persistence.store import CheckpointStore
+from loganalyser.persistence.store import Checkpoint, CheckpointStore
 from loganalyser.work.jobstate import JobState
 from loganalyser.work.scanning import assign_formats, job_fingerprint
 from loganalyser.work.tasks import BATCH_BYTES, BATCH_FILES, plan_tasks, task_sizes
@@ -35,19 +35,34 @@ class JobPlan:
     fingerprint: str  # the input set (paths, glob, recursive) and how it is counted
     run_id: str  # this launch of the job: epochs are compared within one run only
     formats: FormatSet  # the formats the files' pieces name, as rank 0 loaded them
+    base_sequence: int = 0  # the highest checkpoint sequence found on any host: new ones are numbered above it
 
     @property
     def total_bytes(self) -> int:
         return sum(t.size for t in self.tasks)
 
 
-def plan_job(options: JobOptions, files, formats: FormatSet, workers: int, say):
-    """The plan, plus what a checkpoint of the same input already holds."""
+@dataclass(frozen=True)
+class FoundCheckpoints:
+    """What the ranks found in their hosts' checkpoint folders ({host} in --checkpoint-dir)."""
+
+    newest_committed: Checkpoint | None  # of this job's input set, read by the rank that holds it
+    highest: int  # the highest sequence in any folder
+    problem: str | None = None  # a folder that cannot be used, on which host
+
+
+def plan_job(options: JobOptions, files, formats: FormatSet, workers: int, say, found: FoundCheckpoints | None = None):
+    """The plan, plus what a checkpoint of the same input already holds (in this rank's folder,
+    or with `found` the newest committed one on any host)."""
     fingerprint = job_fingerprint(options.inputs, formats)
     ckpt = options.checkpoints
     check_checkpoint_dir(ckpt)
+    if found is not None and found.problem:
+        raise AnalyserError(found.problem, ExitCode.INPUT)
     checkpoint = None
-    if ckpt.enabled and ckpt.resume:
+    if ckpt.enabled and ckpt.resume and found is not None:
+        checkpoint = found.newest_committed
+    elif ckpt.enabled and ckpt.resume:
         store = _store(ckpt)
         if store.sequences():
             say("Loading checkpoint from previous run...")
@@ -61,7 +76,8 @@ def plan_job(options: JobOptions, files, formats: FormatSet, workers: int, say):
         chunk, batch = task_sizes(files, max(1, workers), options.chunk_size, BATCH_BYTES)
         sizes = {"chunk_bytes": chunk, "batch_bytes": batch, "batch_files": BATCH_FILES}
     files, tasks = planned_tasks(files, formats, options.inputs.format, sizes, warn)
-    plan = JobPlan(tuple(files), tuple(tasks), sizes, fingerprint, uuid.uuid4().hex[:12], formats)
+    plan = JobPlan(tuple(files), tuple(tasks), sizes, fingerprint, uuid.uuid4().hex[:12], formats,
+                   found.highest if found is not None else 0)
     state, extra = JobState(), {}
     if checkpoint is not None:
         restored = restore(checkpoint, plan.files, plan.tasks)
@@ -88,9 +104,10 @@ def planned_tasks(files, formats: FormatSet, choice: str, sizes: dict, warn=None
 class JobCheckpoints:
     """The checkpoints of one planned job, as a new master needs them (cluster.master.Checkpoints)."""
 
-    def __init__(self, options: CheckpointOptions, plan: JobPlan):
+    def __init__(self, options: CheckpointOptions, plan: JobPlan, floor=lambda: 0):
         self.options = options
         self.plan = plan
+        self.floor = floor  # floor() -> the sequence new checkpoints are numbered above
 
     def latest_state(self) -> JobState:
         """Results of the plan's tasks in the newest valid checkpoint (a new master's fallback)."""
@@ -108,7 +125,9 @@ class JobCheckpoints:
         plan = self.plan
         meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes, "run_id": plan.run_id}
         tracker = FileTracker(plan.files, plan.tasks, done=[task_id for task_id, _ in state.items()])
-        return Checkpointer(_store(self.options), self.options.policy, tracker, meta, time.monotonic())
+        store = _store(self.options)
+        store.floor = self.floor()
+        return Checkpointer(store, self.options.policy, tracker, meta, time.monotonic())
 
 
 def check_checkpoint_dir(options: CheckpointOptions) -> None:

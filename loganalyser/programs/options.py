@@ -61,7 +61,8 @@ class JobOptions:
     checkpoints: CheckpointOptions = CheckpointOptions()
     timing: Timing = Timing()  # heartbeats and the worker timeout
     chunk_size: int = CHUNK_BYTES  # files larger than this are cut into tasks of about this size
-    backups: int = 1  # ranks that receive a copy of every accepted result
+    backups: int = 1  # ranks that receive a copy of every accepted result (and, with {host} folders, of each checkpoint)
+    replicas: int | None = None  # hosts that must hold a checkpoint to commit it (None: a majority of the copies)
     faults: tuple[Fault, ...] = ()  # --inject
     chaos_seed: int | None = None  # --chaos: ranks feign failures, seeded
     task_delay: float = 0.0  # extra seconds per task on the workers (demos, tests)
@@ -96,4 +97,4 @@ def job_options(args) -> JobOptions:
     watch = WatchOptions(args.events, args.status, parse_address(args.dashboard) if args.dashboard else None,
                          args.dashboard_html, args.tui, args.dashboard_linger)
     return JobOptions(input_options(args), output_options(args), checkpoints, timing, args.chunk_size, args.backups,
-                      tuple(args.inject), args.chaos, args.task_delay, args.trace, watch, ship=args.ship)
+                      args.replicas, tuple(args.inject), args.chaos, args.task_delay, args.trace, watch, ship=args.ship)
