@@ -373,3 +373,31 @@ def test_sure_patterns_take_the_common_lines(name, lines, share):
     """The fast path is no fast path if it takes nothing: the usual shapes are taken."""
     data = b"\n".join(lines) + b"\n"
     assert assert_sure_lines_agree(_sure_dialect(name), data) >= share * len(lines)
+
+
+JSON_TRAPS = [b'{"log":{"level":"warn"},"log":"x"}', b'{"log":"x","log":{"level":"warn"}}', b'{"level":"info","level":"error"}',
+              b'{"level":null,"severity":"error"}', b'{"severity":"error","level":"info"}', b'{"lvl":"debug","severity":"x"}',
+              b'{"log.level":"error","log":{"level":"warn"}}', b'{"log.level":null,"log":{"level":"warn"}}',
+              b'{"log":{"level":"warn"},"log.level":"error"}', b'{"log":{"level":"warn","level":"error"}}',
+              b'{"log":{"level":null}}', b'{"log":{"lvl":"error"}}', b'{"log":{}}', b'{"level":"x","log":{"level":"warn"}}',
+              b'{"le\\u0076el":"error"}', b'{"msg":"{\\"level\\":\\"error\\"}"}', b'{"msg":"\\"level\\":\\"error\\""}',
+              b'{"level":"info"} {"level":"x"}', b'{"level":true}', b'{"level":false}', b'{"level":1.5}', b'{"level":50.0}',
+              b'{"level":-0}', b'{"level":1e400}', b'{"level":[1]}', b'{"level":{"x":1}}', b'{"level":"info",}',
+              b'{"a":1 2}', b'{"a"::1}', b'{"level":"\xc3\xa9"}', b'{"level":"\xff"}', b' {"level":"info"} ', b'{"level":"info"}\r',
+              b'\x0b{"level":"info"}', b'{"level":"info"}x', b'[{"level":"error"}]', b'{"level":"a\tb"}', b'{"level" :"warn"}',
+              b'{"level":"info","msg":"x"}}', b'{{"level":"info"}}', b'{"level":NaN}', b'{"level":01}', b"{}", b"{ }", b"{"]
+LOGFMT_TRAPS = [b'msg="x level=error"', b'at=info msg="x level=error"', b'msg="x level=error" a=1 level=info',
+                b'a="x level=error" a=1 b=2 level=info', b'level="info" lvl=warn', b'level=info" lvl=warn',
+                b'level="warn lvl=error', b'lvl="a b" level=info', b"level=info\tmsg=x", b'level=info msg="a\\" level=error"',
+                b'fwd="1.2.3.4" level=warn', b'fwd="1.2.3.4" msg="a level=error"', b'k="x"y level=info', b"level=in-fo lvl=warn",
+                b"xlevel=error", b"level=info\rx", b'msg="level=error"', b"  level=debug  ", b'level=error msg="unterminated',
+                b'lvl=crit level=info', b'a=1 level=warn b="c d" level=error', b'a=1 level=warn b="c d"e', b'level=info x',
+                b'x level=info', b'k="" level=trace', b'k="a" level=trace msg="b c"', b'level=warn msg="x" y']
+
+
+@pytest.mark.parametrize("name, traps", [("jsonl", JSON_TRAPS), ("logfmt", LOGFMT_TRAPS)])
+@pytest.mark.parametrize("raw", [False, True])
+def test_sure_lines_on_trap_lines(name, traps, raw):
+    for line in traps:  # one by one, so that a failure names its line
+        assert_sure_lines_agree(_sure_dialect(name, raw), line + b"\n")
+    assert_sure_lines_agree(_sure_dialect(name, raw), b"\r\n".join(traps))
