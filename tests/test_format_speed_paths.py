@@ -385,7 +385,9 @@ JSON_TRAPS = [b'{"log":{"level":"warn"},"log":"x"}', b'{"log":"x","log":{"level"
               b'{"level":-0}', b'{"level":1e400}', b'{"level":[1]}', b'{"level":{"x":1}}', b'{"level":"info",}',
               b'{"a":1 2}', b'{"a"::1}', b'{"level":"\xc3\xa9"}', b'{"level":"\xff"}', b' {"level":"info"} ', b'{"level":"info"}\r',
               b'\x0b{"level":"info"}', b'{"level":"info"}x', b'[{"level":"error"}]', b'{"level":"a\tb"}', b'{"level" :"warn"}',
-              b'{"level":"info","msg":"x"}}', b'{{"level":"info"}}', b'{"level":NaN}', b'{"level":01}', b"{}", b"{ }", b"{"]
+              b'{"level":"info","msg":"x"}}', b'{{"level":"info"}}', b'{"level":NaN}', b'{"level":01}', b"{}", b"{ }", b"{",
+              b'{"level":' + b"1" * 5000 + b"}", b'{"n":' + b"2" * 5000 + b',"level":"info"}', b'{"level":' + b"3" * 101 + b"}",
+              b'{"level":1.' + b"5" * 5000 + b"}", b'{"level":1e99999}']
 LOGFMT_TRAPS = [b'msg="x level=error"', b'at=info msg="x level=error"', b'msg="x level=error" a=1 level=info',
                 b'a="x level=error" a=1 b=2 level=info', b'level="info" lvl=warn', b'level=info" lvl=warn',
                 b'level="warn lvl=error', b'lvl="a b" level=info', b"level=info\tmsg=x", b'level=info msg="a\\" level=error"',

@@ -37,9 +37,10 @@ from loganalyser.counting.result import PartialResult
 
 _END = rb" *\r?(?=\n)"  # trailing spaces, the one CR the rule strips, and the line's end
 
-# JSON: strings of printable ASCII but '"' and '\' (so without escapes); JSON's numbers.
+# JSON: strings of printable ASCII but '"' and '\' (so without escapes); JSON's numbers, with
+# at most 100 digits before the point (json.loads refuses integers of over 4300 digits).
 _TEXT = rb"[ !#-\[\]-~]*+"
-_VALUE = (rb'(?:"' + _TEXT + rb'"|-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+|true|false|null)')
+_VALUE = (rb'(?:"' + _TEXT + rb'"|-?+(?:0|[1-9][0-9]{0,99}+)(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+|true|false|null)')
 _PAIR = rb'"(?!(?:level|severity|lvl|log\.level|log)")' + _TEXT + rb'" *: *' + _VALUE  # no level key, no "log"
 _NESTED_PAIR = rb'"(?!level")' + _TEXT + rb'" *: *' + _VALUE
 
