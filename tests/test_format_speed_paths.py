@@ -5,6 +5,7 @@ end are no records), and the whole-chunk regex path of a user's regex."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 import pytest
@@ -319,7 +320,8 @@ def assert_sure_lines_agree(dialect: Dialect, data: bytes) -> int:
     text = b"\n" + data + (b"" if data.endswith(b"\n") else b"\n")
     taken = 0
     for match in sure.pattern.finditer(text):
-        token = match.groups() if len(match.groups()) > 1 else match.group(1)
+        token = next((g for g in match.groups() if g is not None), None)
+        assert sum(g is not None for g in match.groups()) <= 1, line
         line = match.group(0)[1:]
         assert sure._level_of(token) == dialect.classify(line), line
         taken += 1
@@ -403,3 +405,31 @@ def test_sure_lines_on_trap_lines(name, traps, raw):
     for line in traps:  # one by one, so that a failure names its line
         assert_sure_lines_agree(_sure_dialect(name, raw), line + b"\n")
     assert_sure_lines_agree(_sure_dialect(name, raw), b"\r\n".join(traps))
+
+
+_KEYS = st.sampled_from(["level", "severity", "lvl", "log.level", "log", "msg", "Level"]) | st.text(max_size=4)
+_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+            | st.sampled_from(["info", "WARNING", "error", 'say "level"', "a\\b", "é", "\u2028", "\x00", "50"]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+                     max_leaves=8)
+
+
+@st.composite
+def dumped_json_lines(draw) -> bytes:
+    """Real JSON (json.dumps) of objects with level keys at every depth, escapes, unicode, non-objects."""
+    lines = []
+    for _ in range(draw(st.integers(0, 20))):
+        value = draw(st.dictionaries(_KEYS, _JSON, max_size=5) | _JSON)
+        separators = draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,", " : ")]))
+        text = json.dumps(value, ensure_ascii=draw(st.booleans()), separators=separators)
+        lines.append(text.encode("utf-8", "surrogatepass"))
+    ends = draw(st.lists(st.sampled_from([b"\n", b"\r\n", b"\n\n"]), min_size=len(lines), max_size=len(lines)))
+    data = b"".join(a + b for a, b in zip(lines, ends))
+    return data[:-1] if data and draw(st.booleans()) else data
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=dumped_json_lines())
+def test_json_sure_lines_on_real_json(raw, data):
+    assert_sure_lines_agree(_sure_dialect("jsonl", raw), data)

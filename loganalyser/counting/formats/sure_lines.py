@@ -87,23 +87,28 @@ class SureLines:
         if not text.endswith(b"\n"):
             text += b"\n"
         parts = self.pattern.split(text)
-        # parts: the text between matches (each unmatched line as "\n" + line, then the final "\n"), groups between.
+        # parts: the text between matches (each unmatched line as "\n" + line, then the final "\n"), then
+        # each match's groups; at most one group of a match holds a token.
         step = self.pattern.groups + 1
-        tokens = parts[1::step] if step == 2 else zip(*(parts[g::step] for g in range(1, step)))
-        for token, n in Counter(tokens).items():
+        matched = len(parts) // step
+        tokens = Counter(parts[1::step])
+        for group in range(2, step):
+            tokens.update(parts[group::step])
+        tokens.pop(None, None)
+        tokens[None] = matched - sum(tokens.values())
+        for token, n in tokens.items():
             level = self._levels.get(token)
             if level is None:
                 level = self._levels[token] = self._level_of(token)
-            result.counts[level] = result.counts.get(level, 0) + n
-        result.lines += len(parts) // step
+            if n:
+                result.counts[level] = result.counts.get(level, 0) + n
+        result.lines += matched
         rest = b"".join(parts[0::step])
         for line in rest[:-1].split(b"\n")[1:]:
             tally(result, classify(line))
         return result
 
 
-def json_token_value(token: tuple):
-    """The value a JSON sure-line's level groups stand for (None: no level key)."""
-    top, nested = token
-    text = top if top is not None else nested
-    return None if text is None else json.loads(text)
+def json_token_value(token: bytes | None):
+    """The value a JSON sure-line's level token stands for (None: no level key)."""
+    return None if token is None else json.loads(token)
