@@ -35,26 +35,26 @@ from collections import Counter
 from loganalyser.counting.kernel import tally
 from loganalyser.counting.result import PartialResult
 
-_END = rb" *\r?(?=\n)"  # trailing spaces, the one CR the rule strips, and the line's end
+_END = rb" *+\r?(?=\n)"  # trailing spaces, the one CR the rule strips, and the line's end
 
 # JSON: strings of printable ASCII but '"' and '\' (so without escapes); JSON's numbers, with
 # at most 100 digits before the point (json.loads refuses integers of over 4300 digits).
 _TEXT = rb"[ !#-\[\]-~]*+"
 _VALUE = (rb'(?:"' + _TEXT + rb'"|-?+(?:0|[1-9][0-9]{0,99}+)(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+|true|false|null)')
-_PAIR = rb'"(?!(?:level|severity|lvl|log\.level|log)")' + _TEXT + rb'" *: *' + _VALUE  # no level key, no "log"
-_NESTED_PAIR = rb'"(?!level")' + _TEXT + rb'" *: *' + _VALUE
+_PAIR = rb'"(?!(?:level|severity|lvl|log\.level|log)")' + _TEXT + rb'" *+: *+' + _VALUE  # no level key, no "log"
+_NESTED_PAIR = rb'"(?!level")' + _TEXT + rb'" *+: *+' + _VALUE
 
 
 def _object(pair: bytes, level_key: bytes, group: bytes) -> bytes:
     """A flat object's inside: pairs, of which at most one has `level_key` (its value captured)."""
-    return (rb"(?:(?:" + pair + rb" *, *)*+" + level_key + rb" *: *(" + group + rb")(?: *, *" + pair + rb")*+"
-            rb"|" + pair + rb"(?: *, *" + pair + rb")*+)?")
+    return (rb"(?:(?:" + pair + rb" *+, *+)*+" + level_key + rb" *+: *+(" + group + rb")(?: *+, *+" + pair + rb")*+"
+            rb"|" + pair + rb"(?: *+, *+" + pair + rb")*+)?")
 
 
 # Group 1: the top-level level key's value; group 2: log.level's, written as "log": {"level": ...}.
-JSON_SURE = (rb"\n *\{ *(?:" + _object(_PAIR, rb'"(?:level|severity|lvl|log\.level)"', _VALUE)
-             + rb"|(?:" + _PAIR + rb' *, *)*+"log" *: *\{ *' + _object(_NESTED_PAIR, rb'"level"', _VALUE)
-             + rb" *\}(?: *, *" + _PAIR + rb")*+) *\}" + _END)
+JSON_SURE = (rb"\n *+\{ *+(?:" + _object(_PAIR, rb'"(?:level|severity|lvl|log\.level)"', _VALUE)
+             + rb"|(?:" + _PAIR + rb' *+, *+)*+"log" *+: *+\{ *+' + _object(_NESTED_PAIR, rb'"level"', _VALUE)
+             + rb" *+\}(?: *+, *+" + _PAIR + rb")*+) *+\}" + _END)
 
 # logfmt: the spec's key; bare values without quote, backslash or control byte (tab included); a
 # pair before the level token is bare or quoted without a space (then it splits one way only) and
@@ -63,9 +63,9 @@ _KEY = rb"[A-Za-z_][A-Za-z0-9_.:/@-]*+="
 _BARE = rb'[^ "\\\x00-\x1f]*+'
 _QUOTED = rb'"[^"\\\x00-\x1f]*+"'
 _PLAIN = rb'(?!(?:level|lvl)=")' + _KEY + rb'(?:"[^ "\\\x00-\x1f]*+"|' + _BARE + rb")"
-LOGFMT_SURE = (rb"\n *(?:(?:" + _PLAIN + rb" +)*?(?:level|lvl)=([A-Za-z0-9_]++)(?= |\r?\n)"
-               rb"(?: +" + _KEY + rb"(?:" + _QUOTED + rb"|" + _BARE + rb"))*+"
-               rb"|" + _PLAIN + rb"(?: +" + _PLAIN + rb")*+)" + _END)
+LOGFMT_SURE = (rb"\n *+(?:(?:" + _PLAIN + rb" ++)*?(?:level|lvl)=([A-Za-z0-9_]++)(?= |\r?\n)"
+               rb"(?: ++" + _KEY + rb"(?:" + _QUOTED + rb"|" + _BARE + rb"))*+"
+               rb"|" + _PLAIN + rb"(?: ++" + _PLAIN + rb")*+)" + _END)
 
 PATTERNS = {"json": JSON_SURE, "logfmt": LOGFMT_SURE}
 
