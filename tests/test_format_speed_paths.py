@@ -396,7 +396,11 @@ LOGFMT_TRAPS = [b'msg="x level=error"', b'at=info msg="x level=error"', b'msg="x
                 b'fwd="1.2.3.4" level=warn', b'fwd="1.2.3.4" msg="a level=error"', b'k="x"y level=info', b"level=in-fo lvl=warn",
                 b"xlevel=error", b"level=info\rx", b'msg="level=error"', b"  level=debug  ", b'level=error msg="unterminated',
                 b'lvl=crit level=info', b'a=1 level=warn b="c d" level=error', b'a=1 level=warn b="c d"e', b'level=info x',
-                b'x level=info', b'k="" level=trace', b'k="a" level=trace msg="b c"', b'level=warn msg="x" y']
+                b'x level=info', b'k="" level=trace', b'k="a" level=trace msg="b c"', b'level=warn msg="x" y',
+                b'm="x level=error y" level=info', b'at=info msg="x level=error y"', b'a="p q=1 r" level=warn',
+                b'a="p q=1" level=warn', b'a="p  " level=warn', b'a=" p" level=warn', b'a="p level=x"', b'a="p lvl=x y=1"',
+                b'a="p lvl=x y" b="c level=d" lvl=e', b'a="p 1 level=x" level=y', b'a="p q=" level=warn n="y z"',
+                b'm="x a=" n="p level=error" z=1']
 
 
 @pytest.mark.parametrize("name, traps", [("jsonl", JSON_TRAPS), ("logfmt", LOGFMT_TRAPS)])

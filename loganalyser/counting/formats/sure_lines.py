@@ -17,13 +17,15 @@ Why each pattern is sure:
   an object with at most one "level" (the rule's log.level).
 * logfmt: every token is `key=value` (no tab, control byte or backslash);
   up to the first `level=`/`lvl=` token whose value is a plain word, values
-  are bare or quoted without a space, so they split into pairs one way only,
-  and none is a quoted `level="..."`; quoted values with spaces come only
-  after it. The spec's regex tries its level token at the first pair it can
-  and takes a quoted value whole first, so it stops at that same token; a
-  line of such plain pairs only has no level (NONE). Lines with a spaced
-  quoted value before their level token are left to the regex: its
-  backtracking may find a `level=` inside the quotes.
+  split into pairs one way only (bare; quoted without a space; or quoted
+  with a word after its first space that is no `key=`, at which the regex's
+  other reading, a bare `"word` and pairs after it, fails), and none is a
+  quoted `level="..."`; any quoted values come after it. The spec's regex
+  tries its level token at the first pair it can and takes a quoted value
+  whole first, so it stops at that same token; a line of such pairs only
+  has no level (NONE). Other lines with a quoted value before their level
+  token are left to the regex: its backtracking may find a `level=` inside
+  the quotes.
 """
 
 from __future__ import annotations
@@ -57,12 +59,16 @@ JSON_SURE = (rb"\n *+\{ *+(?:" + _object(_PAIR, rb'"(?:level|severity|lvl|log\.l
              + rb" *+\}(?: *+, *+" + _PAIR + rb")*+) *+\}" + _END)
 
 # logfmt: the spec's key; bare values without quote, backslash or control byte (tab included); a
-# pair before the level token is bare or quoted without a space (then it splits one way only) and
+# pair before the level token splits into pairs one way only (bare, or quoted without a space) and
 # is no quoted level= (the regex would take that as the level token).
 _KEY = rb"[A-Za-z_][A-Za-z0-9_.:/@-]*+="
 _BARE = rb'[^ "\\\x00-\x1f]*+'
 _QUOTED = rb'"[^"\\\x00-\x1f]*+"'
-_PLAIN = rb'(?!(?:level|lvl)=")' + _KEY + rb'(?:"[^ "\\\x00-\x1f]*+"|' + _BARE + rb")"
+# A quoted value with a space splits one way only too if a word after its first space is no
+# `key=` (the regex's other way, a bare `"word` and pairs after it, fails at that word).
+_UNSPLIT = (rb'"[^ "\\\x00-\x1f]*+(?: ++[^ "\\\x00-\x1f]*+)*? ++(?![A-Za-z_][A-Za-z0-9_.:/@-]*+=)'
+            rb'[^"\\\x00-\x1f]*+"')
+_PLAIN = rb'(?!(?:level|lvl)=")' + _KEY + rb'(?:"[^ "\\\x00-\x1f]*+"|' + _UNSPLIT + rb"|" + _BARE + rb")"
 LOGFMT_SURE = (rb"\n *+(?:(?:" + _PLAIN + rb" ++)*?(?:level|lvl)=([A-Za-z0-9_]++)(?= |\r?\n)"
                rb"(?: ++" + _KEY + rb"(?:" + _QUOTED + rb"|" + _BARE + rb"))*+"
                rb"|" + _PLAIN + rb"(?: ++" + _PLAIN + rb")*+)" + _END)
