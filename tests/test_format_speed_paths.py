@@ -4,6 +4,10 @@ end are no records), and the whole-chunk regex path of a user's regex."""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -247,3 +251,189 @@ def test_bitmap_runs_are_the_longest_runs_of_the_class(data, seed):
         for at, n in zip(p.tolist(), got.tolist()):
             want = next((i for i in range(at, v.size) if stop[i]), v.size) - at  # the chunk's end stops a run
             assert n == min(want, 64 * MAX_WINDOWS) or (want >= 64 * MAX_WINDOWS and n >= 64 * MAX_WINDOWS)
+
+
+# -- JSON lines and logfmt: the whole-chunk sure patterns (sure_lines.py) ---------------------
+
+JSON_KEYS = [b'"level"', b'"severity"', b'"lvl"', b'"log.level"', b'"log"', b'"msg"', b'"time"', b'"Level"', b'"level "',
+             b'"le\\u0076el"', b'"lvl\\""', b'"log.lvl"', b'"\xc3\xa9"', b'"a:b,c"', b"level", b'""']
+JSON_VALUES = [b'"info"', b'"WARNING"', b'"warn "', b"30", b"50.0", b"-0", b"1e2", b"1E+400", b"01", b"true", b"false",
+               b"null", b"NaN", b"-Infinity", b'"err\\"or"', b'"\\u0045RROR"', b'"\xc3\xa9"', b'"\xff"', b'"a\tb"', b"[1]",
+               b'{"level":"error"}', b'{"level":"warn","logger":"x"}', b'{"level":null}', b'{"lvl":"x"}', b"{}",
+               b'{"level":"a","level":"b"}', b'{"level":{"x":1}}', b'"level=error"', b'"{\\"level\\":\\"fatal\\"}"', b"",
+               b'"', b"tru", b"1.", b".5"]
+JSON_GLUE = [b":", b": ", b" : ", b"\t:"]
+JSON_COMMAS = [b",", b", ", b" ,", b",,", b""]
+
+
+@st.composite
+def json_lines(draw) -> bytes:
+    """Objects (and near misses) with level keys nested, doubled, escaped, null, in strings, ..."""
+    lines = []
+    for _ in range(draw(st.integers(0, 30))):
+        pairs = draw(st.lists(st.tuples(st.sampled_from(JSON_KEYS), st.sampled_from(JSON_GLUE),
+                                        st.sampled_from(JSON_VALUES), st.sampled_from(JSON_COMMAS)), max_size=5))
+        inner = b"".join(k + g + v + c for k, g, v, c in pairs)
+        if pairs and draw(st.booleans()):
+            inner = inner.rstrip(b", ")  # mostly well formed
+        open_, close = draw(st.sampled_from([(b"{", b"}"), (b" { ", b" } "), (b"{", b""), (b"[{", b"}]"), (b"", b""),
+                                             (b"\t{", b"}"), (b"{", b"}x"), (b"{", b"}\r")]))
+        lines.append(draw(st.sampled_from([b"", b"    at x", b"not json"])) if draw(st.integers(0, 9)) == 0
+                     else open_ + inner + close)
+    ends = draw(st.lists(st.sampled_from([b"\n", b"\r\n"]), min_size=len(lines), max_size=len(lines)))
+    data = b"".join(a + b for a, b in zip(lines, ends))
+    return data[:-1] if data and draw(st.booleans()) else data
+
+
+LOGFMT_TOKENS = [b"level=info", b"level=ERROR", b"lvl=crit", b"level=in-fo", b"level=", b'level="warn"', b'level="warn',
+                 b'level=warn"', b'lvl="a b"', b"xlevel=error", b"loglevel=error", b"Level=error", b"at=info", b"msg=ok",
+                 b'msg="a b"', b'msg="x level=error"', b'msg="level=error"', b'msg="x level=error y"', b'msg="a b=c"',
+                 b'msg="stats active=3"', b'msg=""', b'msg="unterminated', b'msg="esc \\" level=fatal"', b"a=b=c",
+                 b'fwd="1.2.3.4"', b'k="x"y', b"k=\xc3\xa9", b"k=\xff", b"1bad=x", b"_k.a:b/c@d-e=1", b"word", b'"', b"=x",
+                 b"k=a\tb", b"k=a\x01b", b"level=info\rx"]
+
+
+@st.composite
+def logfmt_lines(draw) -> bytes:
+    lines = []
+    for _ in range(draw(st.integers(0, 30))):
+        tokens = draw(st.lists(st.sampled_from(LOGFMT_TOKENS), max_size=6))
+        gaps = draw(st.lists(st.sampled_from([b" ", b"  ", b"\t"]), min_size=len(tokens), max_size=len(tokens)))
+        lead = draw(st.sampled_from([b"", b"", b" ", b"\t"]))
+        lines.append(lead + b"".join(t + g for t, g in zip(tokens, gaps)).rstrip(b" ") + draw(st.sampled_from([b"", b" "])))
+    ends = draw(st.lists(st.sampled_from([b"\n", b"\r\n"]), min_size=len(lines), max_size=len(lines)))
+    data = b"".join(a + b for a, b in zip(lines, ends))
+    return data[:-1] if data and draw(st.booleans()) else data
+
+
+@functools.lru_cache(maxsize=None)
+def _sure_dialect(name: str, raw: bool = False) -> Dialect:
+    from loganalyser.counting.formats import FormatSet
+
+    return FormatSet.standard(raw_levels=raw).dialect(name)
+
+
+def assert_sure_lines_agree(dialect: Dialect, data: bytes) -> int:
+    """Every line the sure pattern takes gets the rule's level from its token; the counts equal the rule's.
+    Returns how many lines the pattern took."""
+    sure = dialect._sure
+    text = b"\n" + data + (b"" if data.endswith(b"\n") else b"\n")
+    taken = 0
+    for match in sure.pattern.finditer(text):
+        token = next((g for g in match.groups() if g is not None), None)
+        assert sum(g is not None for g in match.groups()) <= 1, line
+        line = match.group(0)[1:]
+        assert sure._level_of(token) == dialect.classify(line), line
+        taken += 1
+    assert dialect.count(data) == dialect.count_reference(data)
+    padded = bytearray(b"x\n" + data + b"\nnot counted\n")  # a reader's reused buffer, a range inside it
+    assert dialect.count(padded, 2 + len(data), 2) == dialect.count_reference(data)
+    return taken
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=json_lines())
+def test_json_sure_lines_equal_the_rule(raw, data):
+    assert_sure_lines_agree(_sure_dialect("jsonl", raw), data)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=logfmt_lines())
+def test_logfmt_sure_lines_equal_the_rule(raw, data):
+    assert_sure_lines_agree(_sure_dialect("logfmt", raw), data)
+
+
+@pytest.mark.parametrize("name", ["jsonl", "logfmt"])
+@SETTINGS
+@given(data=st.data())
+def test_sure_lines_on_mutated_generated_lines(name, data):
+    samples = _generated_lines(name)
+    assert_sure_lines_agree(_sure_dialect(name), data.draw(mutated_lines(samples)))
+
+
+def _generated_lines(name: str, cache={}) -> list:
+    if name not in cache:
+        import tempfile
+
+        from utils import format_logs
+
+        with tempfile.TemporaryDirectory() as folder:
+            format_logs.generate(name, folder, files=1, lines=400, seed=3, noise=0.2, malformed=0.05, traces=0.05)
+            with open(os.path.join(folder, "node1.log"), "rb") as f:
+                cache[name] = [line for line in f.read().split(b"\n") if line]
+    return cache[name]
+
+
+@pytest.mark.parametrize("name, lines, share", [
+    ("jsonl", [b'{"level":30,"time":"t","pid":1,"msg":"a b"}', b'{"time": "t", "severity": "WARNING", "n": -1.5e3}',
+               b'{"log":{"level":"warn","logger":"x"},"msg":"m"}', b'{"msg":"no level","ok":true,"x":null}', b"{}"], 1.0),
+    ("logfmt", [b"time=t level=warn msg=\"slow peer after 2 ms\" id=0", b"t=t lvl=crit msg=\"a=b c\" logger=x",
+                b'at=info method=GET fwd="1.2.3.4" status=200', b"a=1 b=2"], 1.0)])
+def test_sure_patterns_take_the_common_lines(name, lines, share):
+    """The fast path is no fast path if it takes nothing: the usual shapes are taken."""
+    data = b"\n".join(lines) + b"\n"
+    assert assert_sure_lines_agree(_sure_dialect(name), data) >= share * len(lines)
+
+
+JSON_TRAPS = [b'{"log":{"level":"warn"},"log":"x"}', b'{"log":"x","log":{"level":"warn"}}', b'{"level":"info","level":"error"}',
+              b'{"level":null,"severity":"error"}', b'{"severity":"error","level":"info"}', b'{"lvl":"debug","severity":"x"}',
+              b'{"log.level":"error","log":{"level":"warn"}}', b'{"log.level":null,"log":{"level":"warn"}}',
+              b'{"log":{"level":"warn"},"log.level":"error"}', b'{"log":{"level":"warn","level":"error"}}',
+              b'{"log":{"level":null}}', b'{"log":{"lvl":"error"}}', b'{"log":{}}', b'{"level":"x","log":{"level":"warn"}}',
+              b'{"le\\u0076el":"error"}', b'{"msg":"{\\"level\\":\\"error\\"}"}', b'{"msg":"\\"level\\":\\"error\\""}',
+              b'{"level":"info"} {"level":"x"}', b'{"level":true}', b'{"level":false}', b'{"level":1.5}', b'{"level":50.0}',
+              b'{"level":-0}', b'{"level":1e400}', b'{"level":[1]}', b'{"level":{"x":1}}', b'{"level":"info",}',
+              b'{"a":1 2}', b'{"a"::1}', b'{"level":"\xc3\xa9"}', b'{"level":"\xff"}', b' {"level":"info"} ', b'{"level":"info"}\r',
+              b'\x0b{"level":"info"}', b'{"level":"info"}x', b'[{"level":"error"}]', b'{"level":"a\tb"}', b'{"level" :"warn"}',
+              b'{"level":"info","msg":"x"}}', b'{{"level":"info"}}', b'{"level":NaN}', b'{"level":01}', b"{}", b"{ }", b"{",
+              b'{"level":' + b"1" * 5000 + b"}", b'{"n":' + b"2" * 5000 + b',"level":"info"}', b'{"level":' + b"3" * 101 + b"}",
+              b'{"level":1.' + b"5" * 5000 + b"}", b'{"level":1e99999}']
+LOGFMT_TRAPS = [b'msg="x level=error"', b'at=info msg="x level=error"', b'msg="x level=error" a=1 level=info',
+                b'a="x level=error" a=1 b=2 level=info', b'level="info" lvl=warn', b'level=info" lvl=warn',
+                b'level="warn lvl=error', b'lvl="a b" level=info', b"level=info\tmsg=x", b'level=info msg="a\\" level=error"',
+                b'fwd="1.2.3.4" level=warn', b'fwd="1.2.3.4" msg="a level=error"', b'k="x"y level=info', b"level=in-fo lvl=warn",
+                b"xlevel=error", b"level=info\rx", b'msg="level=error"', b"  level=debug  ", b'level=error msg="unterminated',
+                b'lvl=crit level=info', b'a=1 level=warn b="c d" level=error', b'a=1 level=warn b="c d"e', b'level=info x',
+                b'x level=info', b'k="" level=trace', b'k="a" level=trace msg="b c"', b'level=warn msg="x" y',
+                b'm="x level=error y" level=info', b'at=info msg="x level=error y"', b'a="p q=1 r" level=warn',
+                b'a="p q=1" level=warn', b'a="p  " level=warn', b'a=" p" level=warn', b'a="p level=x"', b'a="p lvl=x y=1"',
+                b'a="p lvl=x y" b="c level=d" lvl=e', b'a="p 1 level=x" level=y', b'a="p q=" level=warn n="y z"',
+                b'm="x a=" n="p level=error" z=1']
+
+
+@pytest.mark.parametrize("name, traps", [("jsonl", JSON_TRAPS), ("logfmt", LOGFMT_TRAPS)])
+@pytest.mark.parametrize("raw", [False, True])
+def test_sure_lines_on_trap_lines(name, traps, raw):
+    for line in traps:  # one by one, so that a failure names its line
+        assert_sure_lines_agree(_sure_dialect(name, raw), line + b"\n")
+    assert_sure_lines_agree(_sure_dialect(name, raw), b"\r\n".join(traps))
+
+
+_KEYS = st.sampled_from(["level", "severity", "lvl", "log.level", "log", "msg", "Level"]) | st.text(max_size=4)
+_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+            | st.sampled_from(["info", "WARNING", "error", 'say "level"', "a\\b", "é", "\u2028", "\x00", "50"]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+                     max_leaves=8)
+
+
+@st.composite
+def dumped_json_lines(draw) -> bytes:
+    """Real JSON (json.dumps) of objects with level keys at every depth, escapes, unicode, non-objects."""
+    lines = []
+    for _ in range(draw(st.integers(0, 20))):
+        value = draw(st.dictionaries(_KEYS, _JSON, max_size=5) | _JSON)
+        separators = draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,", " : ")]))
+        text = json.dumps(value, ensure_ascii=draw(st.booleans()), separators=separators)
+        lines.append(text.encode("utf-8", "surrogatepass"))
+    ends = draw(st.lists(st.sampled_from([b"\n", b"\r\n", b"\n\n"]), min_size=len(lines), max_size=len(lines)))
+    data = b"".join(a + b for a, b in zip(lines, ends))
+    return data[:-1] if data and draw(st.booleans()) else data
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=dumped_json_lines())
+def test_json_sure_lines_on_real_json(raw, data):
+    assert_sure_lines_agree(_sure_dialect("jsonl", raw), data)

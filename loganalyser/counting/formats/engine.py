@@ -32,6 +32,8 @@ from loganalyser.counting.result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
 from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
 from .regex_program import first_bytes, program_of
+from .sure_lines import PATTERNS as SURE_PATTERNS
+from .sure_lines import SureLines, json_token_value
 from .vectorised import NO_BYTES, FieldProgram
 
 # classify's answers: a level, BLANK, CONTINUATION, or None for a malformed line (kernel.py's).
@@ -59,6 +61,11 @@ class Dialect:
         elif spec.kind == "regex" and spec.kernel is None:
             steps = program_of(spec.regex)
             self._fast = FieldProgram([], compiled=steps, first_bytes=first, own_first=own_first) if steps else None
+        self._sure = None  # the whole-chunk path of JSON lines and logfmt (sure_lines.py)
+        if spec.kind == "json":
+            self._sure = SureLines(SURE_PATTERNS["json"], lambda token: self._json_value_level(json_token_value(token)))
+        elif spec.fast_sure:
+            self._sure = SureLines(SURE_PATTERNS[spec.fast_sure], lambda token: self.level(token or b""))
         # The spec's regex behind a "\n": records in a buffer, exactly where chunk-safe, else an estimate.
         self.after_newline = _compile(f"\\n(?:{_strip_caret(spec.regex)})") if spec.kind == "regex" else None
         self.own_continuation = _compile(f"\\n(?:{spec.continuation})") if spec.continuation else None
@@ -113,14 +120,17 @@ class Dialect:
             value = record.get(key)
             if value is None and key == "log.level" and isinstance(nested, dict):
                 value = nested.get("level")
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                return NO_LEVEL
-            if isinstance(value, (int, float)):
-                return str(value) if self.raw_levels else from_number(value)
-            return self.level(value.encode("utf-8", "surrogateescape"))
+            if value is not None:
+                return self._json_value_level(value)
         return NO_LEVEL
+
+    def _json_value_level(self, value) -> str:
+        """How the value of a record's level key is reported (None: the record has none)."""
+        if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return NO_LEVEL
+        if isinstance(value, (int, float)):
+            return str(value) if self.raw_levels else from_number(value)
+        return self.level(value.encode("utf-8", "surrogateescape"))
 
     def level(self, spelling: bytes) -> str:
         """How a level field's text is reported (canonical, or as written)."""
@@ -158,6 +168,8 @@ class Dialect:
         end = len(data) if end is None else end
         if self.spec.kernel == "seed":
             return self._relabel(seed_kernel.count_lines(memoryview(data)[start:end]))
+        if self._sure is not None:
+            return self._sure.count(data, start, end, self.classify)
         if self._fast is not None:
             return self._fast.count(data, start, end, self)
         first = data.find(b"\n", start, end)

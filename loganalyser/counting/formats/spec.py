@@ -73,6 +73,7 @@ class FormatSpec:
     fields_level: int = 0  # a `fields` spec's K (its program is exact), else 0
     fast_continuation: tuple = ()  # built-ins: programs of lines that surely match `continuation`
     fast_exact: bool = False  # built-ins: a line the program is not sure of is surely no record
+    fast_sure: str | None = None  # built-ins: the whole-chunk sure pattern of sure_lines.py that counts it
 
     @property
     def pattern(self) -> re.Pattern | None:
@@ -99,7 +100,7 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
     unknown = set(data) - {"name", "kind", "regex", "fields", "levels", "level_rule", "continuation",
                            "timestamp", "priority", "kernel", "description", "samples", "documentation"}
     if builtin:
-        unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact"}
+        unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact", "fast_sure"}
     if unknown:
         raise SpecError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
     name = data.get("name")
@@ -145,6 +146,7 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
         fields_level=data["fields"]["level"] if "fields" in data else 0,
         fast_continuation=_fast_program(data.get("fast_continuation", []), origin),
         fast_exact=bool(data.get("fast_exact", False)),
+        fast_sure=_sure_pattern(data.get("fast_sure"), origin),
     )
     return spec
 
@@ -157,6 +159,14 @@ def _fast_program(alternatives, origin: str) -> tuple:
         if any(len(step) != 1 for step in program) or not set(kinds) <= set(STEP_KINDS) or kinds.count("level") > 1:
             raise SpecError(f"{origin}: 'fast' programs are lists of known one-key steps, at most one 'level'")
     return tuple(tuple(program) for program in alternatives)
+
+
+def _sure_pattern(name, origin: str) -> str | None:
+    from .sure_lines import PATTERNS
+
+    if name is not None and name not in PATTERNS:
+        raise SpecError(f"{origin}: 'fast_sure' must be one of {', '.join(sorted(PATTERNS))}")
+    return name
 
 
 def _fields_program(k: int) -> tuple:
