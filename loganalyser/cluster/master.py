@@ -54,7 +54,8 @@ class MasterDuty:
     def __init__(self, rank: int, workers: Iterable[int], tasks: Iterable[Task], timing: Timing, epoch: int,
                  state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
                  progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
-                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None):
+                 analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None,
+                 follow=None):
         self.rank = rank
         self.epoch = epoch
         self.timing = timing
@@ -67,6 +68,7 @@ class MasterDuty:
         self.analyse = analyse  # analyse(pieces, warn=...) -> PartialResult: counts a task here
         self.backups = backups  # how many ranks receive every accepted result
         self.watch = watch  # events and the live status for watchers, or None
+        self.follow = follow  # a FollowDuty (--follow: the job grows with its inputs), or None
         self.workers = list(workers)
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
         self.next_tick = 0.0
@@ -80,7 +82,7 @@ class MasterDuty:
 
     @property
     def finished(self) -> bool:
-        return self.scheduler.finished
+        return self.scheduler.finished and (self.follow is None or self.follow.done)
 
     @property
     def state(self) -> JobState:
@@ -105,6 +107,9 @@ class MasterDuty:
         self._carry_out(self.scheduler.process_failed(rank, now))
 
     def tick(self, now: float) -> None:
+        if self.follow is not None:
+            self._carry_out(self.scheduler.add_tasks(self.follow.tick(now)))
+            self.follow.show(self.scheduler.state, now)
         if now >= self.next_tick:
             if now - self.next_tick > self.timing.worker_timeout / 2:
                 self.scheduler.forgive_silence(now)  # we were paused, not them
@@ -139,6 +144,13 @@ class MasterDuty:
             return True
         self.scheduler.accept_local(task.task_id, result)
         self._after_accept(before)
+        return True
+
+    def stop_following(self) -> bool:
+        """A follow job asked to stop (it has no natural end): it finishes what is there; False if not following."""
+        if self.follow is None:
+            return False
+        self.follow.stop()
         return True
 
     def stop_workers(self, exit_code: int) -> None:
@@ -251,6 +263,8 @@ class MasterDuty:
         fresh = self.scheduler.drain_accepted()
         if not fresh:
             return
+        if self.follow is not None:
+            self.follow.accepted(fresh)
         if self.checkpointer is not None:
             for task_id in fresh:
                 self.checkpointer.task_done(task_id)
@@ -307,6 +321,7 @@ class MasterFactory:
     clock: Clock = time.monotonic
     analyse: Callable[..., PartialResult] = analyse_pieces
     watch: JobWatch | None = None  # what watchers see (events, status), or None
+    follow: Callable | None = None  # follow(state) -> FollowDuty (--follow), or None
 
     def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
         """The master of term `epoch`. It starts from the union of what this rank holds
@@ -324,7 +339,8 @@ class MasterFactory:
         checkpointer = self.checkpoints.checkpointer(state) if self.checkpoints is not None else None
         master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
                             backups=self.backups, checkpointer=checkpointer, progress=self.progress,
-                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch)
+                            injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch,
+                            follow=self.follow(state) if self.follow is not None else None)
         now = self.clock()
         for dead in self.transport.known_failed():
             master.on_failure(dead, now)

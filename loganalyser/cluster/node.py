@@ -247,6 +247,8 @@ class RankNode:
         if self.mode is not Mode.MASTER:
             return True
         master = self.master
+        if self.interrupted is not None and master.stop_following():
+            self.interrupted = None  # a follow job asked to stop ends as finished: last checkpoint, totals, exit 0
         if master.finished:  # the last checkpoint (a step per turn), then Stop
             if master.wind_down(collect=True):
                 master.stop_workers(int(ExitCode.OK))

@@ -168,6 +168,20 @@ class Scheduler:
                 return self.tasks[task_id]
         return None
 
+    def add_tasks(self, tasks: list[Task]) -> list:
+        """More work for a job that grows (--follow): queued after what waits; returns assignments."""
+        for task in tasks:
+            if task.task_id in self.tasks:
+                continue
+            self.tasks[task.task_id] = task
+            self.total_bytes += task.size
+            if task.task_id in self.state:
+                self.done_bytes += task.size
+            else:
+                self.remaining.add(task.task_id)
+                self.pending.append(task.task_id)
+        return self._fill_all()
+
     # ----------------------------------------------------------------- helpers
     def _on_result(self, source: int, message: Result) -> list:
         if message.task_id in self.held[source]:

@@ -18,6 +18,7 @@ import time
 import traceback
 
 from election.bully import BullyNode, ElectionTiming
+from loganalyser.cluster.follow_duty import FollowSettings, analyse_followed
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.watch import JobWatch
@@ -36,6 +37,7 @@ from loganalyser.work.scanning import job_formats
 from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
+from .follow_job import FollowCheckpoints, add_follow_options, follow_duties, follow_settings, plan_follow_job
 from .jobsetup import JobCheckpoints, plan_job
 from .options import JobOptions, OutputOptions, WatchOptions, job_options
 from .report import emit, ranks_by_host, result_document
@@ -82,6 +84,7 @@ def build_parser():
                        help="keep serving the dashboard S seconds after the result (default 2)")
     watch.add_argument("--dashboard-html", metavar="FILE", help="write the final dashboard as a static page to FILE")
     watch.add_argument("--tui", action="store_true", help="show the live status on this terminal instead of log lines")
+    add_follow_options(parser)
     return parser
 
 
@@ -90,11 +93,13 @@ FINALIZE_GRACE = 3.0  # seconds MPI_Finalize may take before the rank exits with
 
 def main(argv) -> int:
     """Runs this rank's part of the job (the caller then calls finalize_mpi)."""
-    options = job_options(build_parser().parse_args(argv))  # the one use of argparse's namespace
+    args = build_parser().parse_args(argv)  # the one use of argparse's namespace
+    options = job_options(args)
+    follow = follow_settings(args, options)
     import mpi4py
 
     mpi4py.rc.finalize = False  # finalize_mpi does it, with a deadline
-    return _main(options)
+    return _main(options, follow)
 
 
 def finalize_mpi(exit_code: int) -> None:
@@ -134,7 +139,7 @@ def _native_finalize():
         return None
 
 
-def _main(options: JobOptions) -> int:
+def _main(options: JobOptions, follow: FollowSettings | None = None) -> int:
     from mpi4py import MPI  # here, so --help and usage errors need no MPI
 
     from loganalyser.cluster.transport import MpiTransport, Tracer, fault_tolerance_enabled
@@ -144,7 +149,7 @@ def _main(options: JobOptions) -> int:
     chatty = options.output.chatty and not options.watch.tui  # the terminal view replaces the log lines
     say = (lambda text: print(text, flush=True)) if chatty else (lambda text: None)
     start = time.perf_counter()
-    job = _agree_on_job(comm, options, say)  # every rank holds the plan: any may become master
+    job = _agree_on_job(comm, options, say, follow)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
         return 0
     if rank == 0:
@@ -153,16 +158,20 @@ def _main(options: JobOptions) -> int:
         elif not fault_tolerance_enabled():
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
-    plan, resumed_state, extra = job
+    plan, resumed_state, extra, first = job
     extra = dict(extra, hosts=ranks_by_host(comm.allgather(socket.gethostname())))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
     injector = FaultInjector(options.faults, rank, say)
-    bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
-    analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
+    bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 and first is None else None  # a follow job has no end
+    counter = analyse_pieces if first is None else analyse_followed  # followed files: found by identity
+    analyse = functools.partial(counter, formats=plan.formats)  # counts tasks in the plan's formats
     watch = job_watch(options.watch, rank, size) if options.watch.any else None
+    checkpoints = JobCheckpoints(options.checkpoints, plan) if first is None else \
+        FollowCheckpoints(options.checkpoints, plan, first)
     masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
-                            resumed=resumed_state, checkpoints=JobCheckpoints(options.checkpoints, plan),
-                            progress=bar, injector=injector, analyse=analyse, watch=watch)
+                            resumed=resumed_state, checkpoints=checkpoints,
+                            progress=bar, injector=injector, analyse=analyse, watch=watch,
+                            follow=follow_duties(first, plan.formats, say) if first is not None else None)
     worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse)
     election = None
     if size > 1:
@@ -212,15 +221,19 @@ def _report(summary: MasterSummary, node: RankNode, output: OutputOptions, plan,
     ])
 
 
-def _agree_on_job(comm, options: JobOptions, say):
-    """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
+def _agree_on_job(comm, options: JobOptions, say, follow: FollowSettings | None):
+    """Rank 0 scans and plans; every rank gets the plan (and a follow job's first
+    observation), or the error that ends the job."""
     job = None
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(options.inputs)
             inputs = options.inputs
-            files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
-            job = plan_job(options, files, formats, comm.Get_size() - 1, say)
+            if follow is not None:
+                job = plan_follow_job(options, follow, formats, say)
+            else:
+                files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
+                job = plan_job(options, files, formats, comm.Get_size() - 1, say) + (None,)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)
