@@ -72,8 +72,16 @@ class FollowJob:
             return -1
 
     def wait_lines(self, n: int, timeout: float = COUNT_TIMEOUT) -> None:
-        wait_for(lambda: self.lines() == n or not self.job.running(), timeout, f"{n} lines counted")
-        assert self.job.running(), f"the job ended early:\n{self.job.stdout[-3000:]}\n{self.job.stderr[-3000:]}"
+        try:
+            wait_for(lambda: self.lines() == n or not self.job.running(), timeout, f"{n} lines counted")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (at {self.lines()})\n{self.story()}") from None
+        assert self.job.running(), f"the job ended early:\n{self.story()}"
+
+    def story(self) -> str:
+        """The job's output without the per-task chatter (for failure messages)."""
+        out = "\n".join(line for line in self.job.stdout.splitlines() if "Processing" not in line and "ssigning" not in line)
+        return f"{out[-3000:]}\n{self.job.stderr[-2000:]}"
 
     def pid_of(self, rank: int) -> int:
         return wait_for(lambda: rank_pid(rank, self.marker), START_TIMEOUT, f"rank {rank}'s process")

@@ -5,8 +5,9 @@ inputs whenever its Watcher says a folder changed (polled without waiting, so
 the master's turn never blocks). Each stream's new whole lines become one task
 at a time, a byte range whose id names the stream's identity, the content's
 serial, where the stream began (its base) and the range:
-`follow:DEV:INO:SERIAL:BASE:START:END:FORMAT`. Ranges own the lines that start
-in them (reader.py), so any cut is exact.
+`follow:DEV:INO:SERIAL:BASE:START:END:HEAD:FORMAT`, HEAD being a hash of the
+stream's first bytes (what recognises a copy of it after a copytruncate). Ranges
+own the lines that start in them (reader.py), so any cut is exact.
 
 Invariant: the committed offsets are a function of the accepted task ids. A
 stream's offset moves only when a result is accepted (`accepted`), and a
@@ -20,6 +21,7 @@ under two names by one lineage of masters.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import deque
@@ -65,20 +67,24 @@ class FollowStart:
     snapshot: dict  # {"tracker": StreamTracker.to_dict(), "formats": [[identity, format], ...], "bases": [[identity, base], ...]}
 
 
-def range_id(identity, serial: int, base: int, start: int, end: int, fmt: str) -> str:
-    return f"{PREFIX}{identity[0]}:{identity[1]}:{serial}:{base}:{start}:{end}:{fmt}"
+def head_hash(head: bytes) -> str:
+    return hashlib.blake2b(head, digest_size=8).hexdigest() if head else "-"
+
+
+def range_id(identity, serial: int, base: int, start: int, end: int, fmt: str, head: bytes = b"") -> str:
+    return f"{PREFIX}{identity[0]}:{identity[1]}:{serial}:{base}:{start}:{end}:{head_hash(head)}:{fmt}"
 
 
 def parse_range_id(task_id: str):
-    """(identity, serial, base, start, end, format) of a follow range id, else None."""
+    """(identity, serial, base, start, end, head hash, format) of a follow range id, else None."""
     if not task_id.startswith(PREFIX):
         return None
-    dev, ino, serial, base, start, end, fmt = task_id[len(PREFIX):].split(":", 6)
-    return (int(dev), int(ino)), int(serial), int(base), int(start), int(end), fmt
+    dev, ino, serial, base, start, end, head, fmt = task_id[len(PREFIX):].split(":", 7)
+    return (int(dev), int(ino)), int(serial), int(base), int(start), int(end), head, fmt
 
 
 def range_task(stream: Stream, base: int, start: int, end: int, fmt: str) -> Task:
-    task_id = range_id(stream.identity, stream.serial, base, start, end, fmt)
+    task_id = range_id(stream.identity, stream.serial, base, start, end, fmt, stream.head)
     identity = f"{PREFIX}{stream.identity[0]}:{stream.identity[1]}"
     return Task(task_id, (Piece(stream.path, start, end - start, identity, whole=False, file_size=None, format=fmt),))
 
@@ -181,19 +187,21 @@ def snapshot(tracker: StreamTracker, stream_formats: dict, bases: dict) -> dict:
             "bases": [[list(i), b] for i, b in bases.items() if b]}
 
 
-def restore_tracker(start: FollowStart, state: JobState):
+def restore_tracker(start: FollowStart, state: JobState, files=()):
     """The tracker, the streams' formats and bases, and the gaps (ranges below a stream's
-    offset that no accepted result covers), from the first observation and the accepted ids."""
+    offset that no accepted result covers), from the first observation and the accepted ids;
+    `files` (a scan now) name the streams known only by identity and give their first bytes back."""
     tracker = StreamTracker.from_dict(start.snapshot["tracker"], start.settings.partial_after)
     stream_formats = {tuple(i): f for i, f in start.snapshot["formats"]}
     bases = {identity: 0 for identity in tracker.streams}
     bases.update({tuple(i): b for i, b in start.snapshot.get("bases", [])})
     ranges: dict[tuple, list] = {}
+    heads: dict[tuple, str] = {}  # identity -> hash of its first bytes, from its ranges' ids
     for task_id, _ in state.items():
         parsed = parse_range_id(task_id)
         if parsed is None:
             continue
-        identity, serial, base, begin, end, fmt = parsed
+        identity, serial, base, begin, end, head, fmt = parsed
         tracker.next_serial = max(tracker.next_serial, serial + 1)
         stream = tracker.streams.get(identity)
         if stream is None or serial > stream.serial:
@@ -204,6 +212,8 @@ def restore_tracker(start: FollowStart, state: JobState):
         stream.offset = max(stream.offset, end)
         stream.size = max(stream.size, stream.offset)
         stream_formats[identity], bases[identity] = fmt, base
+        if head != "-":
+            heads[identity] = head
         ranges.setdefault(identity, []).append((begin, end))
     gaps = []
     for identity, stream in tracker.streams.items():
@@ -212,7 +222,25 @@ def restore_tracker(start: FollowStart, state: JobState):
             if begin > at:
                 gaps.append((identity, bases.get(identity, 0), at, begin))
             at = max(at, end)
+    for f in files:
+        stream = tracker.streams.get((f.device, f.inode))
+        if stream is not None and not stream.path:
+            stream.path = f.path
+    recover_heads(tracker, heads, files)
     return tracker, stream_formats, bases, gaps
+
+
+def recover_heads(tracker: StreamTracker, heads: dict, files) -> None:
+    """Gives a stream known by its ids its first bytes back, from a file that still starts with them
+    (itself, or its copy after a copytruncate made while no master watched)."""
+    wanted = {h: i for i, h in heads.items() if not tracker.streams[i].head}
+    for f in files:
+        if not wanted:
+            return
+        first = head_of(f.path) if not f.compression and f.size >= HEAD else b""
+        identity = wanted.pop(head_hash(first), None) if len(first) == HEAD else None
+        if identity is not None:
+            tracker.streams[identity].head = first
 
 
 class FollowDuty:
@@ -225,18 +253,15 @@ class FollowDuty:
         self.say = say
         self.warn = warn
         self.wall = wall
-        self.tracker, self.stream_formats, self.bases, _ = restore_tracker(start, state)
+        self.tracker, self.stream_formats, self.bases, _ = restore_tracker(start, state, scan(self.settings, warn))
         self.in_flight: dict[tuple, str] = {}  # identity -> the id of its range being counted
+        self.copy_first: dict[tuple, tuple] = {}  # truncated stream -> its copy, whose range must be accepted first
         self.watcher = Watcher(self._folders())
         self.next_scan = 0.0  # the monotonic time of the next scan, whatever the watcher says
         self.stopping = False  # asked to stop (signal, --follow-for): one last scan, then no more ranges
         self.last_scan_done = False
         self.next_show = 0.0
         self.samples: deque = deque()  # (time, counts) for the rates
-        for f in scan(self.settings, warn):  # the names of streams known only by identity (a new master)
-            stream = self.tracker.streams.get((f.device, f.inode))
-            if stream is not None and not stream.path:
-                stream.path = f.path
 
     @property
     def done(self) -> bool:
@@ -270,7 +295,7 @@ class FollowDuty:
             parsed = parse_range_id(task_id)
             if parsed is None:
                 continue
-            identity, serial, _, _, end, _ = parsed
+            identity, serial, _, _, end, _, _ = parsed
             if self.in_flight.get(identity) == task_id:
                 del self.in_flight[identity]
                 self.next_scan = 0.0  # more may have come meanwhile
@@ -309,10 +334,18 @@ class FollowDuty:
             self.say(f"[Master] follow: {event}")
         for identity in before - set(self.tracker.streams):
             self.in_flight.pop(identity, None)  # gone: its range, if any, counts what it can
+        for original, copy in self.tracker.copies:
+            self.copy_first[original] = copy
+        self.tracker.copies.clear()
         tasks = []
-        for p in pending:
+        for p in sorted(pending, key=lambda p: p.identity in self.copy_first):  # copies first
             if p.identity in self.in_flight:
                 continue
+            copy = self.copy_first.get(p.identity)
+            if copy is not None:
+                if copy in self.in_flight:
+                    continue  # see it counted first: a new master knows the copy only from its ranges
+                del self.copy_first[p.identity]
             stream = self.tracker.streams[p.identity]
             try:
                 end = p.end if p.whole_tail else last_line_end(p.path, p.start, p.end)

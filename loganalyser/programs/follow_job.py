@@ -84,10 +84,7 @@ def plan_follow_job(options: JobOptions, settings: FollowSettings, formats: Form
 
 def resumed_plan(start: FollowStart, state: JobState):
     """The tasks a restart begins with (what no checkpointed result covers) and its first observation."""
-    tracker, stream_formats, bases, gaps = restore_tracker(start, state)
-    paths = {(f.device, f.inode): f.path for f in scan(start.settings, warn)}
-    for identity, stream in tracker.streams.items():
-        stream.path = stream.path or paths.get(identity, "")
+    tracker, stream_formats, bases, gaps = restore_tracker(start, state, scan(start.settings, warn))
     tasks = [range_task(tracker.streams[identity], base, a, b, stream_formats[identity])
              for identity, base, a, b in gaps if tracker.streams[identity].path]
     return tasks, FollowStart(start.settings, snapshot(tracker, stream_formats, bases))

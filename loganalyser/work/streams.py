@@ -92,6 +92,7 @@ class StreamTracker:
     started: bool = False  # the first scan is done: new files under rotated names are no longer new streams
     events: list[str] = field(default_factory=list)  # what happened, for the caller to report (and drain)
     next_serial: int = 1  # the serial the next new content gets
+    copies: list[tuple] = field(default_factory=list)  # (original, copy) identities of copytruncates seen (drained by the caller)
 
     def observe(self, seen: list[Observation], now: float, head_of=lambda path: b"") -> list[Pending]:
         """Takes a scan of the watched files; returns what to count next."""
@@ -115,6 +116,7 @@ class StreamTracker:
                     strangers.remove(copy)
                     self.streams[copy.identity] = Stream(copy.path, copy.identity, stream.offset, copy.size,
                                                          stream.head, now, self._serial())
+                    self.copies.append((stream.identity, copy.identity))
                     self.events.append(f"{stream.path} was copied to {copy.path} and truncated: "
                                        f"the copy is counted from where the original was")
                 else:
