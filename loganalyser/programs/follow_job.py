@@ -31,18 +31,8 @@ from loganalyser.persistence.policy import Checkpointer, FileTracker
 from loganalyser.work.jobstate import JobState
 from loganalyser.work.scanning import job_fingerprint
 
-from .cli import non_negative_float, positive_float
 from .jobsetup import JobCheckpoints, JobPlan, _store, check_checkpoint_dir
 from .options import JobOptions
-
-
-def add_follow_options(parser) -> None:
-    group = parser.add_argument_group("following growing files (like tail -F)")
-    group.add_argument("--follow", action="store_true",
-                       help="after the first pass keep counting what is appended and new files, until SIGINT/SIGTERM")
-    group.add_argument("--follow-for", type=positive_float, metavar="S", help="with --follow: stop after S seconds")
-    group.add_argument("--partial-after", type=non_negative_float, default=2.0, metavar="S",
-                       help="with --follow: count a last line without newline after S seconds of silence (default 2)")
 
 
 def follow_settings(args, options: JobOptions) -> FollowSettings | None:
