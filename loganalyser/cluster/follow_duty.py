@@ -148,13 +148,21 @@ def format_of(settings: FollowSettings, formats: FormatSet, path: str, size: int
 
 
 def scan(settings: FollowSettings, warn=None):
-    """The inputs now (a followed folder may be empty for a while)."""
-    try:
-        return find_log_files(list(settings.paths), settings.glob, settings.recursive, warn=warn)
-    except InputError:
-        if not all(os.path.isdir(p) for p in settings.paths):
-            raise
-        return []
+    """The inputs now, or None when no scan could be made (see scan_inputs)."""
+    return scan_inputs(list(settings.paths), settings.glob, settings.recursive, warn)
+
+
+def scan_inputs(paths, glob, recursive: bool, warn=None, attempts: int = 3):
+    """The followed files now, or None: a file renamed or deleted between the folder's listing
+    and its stat (a rotation) fails a scan, and so does an empty folder; such a scan is not
+    "every file is gone" but no observation at all (tried again now, then at the next scan)."""
+    for _ in range(attempts):
+        try:
+            return find_log_files(paths, glob, recursive, warn=warn)
+        except InputError:
+            if not all(os.path.isdir(p) for p in paths):
+                raise
+    return None
 
 
 def first_pass(settings: FollowSettings, files, formats: FormatSet, chunk_bytes: int, now: float):
@@ -253,7 +261,7 @@ class FollowDuty:
         self.say = say
         self.warn = warn
         self.wall = wall
-        self.tracker, self.stream_formats, self.bases, _ = restore_tracker(start, state, scan(self.settings, warn))
+        self.tracker, self.stream_formats, self.bases, _ = restore_tracker(start, state, scan(self.settings, warn) or ())
         self.in_flight: dict[tuple, str] = {}  # identity -> the id of its range being counted
         self.copy_first: dict[tuple, tuple] = {}  # truncated stream -> its copy, whose range must be accepted first
         self.watcher = Watcher(self._folders())
@@ -326,8 +334,10 @@ class FollowDuty:
         self.watcher.close()
 
     def _plan(self, now: float) -> list[Task]:
-        seen = [Observation(f.path, f.device, f.inode, f.size) for f in scan(self.settings, self.warn)
-                if not f.compression]
+        files = scan(self.settings, self.warn)
+        if files is None:
+            return []
+        seen = [Observation(f.path, f.device, f.inode, f.size) for f in files if not f.compression]
         before = set(self.tracker.streams)
         pending = self.tracker.observe(seen, now, head_of)
         for event in self.tracker.drain_events():

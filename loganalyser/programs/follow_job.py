@@ -61,7 +61,7 @@ def plan_follow_job(options: JobOptions, settings: FollowSettings, formats: Form
     sizes = {"chunk_bytes": options.chunk_size}
     state, extra = JobState(), {}
     if checkpoint is None:
-        tasks, start = first_pass(settings, scan(settings, warn), formats, options.chunk_size, time.monotonic())
+        tasks, start = first_pass(settings, scan(settings, warn) or [], formats, options.chunk_size, time.monotonic())
     else:
         state = JobState({t: PartialResult.from_dict(r) for t, r in checkpoint.doc["tasks"].items()})
         tasks, start = resumed_plan(FollowStart(settings, checkpoint.doc["follow"]), state)
@@ -74,7 +74,7 @@ def plan_follow_job(options: JobOptions, settings: FollowSettings, formats: Form
 
 def resumed_plan(start: FollowStart, state: JobState):
     """The tasks a restart begins with (what no checkpointed result covers) and its first observation."""
-    tracker, stream_formats, bases, gaps = restore_tracker(start, state, scan(start.settings, warn))
+    tracker, stream_formats, bases, gaps = restore_tracker(start, state, scan(start.settings, warn) or ())
     tasks = [range_task(tracker.streams[identity], base, a, b, stream_formats[identity])
              for identity, base, a, b in gaps if tracker.streams[identity].path]
     return tasks, FollowStart(start.settings, snapshot(tracker, stream_formats, bases))
