@@ -70,6 +70,7 @@ STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # feign again right after it recovers: with --chaos the master waits longer.
 CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
+FOLLOW_IDLE_CEILING = 0.02  # seconds: the longest sleep between idle turns of a follow job
 _ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values())
 
 
@@ -198,7 +199,8 @@ class RankNode:
     # -------------------------------------------------------------------- loop
     def run(self) -> int:
         """Runs turns until the job ends; flushes outgoing messages however it ends."""
-        idle = IdleBackoff()
+        # A follow job waits for its inputs most of the time: idle turns back off further there.
+        idle = IdleBackoff(ceiling=FOLLOW_IDLE_CEILING) if self.masters.follow is not None else IdleBackoff()
         try:
             self.start()
             while self.mode is not Mode.ENDED:
