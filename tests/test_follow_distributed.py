@@ -183,3 +183,26 @@ def test_a_new_master_rebuilds_the_offsets_from_the_accepted_ids(tmp_path):
     tracker, formats, bases, gaps = restore_tracker(FollowStart(settings, start.snapshot), state)
     assert tracker.streams[identity].offset == whole + 50 and formats[identity] == "seed"
     assert [(a, b) for _, _, a, b in gaps] == [(100, 200), (300, whole)]  # what no accepted range covers
+
+
+def test_a_restart_plans_what_no_checkpointed_range_covers_and_uncounted_compressed_files(tmp_path):
+    import gzip
+
+    from loganalyser.programs.follow_job import resumed_plan
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text(FIRST_LINE * 10)
+    with gzip.open(logs / "old.log.1.gz", "wt") as f:
+        f.write(FIRST_LINE)
+    settings = FollowSettings((str(logs),), None, False, "seed", 2.0, None)
+    tasks, start = first_pass(settings, find_log_files([str(logs)]), FormatSet.standard(), chunk_bytes=200, now=0.0)
+    ranges = [t for t in tasks if t.task_id.startswith("follow:")]
+    compressed = [t for t in tasks if not t.task_id.startswith("follow:")]
+    assert len(ranges) == 3 and len(compressed) == 1
+    os.rename(logs / "old.log.1.gz", logs / "old.log.2.gz")  # rotated further while the job was down
+    state = JobState({ranges[1].task_id: PartialResult()})
+    again, _ = resumed_plan(FollowStart(settings, start.snapshot), state)
+    spans = sorted((t.pieces[0].path.endswith(".gz"), t.pieces[0].offset, t.pieces[0].length) for t in again)
+    assert spans == [(False, 0, 200), (False, 400, 60), (True, 0, compressed[0].pieces[0].length)]
+    assert [t.task_id for t in again if t.pieces[0].path.endswith(".gz")] == [compressed[0].task_id]

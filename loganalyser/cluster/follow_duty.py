@@ -169,13 +169,12 @@ def first_pass(settings: FollowSettings, files, formats: FormatSet, chunk_bytes:
     """The plan of a new follow job: tasks for every whole line there now (large files in
     chunks), every compressed file once, and the tracker that starts after them."""
     tracker = StreamTracker(settings.partial_after)
-    stream_formats, tasks = {}, []
+    stream_formats, tasks, whole = {}, [], []
     plain = [f for f in files if not f.compression]
     for f in files:
         if f.compression:
-            fmt = format_of(settings, formats, f.path, f.size)
-            piece = Piece(f.path, 0, f.size, f"{WHOLE}{f.device}:{f.inode}", whole=True, file_size=None, format=fmt)
-            tasks.append(Task(f"{WHOLE}{f.device}:{f.inode}", (piece,)))
+            whole.append([f.path, f.device, f.inode, f.size, format_of(settings, formats, f.path, f.size)])
+            tasks.append(whole_task(*whole[-1]))
     for pending in tracker.observe([Observation(f.path, f.device, f.inode, f.size) for f in plain], now, head_of):
         stream = tracker.streams[pending.identity]
         end = last_line_end(pending.path, pending.start, pending.end)
@@ -186,13 +185,20 @@ def first_pass(settings: FollowSettings, files, formats: FormatSet, chunk_bytes:
         tasks += [range_task(stream, 0, a, b, fmt) for a, b in zip(cuts, cuts[1:])]
         tracker.commit(stream.identity, end)
     tracker.drain_events()
-    return tasks, FollowStart(settings, snapshot(tracker, stream_formats, {}))
+    return tasks, FollowStart(settings, snapshot(tracker, stream_formats, {}, whole))
 
 
-def snapshot(tracker: StreamTracker, stream_formats: dict, bases: dict) -> dict:
-    """The tracker's state with each stream's format and base (where its counting began, when not 0)."""
+def whole_task(path: str, device: int, inode: int, size: int, fmt: str) -> Task:
+    """A compressed file of the first pass, counted once."""
+    task_id = f"{WHOLE}{device}:{inode}"
+    return Task(task_id, (Piece(path, 0, size, task_id, whole=True, file_size=None, format=fmt),))
+
+
+def snapshot(tracker: StreamTracker, stream_formats: dict, bases: dict, whole=()) -> dict:
+    """The tracker's state with each stream's format and base (where its counting began, when not 0),
+    and the compressed files of the first pass ([path, device, inode, size, format])."""
     return {"tracker": tracker.to_dict(), "formats": [[list(i), f] for i, f in stream_formats.items()],
-            "bases": [[list(i), b] for i, b in bases.items() if b]}
+            "bases": [[list(i), b] for i, b in bases.items() if b], "whole": [list(w) for w in whole]}
 
 
 def restore_tracker(start: FollowStart, state: JobState, files=()):

@@ -22,6 +22,7 @@ from loganalyser.cluster.follow_duty import (
     restore_tracker,
     scan,
     snapshot,
+    whole_task,
 )
 from loganalyser.console import warn
 from loganalyser.counting.formats import FormatSet
@@ -74,10 +75,15 @@ def plan_follow_job(options: JobOptions, settings: FollowSettings, formats: Form
 
 def resumed_plan(start: FollowStart, state: JobState):
     """The tasks a restart begins with (what no checkpointed result covers) and its first observation."""
-    tracker, stream_formats, bases, gaps = restore_tracker(start, state, scan(start.settings, warn) or ())
+    files = scan(start.settings, warn) or ()
+    tracker, stream_formats, bases, gaps = restore_tracker(start, state, files)
     tasks = [range_task(tracker.streams[identity], base, a, b, stream_formats[identity])
              for identity, base, a, b in gaps if tracker.streams[identity].path]
-    return tasks, FollowStart(start.settings, snapshot(tracker, stream_formats, bases))
+    whole = start.snapshot.get("whole", [])
+    paths = {(f.device, f.inode): f.path for f in files}  # a compressed file may have been renamed since
+    tasks += [t for t in (whole_task(paths[(w[1], w[2])], *w[1:]) for w in whole if (w[1], w[2]) in paths)
+              if t.task_id not in state]
+    return tasks, FollowStart(start.settings, snapshot(tracker, stream_formats, bases, whole))
 
 
 class FollowCheckpoints(JobCheckpoints):
