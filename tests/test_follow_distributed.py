@@ -164,6 +164,17 @@ def test_a_restart_goes_on_from_the_checkpoint_and_counts_what_was_written_meanw
     assert_exact(doc, add(add(part1["counts"], part2["counts"]), {"INFO": 1}), 1501)
 
 
+def test_follow_for_stops_by_itself_and_bad_follow_options_are_usage_errors(jobs, tmp_path, folder):
+    run = jobs.start(program_cmd(PROG, folder, "--follow", "--follow-for", "1", "--no-checkpoint", "--json", np=2),
+                     marker=str(folder), env=program_env(), cwd=tmp_path)
+    assert run.wait(JOB_TIMEOUT) == 0, run.stderr
+    assert json.loads(run.stdout)["counts"] == {"INFO": 1}
+    for args in (["--follow-for", "1"], ["--follow", "--chaos", "1"]):
+        proc = subprocess.run(program_cmd(PROG, folder, *args), capture_output=True, text=True, env=program_env(),
+                              timeout=60)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "--follow" in proc.stderr
+
+
 # --- the follow duty's pure parts --------------------------------------------------------------
 
 def test_a_new_master_rebuilds_the_offsets_from_the_accepted_ids(tmp_path):

@@ -329,8 +329,8 @@ class FollowDuty:
         then, old = self.samples[0]
         span = now - then
         rates = " ".join(f"{k} {(n - old.get(k, 0)) / span:.1f}/s" for k, n in sorted(total.counts.items())) if span else ""
-        counts = " ".join(f"{k}={n}" for k, n in sorted(total.counts.items()))
-        self.say(f"[Master] following {len(self.tracker.streams)} stream(s): {total.lines} lines, {counts}"
+        counts = "".join(f" {k}={n}" for k, n in sorted(total.counts.items()))
+        self.say(f"[Master] following {len(self.tracker.streams)} stream(s): {total.lines} lines{counts}"
                  + (f"; rates: {rates}" if rates else ""))
 
     def snapshot(self) -> dict:

@@ -151,6 +151,7 @@ class MasterDuty:
         if self.follow is None:
             return False
         self.follow.stop()
+        self.checkpoint()  # at once: mpirun, forwarding a signal, kills the ranks a moment later
         return True
 
     def stop_workers(self, exit_code: int) -> None:
