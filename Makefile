@@ -51,6 +51,7 @@ bench: install
 	$(PY) -m utils.format_bench
 	$(PY) -m utils.analysis_bench
 	$(PY) -m utils.follow_bench
+	$(PY) -m utils.follow_bench --distributed 3
 	$(PY) -m utils.watch_bench
 
 # Seed 004's Stage 2 scenarios run for real: reports/report_stage2.txt and a timeline PNG per scenario.
