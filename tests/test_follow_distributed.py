@@ -149,6 +149,19 @@ def test_the_master_killed_while_following_is_replaced_and_counts_stay_exact(job
     assert doc["master_rank"] == 1
 
 
+def test_sigterm_at_every_rank_as_mpirun_forwards_it_ends_the_job_with_exact_totals(jobs, tmp_path, folder):
+    run = FollowJob(jobs, tmp_path, folder, np=3)
+    run.wait_lines(1, START_TIMEOUT)
+    tally = written(start_writer(folder, 600, phase="rotate"))
+    run.wait_lines(601)
+    pids = [run.pid_of(rank) for rank in range(3)]
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)  # the workers pass it on to the master and leave
+    code = run.job.wait(JOB_TIMEOUT)
+    assert code == 0, run.story()
+    assert_exact(json.loads(run.output.read_text()), add(tally["counts"], {"INFO": 1}), 601)
+
+
 def test_a_restart_goes_on_from_the_checkpoint_and_counts_what_was_written_meanwhile(jobs, tmp_path, folder):
     first = FollowJob(jobs, tmp_path, folder, np=3, name="first")
     first.wait_lines(1, START_TIMEOUT)
@@ -217,3 +230,23 @@ def test_a_restart_plans_what_no_checkpointed_range_covers_and_uncounted_compres
     spans = sorted((t.pieces[0].path.endswith(".gz"), t.pieces[0].offset, t.pieces[0].length) for t in again)
     assert spans == [(False, 0, 200), (False, 400, 60), (True, 0, compressed[0].pieces[0].length)]
     assert [t.task_id for t in again if t.pieces[0].path.endswith(".gz")] == [compressed[0].task_id]
+
+
+def test_a_range_whose_file_was_truncated_while_it_was_counted_is_not_admitted(tmp_path):
+    from loganalyser.cluster.follow_duty import FollowDuty
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text(FIRST_LINE * 4)
+    settings = FollowSettings((str(logs),), None, False, "seed", 2.0, None)
+    first, start = first_pass(settings, find_log_files([str(logs)]), FormatSet.standard(), chunk_bytes=1 << 20, now=0.0)
+    duty = FollowDuty(start, FormatSet.standard(), JobState(), say=lambda text: None)
+    with open(log, "a") as f:
+        f.write(FIRST_LINE * 2)
+    [grown] = duty.tick(now=10.0)
+    assert duty.admit(first[0]) and duty.admit(grown)  # nothing changed under them
+    os.truncate(log, 0)  # copytruncate while `grown` was being counted
+    log.write_text(FIRST_LINE.replace("before", "after!") * 8)  # ... and the file grew past its end again
+    assert not duty.admit(grown) and not duty.in_flight  # dropped: the next scan decides again
+    assert not duty.admit(first[0])

@@ -317,6 +317,31 @@ class FollowDuty:
             if stream is not None and stream.serial == serial:
                 self.tracker.commit(identity, end)
 
+    def admit(self, task: Task) -> bool:
+        """Whether a range's result may be counted: not if its file shrank below the range's end or
+        no longer starts as it did (truncated or rewritten while the range was being counted: the
+        worker may have read other lines than those planned). The range is dropped then, and the
+        stream's offset stays; the next scan sees the truncation and counts its copy from there.
+        Decided from the id and the file alone, so any master decides the same."""
+        parsed = parse_range_id(task.task_id)
+        if parsed is None:
+            return True
+        identity, _, _, _, end, head, _ = parsed
+        path = _path_of(task.pieces[0].path, identity)
+        if path is None:
+            return True  # gone: the worker read what it could; the stream is dropped
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return True
+        if size >= end and (head == "-" or head_hash(head_of(path)) == head):
+            return True
+        if self.in_flight.get(identity) == task.task_id:
+            del self.in_flight[identity]
+        self.next_scan = 0.0
+        self.say(f"[Master] follow: {task.describe()} changed while it was counted: not counted from this range")
+        return False
+
     def show(self, state: JobState, now: float) -> None:
         """The running totals and lines per second per level over the last minute, every PROGRESS_S."""
         if now < self.next_show:

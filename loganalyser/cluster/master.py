@@ -71,6 +71,8 @@ class MasterDuty:
         self.follow = follow  # a FollowDuty (--follow: the job grows with its inputs), or None
         self.workers = list(workers)
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state)
+        if follow is not None:
+            self.scheduler.admit = follow.admit
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.exit_code = 0  # what the Stop messages say
@@ -141,6 +143,9 @@ class MasterDuty:
             result = self.analyse(task.pieces, warn=warn)
         except AnalyserError as exc:
             self._fail(exc)
+            return True
+        if self.scheduler.admit is not None and not self.scheduler.admit(task):
+            self.scheduler.remaining.discard(task.task_id)  # its input changed under it (--follow)
             return True
         self.scheduler.accept_local(task.task_id, result)
         self._after_accept(before)

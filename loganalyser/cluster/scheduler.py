@@ -93,6 +93,7 @@ class Scheduler:
         self.reassigned = 0  # assignments of such tasks
         self.done_bytes = sum(self.tasks[t].size for t in self.tasks if t not in self.remaining)
         self._accepted: list[str] = []  # accepted since the last drain_accepted()
+        self.admit = None  # admit(task) -> False: a result whose input changed while it was counted is dropped
 
     # ------------------------------------------------------------------ queries
     @property
@@ -192,7 +193,10 @@ class Scheduler:
         if message.error is not None:
             return actions + [InputFailed(source, message.task_id, message.error)]
         if message.task_id in self.remaining:
-            self._record(message.task_id, message.result)
+            if self.admit is not None and not self.admit(self.tasks[message.task_id]):
+                self.remaining.discard(message.task_id)  # its input changed under it (--follow): dropped, never counted
+            else:
+                self._record(message.task_id, message.result)
         return actions + self._fill_all()
 
     def _record(self, task_id: str, result: PartialResult) -> None:
