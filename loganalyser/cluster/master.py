@@ -110,7 +110,10 @@ class MasterDuty:
 
     def tick(self, now: float) -> None:
         if self.follow is not None:
-            self._carry_out(self.scheduler.add_tasks(self.follow.tick(now)))
+            tasks = self.follow.tick(now)
+            known = [t.task_id for t in tasks if t.task_id in self.scheduler.state]  # e.g. handed over: done
+            self._carry_out(self.scheduler.add_tasks(tasks))
+            self.follow.accepted(known)
             self.follow.show(self.scheduler.state, now)
         if now >= self.next_tick:
             if now - self.next_tick > self.timing.worker_timeout / 2:
@@ -145,7 +148,7 @@ class MasterDuty:
             self._fail(exc)
             return True
         if self.scheduler.admit is not None and not self.scheduler.admit(task):
-            self.scheduler.remaining.discard(task.task_id)  # its input changed under it (--follow)
+            self.scheduler.drop(task.task_id)
             return True
         self.scheduler.accept_local(task.task_id, result)
         self._after_accept(before)

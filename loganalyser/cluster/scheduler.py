@@ -183,6 +183,10 @@ class Scheduler:
                 self.pending.append(task.task_id)
         return self._fill_all()
 
+    def drop(self, task_id: str) -> None:
+        """A task whose input changed under it (--follow): never counted, not run again."""
+        self.remaining.discard(task_id)
+
     # ----------------------------------------------------------------- helpers
     def _on_result(self, source: int, message: Result) -> list:
         if message.task_id in self.held[source]:
@@ -194,7 +198,7 @@ class Scheduler:
             return actions + [InputFailed(source, message.task_id, message.error)]
         if message.task_id in self.remaining:
             if self.admit is not None and not self.admit(self.tasks[message.task_id]):
-                self.remaining.discard(message.task_id)  # its input changed under it (--follow): dropped, never counted
+                self.drop(message.task_id)
             else:
                 self._record(message.task_id, message.result)
         return actions + self._fill_all()
