@@ -177,6 +177,22 @@ def test_a_restart_goes_on_from_the_checkpoint_and_counts_what_was_written_meanw
     assert_exact(doc, add(add(part1["counts"], part2["counts"]), {"INFO": 1}), 1501)
 
 
+def test_a_job_sigkilled_mid_stream_restarts_from_its_checkpoint_exactly(jobs, tmp_path, folder):
+    first = FollowJob(jobs, tmp_path, folder, np=3, name="killed")
+    first.wait_lines(1, START_TIMEOUT)
+    writer = start_writer(folder, 3000, phase="rotate")
+    checkpoints = tmp_path / "checkpoints"
+    wait_for(lambda: first.lines() > 900 and any(checkpoints.glob("0*/checkpoint.json")), COUNT_TIMEOUT,
+             "a checkpoint while the writer writes")
+    first.job.kill()  # every rank and mpirun at once: no last checkpoint
+    tally = written(writer)
+    second = FollowJob(jobs, tmp_path, folder, np=3, name="restarted")
+    second.wait_lines(3001, START_TIMEOUT)
+    doc = second.stop()
+    assert "Resuming the follow job" in second.job.stdout
+    assert_exact(doc, add(tally["counts"], {"INFO": 1}), 3001)
+
+
 def test_follow_for_stops_by_itself_and_bad_follow_options_are_usage_errors(jobs, tmp_path, folder):
     run = jobs.start(program_cmd(PROG, folder, "--follow", "--follow-for", "1", "--no-checkpoint", "--json", np=2),
                      marker=str(folder), env=program_env(), cwd=tmp_path)
