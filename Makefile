@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m utils.format_bench
 	$(PY) -m utils.analysis_bench
 	$(PY) -m utils.follow_bench
+	$(PY) -m utils.follow_bench --distributed 3
 	$(PY) -m utils.watch_bench
 	$(PY) -m utils.phase_bench
 	$(PY) -m utils.straggler_bench

@@ -57,7 +57,7 @@ class MasterDuty:
                  state: JobState, send: SendTo, say: Say, backups: int = 1, checkpointer: Checkpointer | None = None,
                  progress=None, injector: FaultInjector | None = None, clock: Clock = time.monotonic,
                  analyse: Callable[..., PartialResult] = analyse_pieces, watch: JobWatch | None = None,
-                 step_bytes: int = STEP_BYTES, replication: CheckpointReplication | None = None):
+                 step_bytes: int = STEP_BYTES, replication: CheckpointReplication | None = None, follow=None):
         self.rank = rank
         self.epoch = epoch
         self.timing = timing
@@ -73,6 +73,10 @@ class MasterDuty:
         self.replication = replication  # copies of each checkpoint on other hosts, or None
         self.workers = list(workers)
         self.scheduler = Scheduler(list(tasks), self.workers, timing, clock(), state, step_bytes)
+        self.follow = follow  # a FollowDuty (--follow: the job grows with its inputs), or None
+        if follow is not None:
+            self.scheduler.admit = follow.admit
+            self.scheduler.steal = False  # a followed range's id names its bytes (follow_duty.py): never cut
         self.next_tick = 0.0
         self.leaving: set[int] = set()  # workers told to stop that have not said Bye
         self.released: list[int] = []  # the workers sent Release, once the result is out
@@ -85,7 +89,7 @@ class MasterDuty:
 
     @property
     def finished(self) -> bool:
-        return self.scheduler.finished
+        return self.scheduler.finished and (self.follow is None or self.follow.done)
 
     @property
     def state(self) -> JobState:
@@ -112,6 +116,12 @@ class MasterDuty:
             self.replication.peer_failed(rank, self.scheduler.live_workers())
 
     def tick(self, now: float) -> None:
+        if self.follow is not None:
+            tasks = self.follow.tick(now)
+            known = [t.task_id for t in tasks if t.task_id in self.scheduler.state]  # e.g. handed over: done
+            self._carry_out(self.scheduler.add_tasks(tasks))
+            self.follow.accepted(known)
+            self.follow.show(self.scheduler.state, now)
         if now >= self.next_tick:
             if now - self.next_tick > self.timing.worker_timeout / 2:
                 self.scheduler.forgive_silence(now)  # we were paused, not them
@@ -144,8 +154,19 @@ class MasterDuty:
         except AnalyserError as exc:
             self._fail(exc)
             return True
+        if self.scheduler.admit is not None and not self.scheduler.admit(task):
+            self.scheduler.drop(task.task_id)
+            return True
         self.scheduler.accept_local(task.task_id, result)
         self._after_accept(before)
+        return True
+
+    def stop_following(self) -> bool:
+        """A follow job asked to stop (it has no natural end): it finishes what is there; False if not following."""
+        if self.follow is None:
+            return False
+        self.follow.stop()
+        self.checkpoint()  # at once: mpirun, forwarding a signal, kills the ranks a moment later
         return True
 
     def stop_workers(self, exit_code: int) -> None:
@@ -265,6 +286,8 @@ class MasterDuty:
         fresh = self.scheduler.drain_accepted()
         if not fresh:
             return
+        if self.follow is not None:
+            self.follow.accepted(fresh)
         if self.checkpointer is not None:
             for task_id in fresh:
                 self.checkpointer.task_done(task_id)
@@ -323,6 +346,7 @@ class MasterFactory:
     watch: JobWatch | None = None  # what watchers see (events, status), or None
     step_bytes: int = STEP_BYTES  # the workers' counting step (work stealing cuts on its grid)
     replication: ReplicationPlan | None = None  # checkpoints copied to other hosts ({host} folders), or None
+    follow: Callable | None = None  # follow(state) -> FollowDuty (--follow), or None
 
     def build(self, epoch: int, held: Iterable[JobState]) -> MasterDuty:
         """The master of term `epoch`. It starts from the union of what this rank holds
@@ -344,7 +368,8 @@ class MasterFactory:
         master = MasterDuty(self.rank, workers, self.tasks, self.timing, epoch, state, self.transport.send, self.say,
                             backups=self.backups, checkpointer=checkpointer, progress=self.progress,
                             injector=self.injector, clock=self.clock, analyse=self.analyse, watch=self.watch,
-                            step_bytes=self.step_bytes, replication=replication)
+                            step_bytes=self.step_bytes, replication=replication,
+                            follow=self.follow(state) if self.follow is not None else None)
         now = self.clock()
         for dead in self.transport.known_failed():
             master.on_failure(dead, now)

@@ -77,6 +77,7 @@ STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 # feign again right after it recovers: with --chaos the master waits longer.
 CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
+FOLLOW_IDLE_CEILING = 0.02  # seconds: the longest sleep between idle turns of a follow job
 _ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values()) + SHIP_MESSAGES
 
 
@@ -212,7 +213,8 @@ class RankNode:
     # -------------------------------------------------------------------- loop
     def run(self) -> int:
         """Runs turns until the job ends; flushes outgoing messages however it ends."""
-        idle = IdleBackoff()
+        # A follow job waits for its inputs most of the time: idle turns back off further there.
+        idle = IdleBackoff(ceiling=FOLLOW_IDLE_CEILING) if self.masters.follow is not None else IdleBackoff()
         try:
             self.start()
             while self.mode is not Mode.ENDED:
@@ -263,6 +265,8 @@ class RankNode:
         if self.worker.shipping is not None:
             busy = self.worker.shipping.serve_some() or busy
         master = self.master
+        if self.interrupted is not None and master.stop_following():
+            self.interrupted = None  # a follow job asked to stop ends as finished: last checkpoint, totals, exit 0
         if master.finished:  # the last checkpoint (a step per turn), then Stop
             if master.wind_down(collect=True):
                 master.stop_workers(int(ExitCode.OK))

@@ -111,6 +111,8 @@ class Scheduler:
         for task_id, _ in list(self.state.items()):  # parts of planned tasks done before a split's restart
             if task_id not in self.planned:
                 self._count_done(task_id)
+        self.admit = None  # admit(task) -> False: a result whose input changed while it was counted is dropped
+        self.steal = True  # idle workers may take part of a busy worker's range (False: --follow)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -194,6 +196,24 @@ class Scheduler:
                 return self.tasks[task_id]
         return None
 
+    def add_tasks(self, tasks: list[Task]) -> list:
+        """More work for a job that grows (--follow): queued after what waits; returns assignments."""
+        for task in tasks:
+            if task.task_id in self.tasks:
+                continue
+            self.tasks[task.task_id] = task
+            self.total_bytes += task.size
+            if task.task_id in self.state:
+                self.done_bytes += task.size
+            else:
+                self.remaining.add(task.task_id)
+                self.pending.append(task.task_id)
+        return self._fill_all()
+
+    def drop(self, task_id: str) -> None:
+        """A task whose input changed under it (--follow): never counted, not run again."""
+        self.remaining.discard(task_id)
+
     # ----------------------------------------------------------------- helpers
     def _on_result(self, source: int, message: Result) -> list:
         if message.task_id in self.held[source]:
@@ -207,7 +227,10 @@ class Scheduler:
         if message.error is not None:
             return actions + [InputFailed(source, message.task_id, message.error)]
         if message.task_id in self.remaining:
-            self._record(message.task_id, message.result)
+            if self.admit is not None and not self.admit(self.tasks[message.task_id]):
+                self.drop(message.task_id)
+            else:
+                self._record(message.task_id, message.result)
         return actions + self._fill_all()
 
     def _record(self, task_id: str, result: PartialResult) -> None:
@@ -325,7 +348,7 @@ class Scheduler:
         """Idle workers and nothing to hand out: ask busy workers to give up part of their
         largest ranges (one request per idle worker at a time)."""
         idle = self._idle_workers()
-        if len(idle) <= len(self.splitting):
+        if not self.steal or len(idle) <= len(self.splitting):
             return []
         left: dict[str, int] = {}  # candidate task -> bytes left
         worthwhile: set[str] = set()  # candidates worth a request: a queued task, or one with steps to spare

@@ -19,6 +19,7 @@ import time
 import traceback
 
 from election.bully import BullyNode, ElectionTiming
+from loganalyser.cluster.follow_duty import FollowSettings, analyse_followed
 from loganalyser.cluster.master import MasterFactory, MasterSummary
 from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.replication import ReplicaKeeper, ReplicationPlan
@@ -41,6 +42,7 @@ from loganalyser.work.scanning import job_fingerprint, job_formats
 from loganalyser.work.tasks import CHUNK_BYTES
 
 from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
+from .follow_job import FollowCheckpoints, follow_duties, follow_settings, plan_follow_job
 from .jobsetup import FoundCheckpoints, JobCheckpoints, plan_job
 from .leaving import leave_at_once
 from .options import JobOptions, OutputOptions, WatchOptions, job_options
@@ -48,6 +50,15 @@ from .report import emit, ranks_by_host, result_document
 
 PROG = "distributed_log_analyser.py"
 MASTER = 0
+
+
+def add_follow_options(parser) -> None:
+    group = parser.add_argument_group("following growing files (like tail -F)")
+    group.add_argument("--follow", action="store_true",
+                       help="after the first pass keep counting what is appended and new files, until SIGINT/SIGTERM")
+    group.add_argument("--follow-for", type=positive_float, metavar="S", help="with --follow: stop after S seconds")
+    group.add_argument("--partial-after", type=non_negative_float, default=2.0, metavar="S",
+                       help="with --follow: count a last line without newline after S seconds of silence (default 2)")
 
 
 def build_parser():
@@ -96,6 +107,7 @@ def build_parser():
                        help="keep serving the dashboard S seconds after the result (default 2)")
     watch.add_argument("--dashboard-html", metavar="FILE", help="write the final dashboard as a static page to FILE")
     watch.add_argument("--tui", action="store_true", help="show the live status on this terminal instead of log lines")
+    add_follow_options(parser)
     return parser
 
 
@@ -106,11 +118,13 @@ LEFT_WAIT = 1.0  # seconds the final master waits for every Left (ranks answer i
 
 def main(argv) -> int:
     """Runs this rank's part of the job (the caller then calls finalize_mpi)."""
-    options = job_options(build_parser().parse_args(argv))  # the one use of argparse's namespace
+    args = build_parser().parse_args(argv)  # the one use of argparse's namespace
+    options = job_options(args)
+    follow = follow_settings(args, options)
     import mpi4py
 
     mpi4py.rc.finalize = False  # finalize_mpi does it, with a deadline
-    return _main(options)
+    return _main(options, follow)
 
 
 def finalize_mpi(exit_code: int) -> None:
@@ -152,7 +166,7 @@ def _native_finalize():
         return None
 
 
-def _main(options: JobOptions) -> int:
+def _main(options: JobOptions, follow: FollowSettings | None = None) -> int:
     from mpi4py import MPI  # here, so --help and usage errors need no MPI
 
     from loganalyser.cluster.transport import MpiTransport, Tracer, fault_tolerance_enabled
@@ -169,7 +183,7 @@ def _main(options: JobOptions) -> int:
     replication = None
     if replicated(template) and options.checkpoints.enabled:
         replication = replication_plan(hosts, options, rank)
-    job = _agree_on_job(comm, options, say, replication)  # every rank holds the plan: any may become master
+    job = _agree_on_job(comm, options, say, replication, follow)  # every rank holds the plan: any may become master
     if isinstance(job, AnalyserError):
         return 0
     if rank == 0:
@@ -178,23 +192,25 @@ def _main(options: JobOptions) -> int:
         elif not fault_tolerance_enabled():
             warn("fault tolerance (ULFM) is off: a crashed rank ends the whole job (use mpirun --with-ft ulfm)")
         say(f"Starting distributed analysis on {size} rank(s)...")
-    plan, resumed_state, extra = job
+    plan, resumed_state, extra, first = job
     extra = dict(extra, hosts=ranks_by_host(hosts))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
     shipping = Shipping(options.ship, socket.gethostname(), transport.send)
     injector = FaultInjector(options.faults, rank, say)
-    bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 else None
-    analyse = functools.partial(analyse_pieces, formats=plan.formats)  # counts tasks in the plan's formats
+    bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 and first is None else None  # a follow job has no end
+    counter = analyse_pieces if first is None else analyse_followed  # followed files: found by identity
+    analyse = functools.partial(counter, formats=plan.formats)  # counts tasks in the plan's formats
     watch = job_watch(options.watch, rank, size) if options.watch.any else None
     keeper = None
     if replication is not None:
         keeper = ReplicaKeeper(CheckpointStore(options.checkpoints.folder, options.checkpoints.keep, warn=warn),
                                transport.send, say)
-    checkpoints = JobCheckpoints(options.checkpoints, plan, floor=lambda: max(keeper.highest if keeper else 0,
-                                                                               plan.base_sequence))
+    checkpoints = FollowCheckpoints(options.checkpoints, plan, first) if first is not None else \
+        JobCheckpoints(options.checkpoints, plan, floor=lambda: max(keeper.highest if keeper else 0, plan.base_sequence))
     masters = MasterFactory(rank, plan.tasks, options.timing, transport, say, backups=options.backups,
                             resumed=resumed_state, checkpoints=checkpoints, progress=bar, injector=injector,
-                            analyse=analyse, watch=watch, replication=replication)
+                            analyse=analyse, watch=watch, replication=replication,
+                            follow=follow_duties(first, plan.formats, say) if first is not None else None)
     worker = WorkerDuty(rank, options.timing, transport.send, say, injector, options.task_delay, analyse=analyse,
                         shipping=shipping)
     election = None
@@ -258,16 +274,20 @@ def replication_plan(hosts: tuple[str, ...], options: JobOptions, rank: int) -> 
     return ReplicationPlan(hosts, count, quorum)
 
 
-def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan | None):
-    """Rank 0 scans and plans; every rank gets the plan, or the error that ends the job."""
+def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan | None, follow: FollowSettings | None):
+    """Rank 0 scans and plans; every rank gets the plan (and a follow job's first
+    observation), or the error that ends the job."""
     job = None
     found = _found_checkpoints(comm, options, replication) if replication is not None else None
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(options.inputs)
             inputs = options.inputs
-            files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
-            job = plan_job(options, files, formats, comm.Get_size() - 1, say, found=found)
+            if follow is not None:
+                job = plan_follow_job(options, follow, formats, say)
+            else:
+                files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
+                job = plan_job(options, files, formats, comm.Get_size() - 1, say, found=found) + (None,)
         except AnalyserError as exc:
             job = exc
     job = comm.bcast(job, root=0)

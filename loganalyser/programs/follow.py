@@ -21,6 +21,7 @@ import sys
 import time
 from collections import deque
 
+from loganalyser.cluster.follow_duty import scan_inputs
 from loganalyser.console import shown, warn
 from loganalyser.counting.formats import AUTO
 from loganalyser.counting.formats.detect import detect
@@ -29,7 +30,6 @@ from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
 from loganalyser.monitor.terminal import TerminalView
 from loganalyser.persistence.atomic import write_atomic
-from loganalyser.work.inputs import find_log_files
 from loganalyser.work.scanning import job_fingerprint, read_head
 from loganalyser.work.streams import HEAD, Observation, StreamTracker
 from loganalyser.work.watcher import Watcher
@@ -91,6 +91,8 @@ class Follower:
     def _round(self, first: bool) -> bool:
         """Counts everything new; True when something was counted."""
         files = self._scan(first)
+        if files is None:
+            return False  # no scan could be made (a rotation raced it): nothing is known to be gone
         counted = False
         if first:  # compressed files: once, at start-up
             for f in files:
@@ -123,13 +125,8 @@ class Follower:
         return counted
 
     def _scan(self, first: bool):
-        try:
-            files = find_log_files(self.args.paths, self.args.glob, self.args.recursive, warn=self._warn_once)
-        except InputError:
-            if not all(os.path.isdir(p) for p in self.args.paths):
-                raise
-            files = []  # a followed folder may be empty for a while
-        for f in files:
+        files = scan_inputs(self.args.paths, self.args.glob, self.args.recursive, warn=self._warn_once)
+        for f in files or ():
             if not first and f.compression and (f.device, f.inode) not in self.counted_whole:
                 self._warn_once(f"{shown(f.path)} appeared while following (a compressed rotation?): not counted")
         return files

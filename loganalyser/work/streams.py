@@ -62,15 +62,16 @@ class Stream:
     size: int = 0  # size at the last observation
     head: bytes = b""  # its first bytes once it had HEAD of them (recognises a copy of it)
     grown_at: float = 0.0  # when the size last changed (silence at the end is measured from here)
+    serial: int = 0  # this content's number (new at each new stream or restart at 0): names its ranges uniquely
 
     def to_dict(self) -> dict:
         return {"path": self.path, "device": self.identity[0], "inode": self.identity[1], "offset": self.offset,
-                "size": self.size, "head": self.head.hex()}
+                "size": self.size, "head": self.head.hex(), "serial": self.serial}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Stream":
         return cls(data["path"], (int(data["device"]), int(data["inode"])), int(data["offset"]), int(data["size"]),
-                   bytes.fromhex(data.get("head", "")))
+                   bytes.fromhex(data.get("head", "")), serial=int(data.get("serial", 0)))
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class StreamTracker:
     streams: dict[tuple[int, int], Stream] = field(default_factory=dict)  # identity -> stream
     started: bool = False  # the first scan is done: new files under rotated names are no longer new streams
     events: list[str] = field(default_factory=list)  # what happened, for the caller to report (and drain)
+    next_serial: int = 1  # the serial the next new content gets
+    copies: list[tuple] = field(default_factory=list)  # (original, copy) identities of copytruncates seen (drained by the caller)
 
     def observe(self, seen: list[Observation], now: float, head_of=lambda path: b"") -> list[Pending]:
         """Takes a scan of the watched files; returns what to count next."""
@@ -112,12 +115,13 @@ class StreamTracker:
                 if copy is not None:
                     strangers.remove(copy)
                     self.streams[copy.identity] = Stream(copy.path, copy.identity, stream.offset, copy.size,
-                                                         stream.head, now)
+                                                         stream.head, now, self._serial())
+                    self.copies.append((stream.identity, copy.identity))
                     self.events.append(f"{stream.path} was copied to {copy.path} and truncated: "
                                        f"the copy is counted from where the original was")
                 else:
                     self.events.append(f"{o.path} was truncated: counting its new content from the start")
-                stream.offset, stream.head = 0, b""
+                stream.offset, stream.head, stream.serial = 0, b"", self._serial()
             if o.size != stream.size:
                 stream.size, stream.grown_at = o.size, now
             if len(stream.head) < HEAD <= o.size:
@@ -126,7 +130,7 @@ class StreamTracker:
             if self.started and rotated_name(o.path):
                 continue  # a copy not (yet) matched to a truncation, or an old rotation: not new lines
             head = head_of(o.path)[:HEAD] if o.size >= HEAD else b""
-            self.streams[o.identity] = Stream(o.path, o.identity, 0, o.size, head, now)
+            self.streams[o.identity] = Stream(o.path, o.identity, 0, o.size, head, now, self._serial())
             if self.started:
                 self.events.append(f"following {o.path}")
         self.started = True
@@ -136,6 +140,10 @@ class StreamTracker:
                 quiet = now - stream.grown_at >= self.partial_after
                 pending.append(Pending(stream.path, stream.identity, stream.offset, stream.size, quiet))
         return pending
+
+    def _serial(self) -> int:
+        self.next_serial += 1
+        return self.next_serial - 1
 
     @staticmethod
     def _copy_of(stream: Stream, strangers: list[Observation], head_of) -> Observation | None:
@@ -158,9 +166,11 @@ class StreamTracker:
         return events
 
     def to_dict(self) -> dict:
-        return {"streams": [s.to_dict() for s in self.streams.values()], "started": self.started}
+        return {"streams": [s.to_dict() for s in self.streams.values()], "started": self.started,
+                "next_serial": self.next_serial}
 
     @classmethod
     def from_dict(cls, data: dict, partial_after: float) -> "StreamTracker":
         streams = [Stream.from_dict(s) for s in data.get("streams", [])]
-        return cls(partial_after, {s.identity: s for s in streams}, bool(data.get("started", True)))
+        serial = int(data.get("next_serial", 1 + max((s.serial for s in streams), default=0)))
+        return cls(partial_after, {s.identity: s for s in streams}, bool(data.get("started", True)), next_serial=serial)
