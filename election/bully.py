@@ -241,6 +241,7 @@ class BullyNode:
             return actions  # a reminder: nothing to accept
         if message.confirmed:
             self.quorum_heard = now  # a leased leader reaches us: we are on the majority's side
+            actions += self._announce(source, message.epoch)
         return actions + self._accept(source, message, now)
 
     def _on_accept(self, source: int, message: Accept, now: float) -> list[Action]:
@@ -281,14 +282,18 @@ class BullyNode:
     def _become_leader(self, now: float) -> list[Action]:
         """Declares a fresh term of our own above every term seen, and asks everyone to accept it;
         the shell hears of it (BecomeLeader) once a majority backs it, at once if it still does."""
+        lost = []
+        if self._led is not None and not self.has_lease(now):  # a lease that ran out unnoticed
+            lost, self._led = [LostQuorum(self._led)], None
         epoch = self._next_own_epoch()
         self.epoch = self.seen = epoch
         self.leader = self.rank
         self.role = Role.LEADER
         self._announced = (self.rank, epoch)
         self._probing = False
-        actions = self._check_lease(now)
-        actions += self._renew(now)
+        actions = lost + self._check_lease(now)
+        if not any(isinstance(action, BecomeLeader) for action in actions):
+            actions += self._renew(now)  # a claim (a new lease sent its confirmed round already)
         self._set_leader_timer(now)
         return actions
 
@@ -301,10 +306,15 @@ class BullyNode:
         self.leader = leader
         self.role = Role.FOLLOWER
         self._schedule_probe(now)
-        if self._announced != (leader, epoch):
-            self._announced = (leader, epoch)
-            actions.append(NewLeader(leader, epoch))
         return actions
+
+    def _announce(self, leader: int, epoch: int) -> list[Action]:
+        """Tells the shell whom to work for, once that leader holds a lease (its confirmed Coordinator):
+        a claimant that no majority backs yet is no master to talk to."""
+        if self.is_leader or (self.leader, self.epoch) != (leader, epoch) or self._announced == (leader, epoch):
+            return []
+        self._announced = (leader, epoch)
+        return [NewLeader(leader, epoch)]
 
     def _learn(self, leader: int, epoch: int, now: float) -> list[Action]:
         """A newer term than ours: follow it if its leader outranks us, else challenge it."""
@@ -335,10 +345,9 @@ class BullyNode:
     # ------------------------------------------------------------ the majority rule
     def _leader_tick(self, now: float) -> list[Action]:
         """Renews the lease; if it ran out, stops leading and claims a fresh term."""
-        if self._led is not None and not self.has_lease(now):
-            return self._check_lease(now) + self._become_leader(now)
-        actions = self._renew(now) if now >= self._renew_at else []
-        actions += self._check_lease(now)
+        actions = self._check_lease(now)
+        if now >= self._renew_at:
+            actions += self._renew(now)
         self._set_leader_timer(now)
         return actions
 
@@ -349,16 +358,18 @@ class BullyNode:
         return [Send(r, Coordinator(self.epoch, self.rank, now, confirmed)) for r in self._others()]
 
     def _check_lease(self, now: float) -> list[Action]:
-        """Tells the shell when this leader gains a majority's lease for its term, or loses it."""
+        """Tells the shell when this leader gains a majority's lease for its term (and its followers,
+        by a confirmed round at once), or loses it: then it claims a fresh term, so that no master
+        ever leads one term twice."""
         if self.has_lease(now):
             self.quorum_heard = now
             if self._led != self.epoch:
                 self._led = self.epoch
-                return [BecomeLeader(self.epoch)]
+                return [BecomeLeader(self.epoch)] + self._renew(now)
             return []
         if self._led is not None:
             lost, self._led = self._led, None
-            return [LostQuorum(lost)]
+            return [LostQuorum(lost)] + self._become_leader(now)
         return []
 
     def _set_leader_timer(self, now: float) -> None:

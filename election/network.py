@@ -41,13 +41,14 @@ class SimNetwork:
         self.cut_until: dict[int, float] = {}  # rank -> when its links come back (it keeps running)
         self.sides: dict[int, int] = {}  # rank -> its side while the network is split
         self.split_until = -1.0  # when the split heals
+        self.hold_across_split = False  # True: what crosses the split waits for the heal (TCP retransmits), not lost
         self.notices: list[list[tuple[float, int]]] = [[] for _ in range(size)]  # (when, dead rank) per rank
         self.sent = 0  # messages put in flight, for the transcript's statistics
 
     def send(self, source: int, dest: int, message) -> bool:
         """Puts a message in flight; False if it is lost (a dead end, a cut link, a drop)."""
         if (source in self.dead or dest in self.dead or self.is_cut(source) or self.is_cut(dest)
-                or self.severed(source, dest)):
+                or (self.severed(source, dest) and not self.hold_across_split)):
             return False
         if self.drop_rate and self.rng.random() < self.drop_rate:
             return False
@@ -58,7 +59,8 @@ class SimNetwork:
 
     def ready(self) -> list[tuple[int, int]]:
         """Channels whose oldest message may arrive now."""
-        return [key for key, queue in self.channels.items() if queue and queue[0][0] <= self.now]
+        return [key for key, queue in self.channels.items()
+                if queue and queue[0][0] <= self.now and not (self.hold_across_split and self.severed(*key))]
 
     def arrive(self, key: tuple[int, int]) -> tuple[int, int, object] | None:
         """The oldest message of channel `key` reaches its destination's inbox (None: its
@@ -73,7 +75,8 @@ class SimNetwork:
 
     def next_arrival(self) -> float | None:
         """When the next message in flight may arrive, or None if none is in flight."""
-        times = [queue[0][0] for queue in self.channels.values() if queue]
+        times = [max(queue[0][0], self.split_until if self.hold_across_split and self.severed(*key) else -1.0)
+                 for key, queue in self.channels.items() if queue]
         return min(times) if times else None
 
     def end_delays(self) -> None:

@@ -205,9 +205,10 @@ def test_prober_learns_a_newer_leader_from_the_answer():
     n = node(3, rng=FixedRng(0.0))
     n.tick(0.5)
     actions = n.step(0, ProbeOk(6, 1), 0.6)  # rank 0 stepped down: rank 1 leads epoch 6
-    assert actions == [NewLeader(1, 6)]
+    assert actions == []  # followed, but not announced before rank 1 shows it holds a lease
     assert (n.leader, n.epoch, n.role) == (1, 6, Role.FOLLOWER)
     assert n.tick(0.6 + 0.5) == [Send(1, Probe(6))]
+    assert n.step(1, Coordinator(6, 1, 1.2, True), 1.2) == [NewLeader(1, 6)]
 
 
 # --- elections -------------------------------------------------------------------------
@@ -272,7 +273,8 @@ def test_ok_then_coordinator_makes_a_follower():
     assert n.step(1, Ok(1), 0.2) == []
     assert n.role is Role.AWAITING_COORDINATOR
     assert n.tick(T.election_timeout) == []  # an Ok came: no victory of our own
-    assert n.step(1, Coordinator(6, 1), 1.5) == [NewLeader(1, 6)]
+    assert n.step(1, Coordinator(6, 1, 1.5), 1.5) == []  # a claim: no master to work for yet
+    assert n.step(1, Coordinator(6, 1, 1.6, True), 1.6) == [NewLeader(1, 6)]  # not accepted: promised to 0
     assert (n.role, n.leader, n.epoch) == (Role.FOLLOWER, 1, 6)
 
 
@@ -350,8 +352,8 @@ def test_stale_coordinator_gets_no_answer_from_a_rank_without_a_live_leader():
 def test_leader_steps_down_on_a_newer_coordinator_from_a_higher_rank():
     n = leader_at(1, seen=3)
     assert n.epoch == 6
-    actions = n.step(0, Coordinator(10, 0), 1.0)
-    assert actions == [StepDown(new_leader=0, epoch=10), NewLeader(0, 10)]
+    actions = n.step(0, Coordinator(10, 0, 1.0, True), 1.0)
+    assert actions == [StepDown(new_leader=0, epoch=10), NewLeader(0, 10), Send(0, Accept(10, 1.0))]
     assert (n.role, n.is_leader, n.leader, n.epoch) == (Role.FOLLOWER, False, 0, 10)
 
 
@@ -365,13 +367,13 @@ def test_leader_keeps_leading_above_a_newer_term_of_a_lower_rank():
 def test_follower_adopts_a_newer_term_of_a_lower_rank_and_challenges_it():
     n = node(1)
     actions = n.step(2, Coordinator(7, 2), 1.0)
-    assert actions == [NewLeader(2, 7), Send(0, Election(7))]
+    assert actions == [Send(0, Election(7))]  # rank 2 is no master yet: nothing to announce
     assert (n.role, n.leader, n.epoch) == (Role.CANDIDATE, 2, 7)
 
 
 def test_follower_follows_a_newer_term_of_a_higher_rank():
     n = follower_at(3, leader=2, epoch=7)
-    assert n.step(1, Coordinator(11, 1), 1.0) == [NewLeader(1, 11)]
+    assert n.step(1, Coordinator(11, 1, 1.0, True), 1.0) == [NewLeader(1, 11)]
 
 
 def test_coordinator_naming_a_dead_leader_is_not_followed():
@@ -405,6 +407,34 @@ def test_failure_notice_about_another_rank_is_remembered_until_it_speaks():
     assert n.role is Role.FOLLOWER
     n.step(1, Probe(1), 0.1)
     assert n.failed == set()
+
+
+def test_a_claim_becomes_a_lease_when_a_majority_accepts_and_lapses_without_renewal():
+    n = node(3, size=5)
+    n.peer_failed(0, 1.0)  # its promise to rank 0 ends with rank 0: its own vote counts
+    n.tick(1.0 + T.election_timeout)  # no Ok from ranks 1 and 2 (cut off, say): it claims
+    t, epoch = 2.0, n.epoch
+    assert n.is_leader and not n.has_lease(t)  # 4 ranks not known dead: 3 votes needed
+    assert n.step(4, Accept(epoch, t), t) == []
+    actions = n.step(2, Accept(epoch, t), t)
+    assert actions[0] == BecomeLeader(epoch) and actions[1:] == claim(epoch, 3, t, (1, 2, 4), confirmed=True)
+    assert n.has_lease(t) and n.next_deadline() == t + T.renew
+    end = t + T.lease
+    assert LostQuorum(epoch) not in n.tick(end - 0.01)  # renewed, but nobody accepts any more
+    actions = n.tick(end)
+    assert actions[0] == LostQuorum(epoch) and n.is_leader and n.epoch > epoch  # a fresh claim
+    assert not n.has_lease(end)
+
+
+def test_a_promise_keeps_a_follower_from_backing_another_leader_until_it_ends():
+    n = follower_at(3, leader=1, epoch=6)  # promised to rank 0 until T.lease (the start)
+    assert n.step(1, Coordinator(6, 1, 1.0, True), 1.0) == [NewLeader(1, 6)]  # not accepted yet
+    assert n.step(1, Coordinator(6, 1, T.lease, True), T.lease) == [Send(1, Accept(6, T.lease))]
+    # A newer term: followed and announced (its leader has a lease), but not backed while promised to rank 1.
+    assert n.step(0, Coordinator(15, 0, T.lease + 1, True), T.lease + 1) == [NewLeader(0, 15)]
+    assert n.step(0, Coordinator(15, 0, T.lease + 1.5, True), T.lease + 1.5) == []
+    n.peer_failed(1, T.lease + 2)  # a dead rank holds no lease: the promise ends with it
+    assert n.step(0, Coordinator(15, 0, T.lease + 2, True), T.lease + 2) == [Send(0, Accept(15, T.lease + 2))]
 
 
 def test_leader_renews_its_lease_with_every_rank_not_known_dead():
@@ -462,8 +492,8 @@ def test_after_a_feigned_failure_even_the_same_leader_is_announced_again():
     n.pause()
     n.recover(6.0)
     n.step(0, Ok(1), 6.1)
-    assert n.step(0, Coordinator(1, 0), 6.2) == [NewLeader(0, 1)]
-    assert n.step(0, Coordinator(1, 0), 6.3) == []  # once
+    assert n.step(0, Coordinator(1, 0, 6.2, True), 6.2) == [NewLeader(0, 1), Send(0, Accept(1, 6.2))]
+    assert n.step(0, Coordinator(1, 0, 6.3, True), 6.3) == [Send(0, Accept(1, 6.3))]  # announced once
 
 
 # --- purity --------------------------------------------------------------------------

@@ -36,13 +36,14 @@ from loganalyser.work.tasks import Task, plan_tasks
 from utils import generate_logs
 from utils.generate_logs import merge_totals
 
-SCHEDULES = 200  # per focus; six focuses make 1,200 whole-job schedules a run
+SCHEDULES = 200  # per focus; seven focuses make 1,400 whole-job schedules a run
 COVERAGE = {  # focus -> events its schedules must have produced (a schedule generator that drifts fails here)
     "leader": ("master crashed", "second master crashed"),
     "candidate": ("candidate crashed mid-election",),
     "ending": ("master crashed while waiting for Bye", "worker crashed waiting for Release"),
     "stop": ("master paused past the probe timeout",),
     "feign": ("feigned failure", "feigned failure of a master"),
+    "partition": ("master cut off in a minority",),
     "mixed": ("master crashed", "feigned failure", "master paused past the probe timeout"),
 }
 
