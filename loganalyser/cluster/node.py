@@ -5,7 +5,10 @@ the master is; the rank that is master carries the MasterDuty, every other
 rank the WorkerDuty (backups are workers too: no rank sits idle). Leadership
 can move: a rank that wins an election builds the master's state from its
 replica, the newest checkpoint and what the workers resend; an old master that
-learns of a newer term hands its state over and becomes a worker.
+learns of a newer term hands its state over and becomes a worker. A rank is
+master only while a majority of the ranks backs it (the election's lease):
+one whose lease runs out, cut off in a minority, stops being master at once,
+and a rank that knows of no backed master for `MINORITY_WAIT` leaves.
 
 The loop is a sequence of turns (`turn`), and a turn never waits: the MPI
 program runs turns back to back with a short sleep after an idle one; the
@@ -541,8 +544,7 @@ class RankNode:
     def _leave_minority(self) -> None:
         error = AnalyserError(f"rank {self.rank}: no majority of the job's ranks reachable for {self.minority_wait:g} s; "
                               "left without a result", ExitCode.TOO_FEW_RANKS)
-        self.say(f"[Rank {self.rank}] {error}")
-        self._end(Ending(int(error.exit_code), error))
+        self._end(Ending(int(error.exit_code), error))  # the program prints it
 
     def _epoch(self) -> int:
         return self.election.epoch if self.election is not None else 1
