@@ -203,6 +203,18 @@ def test_a_master_cut_off_with_a_third_of_the_ranks_never_reports():
     assert [sim.nodes[r].exit_code for r in range(6)] == [0] * 6
 
 
+def test_a_cut_that_never_heals_ends_the_minority_without_a_result():
+    """Ranks 4 and 5 stay cut off: the majority finishes and reports once; the two, never backed by a
+    majority again, leave with exit code 5 once MINORITY_WAIT has passed without a master."""
+    sim = quiet_job(6)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.split({4, 5}, 1e9)
+    finish(sim)
+    assert sim.problems == [] and [r.rank for r in sim.reports] == [0]
+    assert [sim.nodes[r].exit_code for r in range(6)] == [0, 0, 0, 0, 5, 5]
+    assert all(sim.nodes[r].master is None for r in (4, 5))
+
+
 def test_without_the_majority_rule_a_cut_off_master_reports_a_second_result(monkeypatch):
     """The checker can fail: with bully alone (every leader counts as backed), the master cut off in
     a minority counts the rest itself and reports beside the majority's master."""
