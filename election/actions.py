@@ -15,7 +15,15 @@ class Send:
 
 @dataclass(frozen=True)
 class BecomeLeader:
-    """This rank now leads term `epoch`: act as master (load or await the state)."""
+    """This rank now leads term `epoch` with a majority's lease: act as master (load or await the state)."""
+
+    epoch: int
+
+
+@dataclass(frozen=True)
+class LostQuorum:
+    """This rank led term `epoch` but its majority's lease ran out: stop acting as master at once
+    (no result, no checkpoint); it claims a new term and waits for a majority again."""
 
     epoch: int
 
@@ -36,4 +44,4 @@ class StepDown:
     epoch: int
 
 
-Action = Send | BecomeLeader | NewLeader | StepDown
+Action = Send | BecomeLeader | LostQuorum | NewLeader | StepDown

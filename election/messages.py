@@ -13,13 +13,14 @@ from enum import IntEnum
 
 class ElectionTag(IntEnum):
     """The election's MPI tags. The job protocol (loganalyser/cluster/protocol.py) owns
-    the other tags and must not reuse 20-24."""
+    the other tags and must not reuse 20-25."""
 
     ELECTION = 20
     OK = 21
     COORDINATOR = 22
     PROBE = 23
     PROBE_OK = 24
+    ACCEPT = 25
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,16 @@ class Ok:
 
 @dataclass(frozen=True)
 class Coordinator:
-    """`leader` leads term `epoch` (a victory, or a reminder of the present term)."""
+    """`leader` leads term `epoch` (a victory, or a reminder of the present term).
+
+    Sent by the leader itself, it carries `stamp` (the leader's clock when sent) and asks its
+    followers to Accept; `confirmed` says that the leader holds a majority's lease."""
 
     TAG = ElectionTag.COORDINATOR
     epoch: int
     leader: int
+    stamp: float | None = None  # None: a reminder by another rank, nothing to accept
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,4 +70,14 @@ class ProbeOk:
     leader: int
 
 
-ELECTION_MESSAGES = {cls.TAG: cls for cls in (Election, Ok, Coordinator, Probe, ProbeOk)}
+@dataclass(frozen=True)
+class Accept:
+    """The answer to a leader's stamped Coordinator: I back you, and no other leader, for
+    `ElectionTiming.lease` seconds from when your Coordinator of `stamp` reached me."""
+
+    TAG = ElectionTag.ACCEPT
+    epoch: int
+    stamp: float
+
+
+ELECTION_MESSAGES = {cls.TAG: cls for cls in (Election, Ok, Coordinator, Probe, ProbeOk, Accept)}

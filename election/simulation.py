@@ -11,27 +11,30 @@ callable taking one line) receives a transcript of it.
 
 What the network does: it is the one the whole job's simulation runs on
 (network.py): one ordered channel per pair of ranks, messages delayed,
-dropped, or lost to a crashed rank or a cut link; a paused rank receives and
-ignores. A crash may come with ULFM notices to the others (`peer_failed`), and
+dropped, or lost to a crashed rank, a cut link or a split network (random
+sides, at random times, for random lengths, then healed); a paused rank
+receives and ignores. A crash may come with ULFM notices to the others (`peer_failed`), and
 a leader may crash in the middle of announcing its victory. How often each
 fault strikes comes from the one table both simulations share
 (network.FAULT_RATES). `problems` collects every
-broken property: two leaders for one epoch, an epoch going back, and, after
-`settle`, anything but one live leader, the lowest live rank, followed by
-every live rank at its epoch.
+broken property: two leaders for one epoch, two leaders holding a majority's
+lease at the same instant (the two reporting masters of a split network), an
+epoch going back, and, after `settle`, anything but one live leader, the
+lowest live rank, followed by every live rank at its epoch, and holding the
+lease if the live ranks are a majority of those not known dead.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from .actions import BecomeLeader, NewLeader, Send, StepDown
+from .actions import BecomeLeader, LostQuorum, NewLeader, Send, StepDown
 from .bully import BullyNode, ElectionTiming, Role
 from .network import SimNetwork, pick_fault
 
 ELECTING = (Role.CANDIDATE, Role.AWAITING_COORDINATOR)
 MAX_SETTLE_EVENTS = 100_000  # deliveries and ticks per settle: more means the protocol never quiets
-FAULTS = ("crash", "feign", "isolate")  # what this simulation injects (a feigned failure is BullyNode.pause)
+FAULTS = ("crash", "feign", "isolate", "partition")  # what this simulation injects (a feigned failure is BullyNode.pause)
 STEP_SCALE = 10.0  # one step here (a delivery or a clock move for every rank) is about ten of the job's events
 
 
@@ -77,6 +80,10 @@ class Simulation:
     def leaders(self) -> list[int]:
         return [r for r in self.live() if self.nodes[r].is_leader]
 
+    def leased(self) -> list[int]:
+        """Live leaders holding a majority's lease now: the ranks that may act as master."""
+        return [r for r in self.leaders() if self.nodes[r].has_lease(self.now)]
+
     def agreement_problems(self) -> list[str]:
         """What is wrong with the present state, read as a settled one."""
         live = self.live()
@@ -86,6 +93,10 @@ class Simulation:
         leaders = self.leaders()
         if leaders != [want]:
             return [f"leaders {leaders}, expected [{want}] (live {live})"]
+        known_dead = self.nodes[want].dead
+        majority = len(live) > (self.size - len(known_dead)) // 2
+        if self.leased() != ([want] if majority else []):
+            return [f"leased leaders {self.leased()} with live {live} of {self.size}, known dead {sorted(known_dead)}"]
         epoch = self.nodes[want].epoch
         return [f"rank {r} follows {self.nodes[r].leader} at epoch {self.nodes[r].epoch}, "
                 f"expected {want} at {epoch}" for r in live
@@ -96,6 +107,11 @@ class Simulation:
         """Carries out `rank`'s actions (the shell's job) and checks the safety properties."""
         node = self.nodes[rank]
         stop_at = None  # index of the action before which a declaring leader dies
+        declaring = node.is_leader and node.epoch > self._epochs.get(rank, 0)
+        if declaring:
+            self._record_leader(rank, node.epoch)  # a claim: no two ranks may claim one epoch
+        if declaring and len(actions) > 1 and self.crash_on_declare and self.rng.random() < self.crash_on_declare and len(self.live()) > 1:
+            stop_at = self.rng.randint(1, len(actions) - 1)  # its claim is sent in part
         for i, action in enumerate(actions):
             if i == stop_at:
                 self.seen_events["leader crashed while announcing"] += 1
@@ -105,17 +121,25 @@ class Simulation:
             if isinstance(action, Send):
                 self.send(rank, action.dest, action.message)
             elif isinstance(action, BecomeLeader):
-                self._record_leader(rank, action.epoch)
-                if self.crash_on_declare and self.rng.random() < self.crash_on_declare and len(self.live()) > 1:
-                    stop_at = self.rng.randint(i + 1, len(actions) - 1) if i + 1 < len(actions) else None
-            elif isinstance(action, (NewLeader, StepDown)):
                 self._say(f"{rank}: {action}")
+            elif isinstance(action, (NewLeader, StepDown, LostQuorum)):
+                self._say(f"{rank}: {action}")
+                if isinstance(action, LostQuorum):
+                    self.seen_events["leader lost its majority"] += 1
             else:
                 raise TypeError(f"no handler for {type(action).__name__}")
         if node.epoch < self._epochs.get(rank, 0) or node.seen < node.epoch:
             self.problems.append(f"rank {rank}: epoch {node.epoch} (seen {node.seen}) went back")
         self._epochs[rank] = node.epoch
+        self._check_leases()
 
+    def _check_leases(self) -> None:
+        """Never two leaders with a majority's lease at once: a split network's two sides cannot both report."""
+        leased = self.leased()
+        if len(leased) > 1:
+            self.problems.append(f"t={self.now:.3f}: leaders {leased} both hold a majority's lease")
+        if leased and self.net.split_until > self.now:
+            self.seen_events["a leased leader while split"] += 1
     def send(self, source: int, dest: int, message) -> None:
         """Puts a message in flight, unless the destination is dead, a link is cut, or it is dropped."""
         if not self.net.send(source, dest, message):
@@ -144,6 +168,7 @@ class Simulation:
                 self.recover(rank)
         for rank in self.live():
             self.feed(rank, self.nodes[rank].tick(self.now))
+        self._check_leases()
 
     # ------------------------------------------------------------------ faults
     def crash(self, rank: int) -> None:
@@ -183,6 +208,16 @@ class Simulation:
         self._say(f"isolate {rank} ({self.nodes[rank].role.value}) for {duration:.3f}s")
         self.net.isolate(rank, duration)
 
+    def split(self, sides: list[set[int]], duration: float) -> None:
+        """Splits the network into `sides` for `duration` seconds (every rank keeps running)."""
+        leaders = self.leased()
+        if leaders and any(leaders[0] in side and len(side) <= self.size // 2 for side in sides):
+            self.seen_events["leased leader cut off in a minority"] += 1
+        if all(len(side) <= self.size // 2 for side in sides):
+            self.seen_events["split with no majority side"] += 1
+        self._say(f"split {[sorted(side) for side in sides]} for {duration:.3f}s")
+        self.net.split(sides, duration)
+
     def recover(self, rank: int) -> None:
         """Ends `rank`'s pause now (the node runs an election)."""
         if rank not in self.paused:
@@ -198,7 +233,7 @@ class Simulation:
         """Faults stop: paused ranks recover, delays end, and `quiet` seconds pass with
         every message delivered before the clock moves. Then checks agreement."""
         self.net.drop_rate = self.net.max_delay = self.crash_on_declare = 0.0
-        self.net.cut_until.clear()
+        self.net.heal()
         for rank in sorted(self.paused):
             self.recover(rank)
         self.net.end_delays()
@@ -221,7 +256,7 @@ class Simulation:
 
     # ----------------------------------------------------------------- helpers
     def _record_leader(self, rank: int, epoch: int) -> None:
-        self._say(f"{rank}: BecomeLeader(epoch={epoch})")
+        self._say(f"{rank}: claims epoch {epoch}")
         holders = self.leaders_by_epoch.setdefault(epoch, set())
         holders.add(rank)
         if len(holders) > 1:
@@ -239,7 +274,9 @@ def random_schedule(rng, log=None, focus: str = "mixed", steps: int | None = Non
     successive leaders), "candidate" (crash ranks mid-election), "feign" (feign
     failures, of rank 0 above all, often past the probe timeout; crashes spare
     it), "isolate" (cut a leader's links for a while, so that a second leader
-    rises beside it), or "mixed" (a little of everything).
+    rises beside it), "partition" (split the network into 2 or 3 random sides
+    for a while, often leaving the leader in a minority), or "mixed" (a little
+    of everything).
     """
     size = rng.randint(2, 6)
     sim = Simulation(size, rng, log=log, notify_failures=rng.random() < 0.5)
@@ -263,7 +300,7 @@ def _inject(sim: Simulation, rng, fault: str, focus: str) -> None:
     leaders = [r for r in live if sim.nodes[r].is_leader]
     electing = [r for r in live if sim.nodes[r].role in ELECTING]
     if focus == "mixed":
-        focus = rng.choice(("leader", "candidate", "feign", "isolate", "any"))
+        focus = rng.choice(("leader", "candidate", "feign", "isolate", "partition", "any"))
     if fault == "crash":
         if len(sim.live()) < 2:
             return
@@ -276,5 +313,18 @@ def _inject(sim: Simulation, rng, fault: str, focus: str) -> None:
             sim.pause(0, rng.uniform(0.5, 8.0))
         elif live:
             sim.pause(rng.choice(leaders if focus == "leader" and leaders else live), rng.uniform(0.2, 6.0))
+    elif fault == "partition":
+        sim.split(random_sides(rng, sim.size), rng.uniform(1.0, 15.0))
     elif live:
         sim.isolate(rng.choice(leaders if focus != "any" and leaders else live), rng.uniform(1.0, 10.0))
+
+
+def random_sides(rng, size: int) -> list[set[int]]:
+    """Ranks 0..size-1 dealt at random to 2 or 3 sides, none empty."""
+    count = rng.choice((2, 2, 3)) if size > 2 else 2
+    ranks = list(range(size))
+    rng.shuffle(ranks)
+    sides = [{r} for r in ranks[:count]]
+    for r in ranks[count:]:
+        sides[rng.randrange(count)].add(r)
+    return sides

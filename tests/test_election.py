@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from election.actions import BecomeLeader, NewLeader, Send, StepDown
+from election.actions import BecomeLeader, LostQuorum, NewLeader, Send, StepDown
 from election.bully import BullyNode, ElectionTiming, Role
-from election.messages import ELECTION_MESSAGES, Coordinator, Election, ElectionTag, Ok, Probe, ProbeOk
+from election.messages import ELECTION_MESSAGES, Accept, Coordinator, Election, ElectionTag, Ok, Probe, ProbeOk
 
 T = ElectionTiming()
 ELECTION_PACKAGE = Path(__file__).resolve().parent.parent / "election"
@@ -55,6 +55,11 @@ def follower_at(rank: int, leader: int, epoch: int, size: int = 5, now: float = 
     return n
 
 
+def claim(epoch: int, leader: int, now: float, dests, confirmed: bool = False) -> list[Send]:
+    """The stamped Coordinators a leader sends to `dests` to be accepted."""
+    return [Send(r, Coordinator(epoch, leader, now, confirmed)) for r in dests]
+
+
 def leader_at(rank: int, seen: int, size: int = 5, now: float = 0.0) -> BullyNode:
     """A leader that declared itself after hearing of epoch `seen` from rank size-1 (and every rank above it dead)."""
     n = node(rank, size, now)
@@ -78,14 +83,14 @@ def test_timing_rejects_bad_order_or_sign(kwargs):
 def test_timing_defaults_follow_the_seeds():
     assert (T.probe_min, T.probe_max, T.probe_timeout, T.election_timeout, T.coordinator_timeout) == (
         0.5, 3.0, 1.0, 1.0, 3.0)
-    assert T.silence_limit == 4.0
+    assert (T.renew, T.lease) == (0.5, 4.0)
 
 
 def test_messages_are_frozen_tagged_and_carry_an_epoch():
     assert ELECTION_MESSAGES == {ElectionTag.ELECTION: Election, ElectionTag.OK: Ok,
                                  ElectionTag.COORDINATOR: Coordinator, ElectionTag.PROBE: Probe,
-                                 ElectionTag.PROBE_OK: ProbeOk}
-    for message in (Election(3), Ok(3), Coordinator(3, 1), Probe(3), ProbeOk(3, 1)):
+                                 ElectionTag.PROBE_OK: ProbeOk, ElectionTag.ACCEPT: Accept}
+    for message in (Election(3), Ok(3), Coordinator(3, 1), Probe(3), ProbeOk(3, 1), Accept(3, 0.5)):
         assert message.epoch == 3
         with pytest.raises(FrozenInstanceError):
             message.epoch = 4
@@ -105,7 +110,8 @@ def test_bad_rank_or_message_is_refused():
 def test_rank_0_starts_as_leader_of_epoch_1_without_an_election():
     n = node(0)
     assert (n.role, n.is_leader, n.leader, n.epoch) == (Role.LEADER, True, 0, 1)
-    assert n.tick(0.0) == [] and n.next_deadline() == T.silence_limit
+    assert n.has_lease(0.0)  # as if every rank had accepted it at the start
+    assert n.tick(0.0) == [] and n.next_deadline() == T.renew
 
 
 @pytest.mark.parametrize("rank", [1, 2, 4])
@@ -199,9 +205,10 @@ def test_prober_learns_a_newer_leader_from_the_answer():
     n = node(3, rng=FixedRng(0.0))
     n.tick(0.5)
     actions = n.step(0, ProbeOk(6, 1), 0.6)  # rank 0 stepped down: rank 1 leads epoch 6
-    assert actions == [NewLeader(1, 6)]
+    assert actions == []  # followed, but not announced before rank 1 shows it holds a lease
     assert (n.leader, n.epoch, n.role) == (1, 6, Role.FOLLOWER)
     assert n.tick(0.6 + 0.5) == [Send(1, Probe(6))]
+    assert n.step(1, Coordinator(6, 1, 1.2, True), 1.2) == [NewLeader(1, 6)]
 
 
 # --- elections -------------------------------------------------------------------------
@@ -223,18 +230,18 @@ def test_no_ok_in_time_makes_the_candidate_leader():
     n = node(3)
     n.start_election(0.0)
     assert n.tick(T.election_timeout - 0.01) == []
-    actions = n.tick(T.election_timeout)
-    assert actions == [BecomeLeader(3), Send(0, Coordinator(3, 3)), Send(1, Coordinator(3, 3)),
-                       Send(2, Coordinator(3, 3)), Send(4, Coordinator(3, 3))]
+    now = T.election_timeout
+    assert n.tick(now) == claim(3, 3, now, (0, 1, 2, 4))  # a claim: no master before a majority accepts
     assert (n.role, n.is_leader, n.leader, n.epoch) == (Role.LEADER, True, 3, 3)
+    assert not n.has_lease(now)
 
 
 def test_declared_epoch_is_congruent_to_the_rank_and_above_every_epoch_seen():
     n = node(2, size=5)
     n.step(4, Ok(13), 0.0)  # any message teaches its epoch
     n.start_election(0.0)
-    assert n.tick(T.election_timeout)[0] == BecomeLeader(17)
-    assert n.seen == n.epoch == 17
+    n.tick(T.election_timeout)
+    assert n.is_leader and n.seen == n.epoch == 17
 
 
 @given(st.integers(2, 9).flatmap(lambda size: st.tuples(st.just(size), st.integers(0, size - 1))),
@@ -246,19 +253,18 @@ def test_own_epoch_is_the_smallest_one_above_seen_congruent_to_the_rank(size_ran
     actions = []
     for r in range(rank):
         actions += n.peer_failed(r, 0.0)
-    if not any(isinstance(a, BecomeLeader) for a in actions):
+    if rank == 0:  # it led epoch 1 from the start
         n.pause()
-        actions += n.recover(0.0)  # nobody above is left: it declares at once
-    epoch = next(a.epoch for a in actions if isinstance(a, BecomeLeader))
-    assert epoch % size == rank and seen < epoch <= seen + size
+        n.recover(0.0)  # nobody above is left: it declares at once
+    assert n.is_leader and n.epoch % size == rank and seen < n.epoch <= seen + size
 
 
 def test_with_no_higher_rank_left_the_candidate_wins_at_once():
     n = node(2)
     n.peer_failed(1, 0.0)
     actions = n.peer_failed(0, 0.0)
-    assert actions[0] == BecomeLeader(2) and n.is_leader  # the smallest epoch above 1 with epoch % 5 == 2
-    assert sends(actions) == [(3, Coordinator(2, 2)), (4, Coordinator(2, 2))]
+    assert n.is_leader and n.epoch == 2  # the smallest epoch above 1 with epoch % 5 == 2
+    assert actions == claim(2, 2, 0.0, (3, 4))
 
 
 def test_ok_then_coordinator_makes_a_follower():
@@ -267,7 +273,8 @@ def test_ok_then_coordinator_makes_a_follower():
     assert n.step(1, Ok(1), 0.2) == []
     assert n.role is Role.AWAITING_COORDINATOR
     assert n.tick(T.election_timeout) == []  # an Ok came: no victory of our own
-    assert n.step(1, Coordinator(6, 1), 1.5) == [NewLeader(1, 6)]
+    assert n.step(1, Coordinator(6, 1, 1.5), 1.5) == []  # a claim: no master to work for yet
+    assert n.step(1, Coordinator(6, 1, 1.6, True), 1.6) == [NewLeader(1, 6)]  # not accepted: promised to 0
     assert (n.role, n.leader, n.epoch) == (Role.FOLLOWER, 1, 6)
 
 
@@ -275,7 +282,9 @@ def test_ok_from_a_lower_priority_rank_is_ignored():
     n = node(2)
     n.start_election(0.0)
     n.step(4, Ok(1), 0.1)
-    assert n.role is Role.CANDIDATE and n.tick(T.election_timeout)[0] == BecomeLeader(2)
+    assert n.role is Role.CANDIDATE
+    n.tick(T.election_timeout)
+    assert n.is_leader and n.epoch == 2
 
 
 def test_ok_then_no_coordinator_runs_the_election_again():
@@ -322,8 +331,8 @@ def test_candidate_ends_its_election_when_the_leader_of_its_term_speaks():
 def test_leader_of_an_older_term_reasserts_above_the_epoch_an_election_carries():
     n = node(0)
     actions = n.step(3, Election(8), 0.0)  # rank 3 follows term 8: someone led without us
-    assert actions[:2] == [Send(3, Ok(1)), BecomeLeader(10)]
-    assert sends(actions[2:]) == [(r, Coordinator(10, 0)) for r in (1, 2, 3, 4)]
+    assert actions[:2] == [Send(3, Ok(1)), BecomeLeader(10)]  # its lease holds: it stays master
+    assert actions[2:] == claim(10, 0, 0.0, (1, 2, 3, 4), confirmed=True)
 
 
 # --- coordinators and epochs -------------------------------------------------------
@@ -343,8 +352,8 @@ def test_stale_coordinator_gets_no_answer_from_a_rank_without_a_live_leader():
 def test_leader_steps_down_on_a_newer_coordinator_from_a_higher_rank():
     n = leader_at(1, seen=3)
     assert n.epoch == 6
-    actions = n.step(0, Coordinator(10, 0), 1.0)
-    assert actions == [StepDown(new_leader=0, epoch=10), NewLeader(0, 10)]
+    actions = n.step(0, Coordinator(10, 0, 1.0, True), 1.0)
+    assert actions == [StepDown(new_leader=0, epoch=10), NewLeader(0, 10), Send(0, Accept(10, 1.0))]
     assert (n.role, n.is_leader, n.leader, n.epoch) == (Role.FOLLOWER, False, 0, 10)
 
 
@@ -352,19 +361,19 @@ def test_leader_keeps_leading_above_a_newer_term_of_a_lower_rank():
     n = node(0)
     actions = n.step(1, Coordinator(6, 1), 1.0)
     assert actions[0] == BecomeLeader(10) and StepDown not in map(type, actions)
-    assert sends(actions) == [(r, Coordinator(10, 0)) for r in (1, 2, 3, 4)]
+    assert actions[1:] == claim(10, 0, 1.0, (1, 2, 3, 4), confirmed=True)
 
 
 def test_follower_adopts_a_newer_term_of_a_lower_rank_and_challenges_it():
     n = node(1)
     actions = n.step(2, Coordinator(7, 2), 1.0)
-    assert actions == [NewLeader(2, 7), Send(0, Election(7))]
+    assert actions == [Send(0, Election(7))]  # rank 2 is no master yet: nothing to announce
     assert (n.role, n.leader, n.epoch) == (Role.CANDIDATE, 2, 7)
 
 
 def test_follower_follows_a_newer_term_of_a_higher_rank():
     n = follower_at(3, leader=2, epoch=7)
-    assert n.step(1, Coordinator(11, 1), 1.0) == [NewLeader(1, 11)]
+    assert n.step(1, Coordinator(11, 1, 1.0, True), 1.0) == [NewLeader(1, 11)]
 
 
 def test_coordinator_naming_a_dead_leader_is_not_followed():
@@ -377,10 +386,10 @@ def test_coordinator_naming_a_dead_leader_is_not_followed():
 def test_stale_rank_learns_the_present_epoch_before_leading_again():
     n = node(0)
     n.pause()
-    actions = n.recover(10.0)  # no higher rank: wins at once, with what it knows (epoch 1)
-    assert actions[0] == BecomeLeader(5)
-    reply = n.step(1, Coordinator(6, 1), 10.1)  # rank 1 led epoch 6 meanwhile
-    assert reply[0] == BecomeLeader(10) and n.epoch == 10
+    actions = n.recover(10.0)  # no higher rank: claims at once, with what it knows (epoch 1)
+    assert actions == claim(5, 0, 10.0, (1, 2, 3, 4))
+    n.step(1, Coordinator(6, 1), 10.1)  # rank 1 led epoch 6 meanwhile
+    assert n.is_leader and n.epoch == 10
 
 
 # --- failures: ULFM notices, pauses ------------------------------------------------
@@ -400,12 +409,39 @@ def test_failure_notice_about_another_rank_is_remembered_until_it_speaks():
     assert n.failed == set()
 
 
-def test_leader_tells_no_dead_rank_and_reminds_silent_ones():
+def test_a_claim_becomes_a_lease_when_a_majority_accepts_and_lapses_without_renewal():
+    n = node(3, size=5)
+    n.peer_failed(0, 1.0)  # its promise to rank 0 ends with rank 0: its own vote counts
+    n.tick(1.0 + T.election_timeout)  # no Ok from ranks 1 and 2 (cut off, say): it claims
+    t, epoch = 2.0, n.epoch
+    assert n.is_leader and not n.has_lease(t)  # 4 ranks not known dead: 3 votes needed
+    assert n.step(4, Accept(epoch, t), t) == []
+    actions = n.step(2, Accept(epoch, t), t)
+    assert actions[0] == BecomeLeader(epoch) and actions[1:] == claim(epoch, 3, t, (1, 2, 4), confirmed=True)
+    assert n.has_lease(t) and n.next_deadline() == t + T.renew
+    end = t + T.lease
+    assert LostQuorum(epoch) not in n.tick(end - 0.01)  # renewed, but nobody accepts any more
+    actions = n.tick(end)
+    assert actions[0] == LostQuorum(epoch) and n.is_leader and n.epoch > epoch  # a fresh claim
+    assert not n.has_lease(end)
+
+
+def test_a_promise_keeps_a_follower_from_backing_another_leader_until_it_ends():
+    n = follower_at(3, leader=1, epoch=6)  # promised to rank 0 until T.lease (the start)
+    assert n.step(1, Coordinator(6, 1, 1.0, True), 1.0) == [NewLeader(1, 6)]  # not accepted yet
+    assert n.step(1, Coordinator(6, 1, T.lease, True), T.lease) == [Send(1, Accept(6, T.lease))]
+    # A newer term: followed and announced (its leader has a lease), but not backed while promised to rank 1.
+    assert n.step(0, Coordinator(15, 0, T.lease + 1, True), T.lease + 1) == [NewLeader(0, 15)]
+    assert n.step(0, Coordinator(15, 0, T.lease + 1.5, True), T.lease + 1.5) == []
+    n.peer_failed(1, T.lease + 2)  # a dead rank holds no lease: the promise ends with it
+    assert n.step(0, Coordinator(15, 0, T.lease + 2, True), T.lease + 2) == [Send(0, Accept(15, T.lease + 2))]
+
+
+def test_leader_renews_its_lease_with_every_rank_not_known_dead():
     n = node(0, size=4)
     n.peer_failed(3, 0.0)
-    n.step(1, Probe(1), 1.0)
-    assert n.tick(T.silence_limit) == [Send(2, Coordinator(1, 0))]  # 1 spoke, 3 is dead
-    assert n.tick(2 * T.silence_limit) == [Send(1, Coordinator(1, 0)), Send(2, Coordinator(1, 0))]
+    assert n.tick(T.renew) == claim(1, 0, T.renew, (1, 2), confirmed=True)
+    assert n.next_deadline() == 2 * T.renew
 
 
 def test_awaiting_candidate_runs_again_when_a_higher_rank_dies():
@@ -421,8 +457,7 @@ def test_candidate_wins_at_once_when_the_last_rank_above_it_is_reported_dead():
     assert sends(n.step(2, Election(1), 0.0)) == [(2, Ok(1)), (0, Election(1))]
     assert n.role is Role.CANDIDATE
     actions = n.peer_failed(0, 0.1)
-    assert n.is_leader and isinstance(actions[0], BecomeLeader)
-    assert sends(actions, Coordinator) == [(r, Coordinator(n.epoch, 1)) for r in (2, 3, 4)]
+    assert n.is_leader and actions == claim(n.epoch, 1, 0.1, (2, 3, 4))
 
 
 def test_candidate_keeps_waiting_while_a_rank_above_it_may_live():
@@ -457,8 +492,8 @@ def test_after_a_feigned_failure_even_the_same_leader_is_announced_again():
     n.pause()
     n.recover(6.0)
     n.step(0, Ok(1), 6.1)
-    assert n.step(0, Coordinator(1, 0), 6.2) == [NewLeader(0, 1)]
-    assert n.step(0, Coordinator(1, 0), 6.3) == []  # once
+    assert n.step(0, Coordinator(1, 0, 6.2, True), 6.2) == [NewLeader(0, 1), Send(0, Accept(1, 6.2))]
+    assert n.step(0, Coordinator(1, 0, 6.3, True), 6.3) == [Send(0, Accept(1, 6.3))]  # announced once
 
 
 # --- purity --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The bully election on a simulated network: scripted scenarios, then seeded random schedules.
 
-Every schedule is checked for safety (one leader per epoch, epochs never go
-back) and, after 30 quiet seconds, for agreement: one live leader, the lowest
-live rank, followed by every live rank at its epoch. A failing schedule names
+Every schedule is checked for safety (one leader per epoch, never two leaders
+holding a majority's lease at once, epochs never go back) and, after 30 quiet
+seconds, for agreement: one live leader, the lowest live rank, followed by
+every live rank at its epoch, and leased if a majority of the ranks not known
+dead live. A failing schedule names
 its seed; rerun it with its transcript printed:
 
     .venv/bin/python -c "from tests.test_election_sim import replay; replay(123, 'leader')"
@@ -19,7 +21,7 @@ from election import bully
 from election.bully import Role
 from election.simulation import Simulation, random_schedule
 
-SCHEDULES = 250  # per focus; five focuses make 1,250 schedules a run
+SCHEDULES = 250  # per focus; six focuses make 1,500 schedules a run
 
 
 def replay(seed: int, focus: str = "mixed") -> Simulation:
@@ -118,9 +120,55 @@ def test_isolated_leader_and_its_successor_reconcile():
     sim = quiet_sim(3, seed=6)
     sim.isolate(0, 10.0)  # nobody hears rank 0, it hears nobody, and it still thinks it leads
     run_until(sim, 9.5)
-    assert sorted(sim.leaders()) == [0, 1]  # two leaders, at different epochs
-    sim.settle(30.0)  # the links heal; rank 0 reminds the ranks it has not heard from
-    assert sim.problems == [] and sim.leaders() == [0]
+    assert sorted(sim.leaders()) == [0, 1]  # two leaders, at different epochs ...
+    assert sim.leased() == [1]  # ... but only rank 1 has a majority behind it
+    sim.settle(30.0)  # the links heal; rank 0's renewals reach the others
+    assert sim.problems == [] and sim.leaders() == sim.leased() == [0]
+
+
+def test_split_leaves_the_leader_in_a_minority_then_heals():
+    lines = []
+    sim = quiet_sim(5, seed=8, log=lines.append)
+    sim.settle(2.0)
+    sim.split([{0, 1}, {2, 3, 4}], 20.0)
+    run_until(sim, 6.0)
+    assert sim.leased() == []  # rank 0's lease ran out; ranks 2..4 still keep their promises to it
+    assert "0: LostQuorum(epoch=1)" in "\n".join(lines)
+    run_until(sim, 19.0)
+    assert sim.leased() == [2] and sim.nodes[0].is_leader  # rank 0 still claims, backed by rank 1 alone
+    assert sim.problems == []
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leased() == [0]
+    assert all(sim.nodes[r].leader == 0 for r in range(5))
+
+
+def test_three_way_split_leases_nobody_until_it_heals():
+    sim = quiet_sim(6, seed=9)
+    sim.split([{0, 1}, {2, 3}, {4, 5}], 30.0)
+    run_until(sim, 29.0)
+    assert sim.leased() == [] and sim.problems == []
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leased() == [0]
+
+
+def test_dead_ranks_leave_the_count_so_the_last_host_goes_on():
+    """4 of 6 ranks die with ULFM notices (two hosts of three): the two left are a majority of the living."""
+    sim = quiet_sim(6, seed=10, ulfm=True)
+    sim.settle(2.0)
+    for rank in (0, 1, 2, 3):
+        sim.crash(rank)
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leased() == [4]
+
+
+def test_silent_deaths_of_half_the_ranks_lease_nobody():
+    """Without notices a dead rank cannot be told from a cut-off one: no majority, no leader acts."""
+    sim = quiet_sim(4, seed=11, ulfm=False)
+    sim.settle(2.0)
+    sim.crash(0)
+    sim.crash(1)
+    sim.settle(30.0)
+    assert sim.problems == [] and sim.leaders() == [2] and sim.leased() == []
 
 
 def test_leader_dying_while_announcing_its_victory():
@@ -144,6 +192,8 @@ def test_leader_dying_while_announcing_its_victory():
     ("candidate", ["candidate crashed mid-election"]),
     ("feign", ["rank 0 paused past the probe timeout, recovered"]),
     ("isolate", ["leader isolated"]),
+    ("partition", ["leased leader cut off in a minority", "leader lost its majority", "a leased leader while split",
+                   "split with no majority side"]),
 ])
 def test_random_schedules_elect_one_leader_the_lowest_live_rank(focus, must_cover):
     covered = run_schedules(focus)
@@ -156,7 +206,7 @@ def test_replay_is_deterministic_and_prints_the_transcript(capsys):
     out = capsys.readouterr().out
     again = replay(11, "leader")
     assert capsys.readouterr().out == out
-    assert "BecomeLeader" in out and "problems: none" in out
+    assert "Coordinator" in out and "problems: none" in out
     assert states(first) == states(again) and first.now == again.now
 
 
@@ -175,10 +225,22 @@ def test_a_rank_that_never_challenges_a_lower_leader_is_caught(monkeypatch):
         run_schedules("isolate", range(60))
 
 
-def test_a_leader_that_never_reminds_silent_ranks_is_caught(monkeypatch):
+def test_a_leader_that_never_renews_its_lease_is_caught(monkeypatch):
     def silent(self, now):
-        self._timer = now + self.timing.silence_limit
+        self._renew_at = now + self.timing.renew
         return []
-    monkeypatch.setattr(bully.BullyNode, "_announce_to_silent", silent)
+    monkeypatch.setattr(bully.BullyNode, "_renew", silent)
     with pytest.raises(AssertionError, match="leaders"):
         run_schedules("isolate", range(60))
+
+
+def test_bully_without_the_majority_rule_is_caught_with_two_leased_leaders(monkeypatch):
+    monkeypatch.setattr(bully.BullyNode, "_lease_end", lambda self, now: float("inf"))
+    with pytest.raises(AssertionError, match="both hold a majority's lease"):
+        run_schedules("partition", range(60))
+
+
+def test_a_rank_that_backs_two_leaders_at_once_is_caught(monkeypatch):
+    monkeypatch.setattr(bully.BullyNode, "_free_to_back", lambda self, leader, now: True)
+    with pytest.raises(AssertionError, match="both hold a majority's lease"):
+        run_schedules("partition", range(100))

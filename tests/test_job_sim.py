@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from election.bully import BullyNode
 from loganalyser.cluster.master import Interrupted
 from loganalyser.cluster.node import Ending, Mode, RankNode
 from loganalyser.cluster.protocol import Bye, Stop
@@ -39,13 +40,14 @@ from loganalyser.work.tasks import Task, plan_tasks
 from utils import generate_logs
 from utils.generate_logs import merge_totals
 
-SCHEDULES = 200  # per focus; six focuses make 1,200 whole-job schedules a run
+SCHEDULES = 200  # per focus; seven focuses make 1,400 whole-job schedules a run
 COVERAGE = {  # focus -> events its schedules must have produced (a schedule generator that drifts fails here)
     "leader": ("master crashed", "second master crashed"),
     "candidate": ("candidate crashed mid-election",),
     "ending": ("master crashed while waiting for Bye", "worker crashed waiting for Release"),
     "stop": ("master paused past the probe timeout",),
     "feign": ("feigned failure", "feigned failure of a master"),
+    "partition": ("master cut off in a minority",),
     "mixed": ("master crashed", "feigned failure", "master paused past the probe timeout"),
 }
 
@@ -188,6 +190,46 @@ def test_a_feigning_worker_that_lost_its_assignments_gets_them_again():
     finish(sim)
     assert sim.problems == []
     assert len(sim.reports) == 1
+
+
+def test_a_master_cut_off_with_a_third_of_the_ranks_never_reports():
+    """Ranks 0 and 1 (the master's host, of three) are cut off mid-job: the four others elect a master
+    of their own, which reports the one exact result; the cut-off master loses its lease and reports
+    nothing, and once the link is back its ranks take the Release that waited for them and end."""
+    lines = []
+    sim = quiet_job(6, log=lines.append)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.split({0, 1}, 40.0)
+    run_until(sim, lambda s: s.reports)
+    assert [r.rank for r in sim.reports] == [2] and sim.nodes[0].master is None
+    assert any("0: [Rank 0] Lost the majority (epoch 1)" in line for line in lines)
+    finish(sim)
+    assert sim.problems == [] and len(sim.reports) == 1
+    assert [sim.nodes[r].exit_code for r in range(6)] == [0] * 6
+
+
+def test_a_cut_that_never_heals_ends_the_minority_without_a_result():
+    """Ranks 4 and 5 stay cut off: the majority finishes and reports once; the two, never backed by a
+    majority again, leave with exit code 5 once MINORITY_WAIT has passed without a master."""
+    sim = quiet_job(6)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.split({4, 5}, 1e9)
+    finish(sim)
+    assert sim.problems == [] and [r.rank for r in sim.reports] == [0]
+    assert [sim.nodes[r].exit_code for r in range(6)] == [0, 0, 0, 0, 5, 5]
+    assert all(sim.nodes[r].master is None for r in (4, 5))
+
+
+def test_without_the_majority_rule_a_cut_off_master_reports_a_second_result(monkeypatch):
+    """The checker can fail: with bully alone (every leader counts as backed), the master cut off in
+    a minority counts the rest itself and reports beside the majority's master."""
+    monkeypatch.setattr(BullyNode, "_lease_end", lambda self, now: float("inf"))
+    sim = quiet_job(6)
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.split({0, 1}, 40.0)
+    finish(sim)
+    assert sorted(r.rank for r in sim.reports) == [0, 2]
+    assert any("a second result" in problem for problem in sim.problems), sim.problems
 
 
 def test_the_checker_catches_workers_that_leave_on_stop(monkeypatch):

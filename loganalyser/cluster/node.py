@@ -5,7 +5,10 @@ the master is; the rank that is master carries the MasterDuty, every other
 rank the WorkerDuty (backups are workers too: no rank sits idle). Leadership
 can move: a rank that wins an election builds the master's state from its
 replica, the newest checkpoint and what the workers resend; an old master that
-learns of a newer term hands its state over and becomes a worker.
+learns of a newer term hands its state over and becomes a worker. A rank is
+master only while a majority of the ranks backs it (the election's lease):
+one whose lease runs out, cut off in a minority, stops being master at once,
+and a rank that knows of no backed master for `MINORITY_WAIT` leaves.
 
 The loop is a sequence of turns (`turn`), and a turn never waits: the MPI
 program runs turns back to back with a short sleep after an idle one; the
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Protocol
 
-from election.actions import BecomeLeader, NewLeader, Send, StepDown
+from election.actions import BecomeLeader, LostQuorum, NewLeader, Send, StepDown
 from election.bully import BullyNode, Role
 from election.messages import ELECTION_MESSAGES, Coordinator
 from loganalyser.errors import AnalyserError, ExitCode
@@ -78,6 +81,9 @@ STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
 CHAOS_STOP_GRACE = 20.0
 STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
 FOLLOW_IDLE_CEILING = 0.02  # seconds: the longest sleep between idle turns of a follow job
+# A rank that knows of no leader backed by a majority for this long is cut off in a minority
+# (or the job lost its majority): it leaves without a result, and the majority's side goes on.
+MINORITY_WAIT = 30.0
 _ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values()) + SHIP_MESSAGES
 
 
@@ -142,7 +148,8 @@ class RankNode:
 
     def __init__(self, transport: Transport, election: BullyNode | None, worker: WorkerDuty, masters: MasterFactory,
                  say: Say, chaos: FailureSchedule | None = None, report: Report | None = None,
-                 clock: Clock = time.monotonic, keeper: ReplicaKeeper | None = None):
+                 clock: Clock = time.monotonic, keeper: ReplicaKeeper | None = None,
+                 minority_wait: float = MINORITY_WAIT):
         self.transport = transport
         self.rank = transport.rank
         self.election = election  # BullyNode, or None with a single rank
@@ -153,6 +160,7 @@ class RankNode:
         self.report = report
         self.clock = clock
         self.keeper = keeper  # stores checkpoints a master replicates to this host, or None
+        self.minority_wait = minority_wait  # seconds without a majority's master before this rank leaves
         self.mode = Mode.WORKING
         self.master: MasterDuty | None = None  # set in MASTER and STOPPING
         self.replica = JobState()  # results the master replicated to us
@@ -173,8 +181,10 @@ class RankNode:
         """Per mode: message type -> handler(source, message, now). Every message kind is named in each."""
         ignored = dict.fromkeys(_ALL_MESSAGES, self._ignore)
         election = dict.fromkeys(ELECTION_MESSAGES.values(), self._to_election)
+        # A handover may reach a leader before a majority backs it: kept with the replica until then.
         working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
-                   Release: self._on_release, StateSync: self._on_state_sync, Split: self._to_worker,
+                   Release: self._on_release, StateSync: self._on_state_sync, StateHandover: self._on_state_sync,
+                   Split: self._to_worker,
                    ShipChunk: self._on_ship_chunk}
         if self.keeper is not None:
             working.update({ReplicaWrite: self._on_replica_write, ReplicaCommit: self._on_replica_commit})
@@ -243,6 +253,9 @@ class RankNode:
         busy = self._service()
         if self.mode not in (Mode.WORKING, Mode.AWAITING_RELEASE):
             return True
+        if self.election is not None and now - self.election.quorum_heard > self.minority_wait:
+            self._leave_minority()
+            return True
         if self.interrupted is not None:  # pass it on, then end like a failed process
             if self.worker.master is not None:
                 self.transport.send(self.worker.master, Interrupt(self.worker.epoch, self.interrupted))
@@ -293,7 +306,9 @@ class RankNode:
             master.said_bye(rank)
             self._on_failure(rank, now)
         busy = self._handle_messages(now) or busy
-        if self.mode is not Mode.STOPPING:  # stepped down for a newer term, or the job ended elsewhere
+        if self.mode is Mode.STOPPING and self.election is not None:  # keep the lease: no report without it
+            self._apply(self.election.tick(now), now)
+        if self.mode is not Mode.STOPPING:  # stepped down, lost the majority, or the job ended elsewhere
             self._stopping = None
             if stopping.ending.error is not None:
                 self._end(stopping.ending)
@@ -380,7 +395,7 @@ class RankNode:
         self.master.on_message(source, message, now)
         self._stop_if_failed()
 
-    def _on_state_sync(self, source: int, message: StateSync, now: float) -> None:
+    def _on_state_sync(self, source: int, message: StateSync | StateHandover, now: float) -> None:
         if message.epoch >= self._epoch():
             for task_id, result in message.results:
                 self.replica.accept(task_id, result)
@@ -520,6 +535,8 @@ class RankNode:
                 self._become_master(action.epoch)
             elif isinstance(action, StepDown):
                 self._step_down(action.new_leader, action.epoch)
+            elif isinstance(action, LostQuorum):
+                self._lose_majority(action.epoch)
             elif isinstance(action, NewLeader):
                 self.elections += 1
                 self._watch_elections()
@@ -557,6 +574,21 @@ class RankNode:
         self.master = None
         self.mode = Mode.WORKING
         self.worker.follow(new_leader, epoch)
+
+    def _lose_majority(self, epoch: int) -> None:
+        """The lease ran out: no master acts without a majority (no result, no checkpoint). Its
+        results wait in the replica for whoever leads next, this rank again or another."""
+        if self.master is None:
+            return
+        self.say(f"[Rank {self.rank}] Lost the majority (epoch {epoch}): no longer master; waiting for a majority")
+        self.replica.merge(self.master.state)
+        self.master = None
+        self.mode = Mode.WORKING
+
+    def _leave_minority(self) -> None:
+        error = AnalyserError(f"rank {self.rank}: no majority of the job's ranks reachable for {self.minority_wait:g} s; "
+                              "left without a result", ExitCode.TOO_FEW_RANKS)
+        self._end(Ending(int(error.exit_code), error))  # the program prints it
 
     def _epoch(self) -> int:
         return self.election.epoch if self.election is not None else 1

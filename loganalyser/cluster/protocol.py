@@ -1,7 +1,7 @@
 """The job's vocabulary: one tag per message kind, one dataclass each.
 
 This is the task protocol and the replication of the job state. The bully
-election owns its own tags and messages (election/messages.py, tags 20-24), so
+election owns its own tags and messages (election/messages.py, tags 20-25), so
 the election stands alone; a message's `TAG` comes from either enum, and a tag
 value means one message kind on the wire (tests/test_layers.py checks it).
 
@@ -38,7 +38,7 @@ class Tag(IntEnum):
     SPLIT = 10
     SPLIT_REPLY = 11
     LEFT = 12  # a released rank is leaving without MPI_Finalize (programs/leaving.py)
-    # 20-24 belong to the bully election (election.messages.ElectionTag).
+    # 20-25 belong to the bully election (election.messages.ElectionTag).
     # Replication of the job state.
     STATE_SYNC = 30
     STATE_HANDOVER = 31
