@@ -368,7 +368,7 @@ class JobSimulation:
         masters = MasterFactory(rank, self.tasks, TIMING, transport, say, backups=self.backups, clock=clock,
                                 analyse=self._analyse, step_bytes=self.step_bytes)
         return RankNode(transport, election, worker, masters, say, SimChaos(),
-                        lambda summary: self._report(rank, summary), clock, MINORITY_WAIT)
+                        lambda summary: self._report(rank, summary), clock, minority_wait=MINORITY_WAIT)
 
     def _clock(self) -> float:
         return self.net.now
