@@ -223,20 +223,9 @@ class TestCluster:
         (prted too) is SIGKILLed until none is left, and its link removed. Returns the pids killed."""
         netns = os.stat(f"/run/netns/{host}").st_ino
         _ip("netns", "del", host)
-        deadline = time.monotonic() + timeout
-        killed = []
-        while alive := [pid for pid in _pids_in_netns(netns) if _alive(pid)]:
-            if time.monotonic() >= deadline:
-                raise ClusterError(f"processes of lost host {host} still alive {timeout:g} s after SIGKILL: {alive}")
-            for pid in alive:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
+        killed = _kill_until_none(lambda: _pids_in_netns(netns), f"lost host {host}", timeout)
         _ip("link", "del", self.veth(host), check=False)
-        return sorted(set(killed))
+        return killed
 
     # --- making and removing -----------------------------------------------------------
 
@@ -324,11 +313,16 @@ def leftovers(prefix: str) -> list[str]:
 def _empty(name: str, timeout: float = KILL_TIMEOUT) -> list[int]:
     """SIGKILLs the processes of namespace `name` until none is left (one may have started another
     meanwhile); fails after `timeout` s. Zombies count as gone. Returns the pids killed."""
+    return _kill_until_none(lambda: namespace_pids(name), name, timeout)
+
+
+def _kill_until_none(pids, what: str, timeout: float) -> list[int]:
+    """SIGKILLs the live processes `pids()` lists until it lists none; fails after `timeout` s."""
     deadline = time.monotonic() + timeout
     killed = []
-    while alive := [pid for pid in namespace_pids(name) if _alive(pid)]:
+    while alive := [pid for pid in pids() if _alive(pid)]:
         if time.monotonic() >= deadline:
-            raise ClusterError(f"processes of {name} still alive {timeout:g} s after SIGKILL: {alive}")
+            raise ClusterError(f"processes of {what} still alive {timeout:g} s after SIGKILL: {alive}")
         for pid in alive:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -37,7 +37,7 @@ from loganalyser.work.jobstate import JobState
 from loganalyser.work.scanning import read_head
 from loganalyser.work.streams import HEAD, Observation, Stream, StreamTracker
 from loganalyser.work.tasks import Piece, Task
-from loganalyser.work.watcher import Watcher
+from loganalyser.work.watcher import Watcher, watched_folders
 
 PREFIX = "follow:"  # ids of ranges of followed streams
 WHOLE = "follow-whole:"  # ids of compressed files, counted once at start
@@ -270,7 +270,7 @@ class FollowDuty:
         self.tracker, self.stream_formats, self.bases, _ = restore_tracker(start, state, scan(self.settings, warn) or ())
         self.in_flight: dict[tuple, str] = {}  # identity -> the id of its range being counted
         self.copy_first: dict[tuple, tuple] = {}  # truncated stream -> its copy, whose range must be accepted first
-        self.watcher = Watcher(self._folders())
+        self.watcher = Watcher(watched_folders(self.settings.paths, self.settings.recursive))
         self.next_scan = 0.0  # the monotonic time of the next scan, whatever the watcher says
         self.stopping = False  # asked to stop (signal, --follow-for): one last scan, then no more ranges
         self.last_scan_done = False
@@ -402,14 +402,3 @@ class FollowDuty:
             self.in_flight[p.identity] = task.task_id
             tasks.append(task)
         return tasks
-
-    def _folders(self) -> list[str]:
-        folders = []
-        for path in self.settings.paths:
-            if os.path.isdir(path):
-                folders.append(path)
-                if self.settings.recursive:
-                    folders += [root for root, _, _ in os.walk(path)]
-            else:
-                folders.append(os.path.dirname(os.path.abspath(path)))
-        return folders

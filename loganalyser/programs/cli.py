@@ -128,6 +128,18 @@ def byte_size(text: str) -> int:
     return value
 
 
+def add_follow_options(parser):
+    """--follow and its settings, as the sequential and the distributed programs share them;
+    returns the option group, for a program's own additions."""
+    group = parser.add_argument_group("following growing files (like tail -F)")
+    group.add_argument("--follow", action="store_true",
+                       help="after the first pass keep counting what is appended and new files, until SIGINT/SIGTERM")
+    group.add_argument("--follow-for", type=positive_float, metavar="S", help="with --follow: stop after S seconds")
+    group.add_argument("--partial-after", type=positive_float, default=2.0, metavar="S",
+                       help="with --follow: count a last line without newline after S seconds of silence (default 2)")
+    return group
+
+
 def leave(code: int) -> NoReturn:
     """Ends the process now, its output flushed, without the interpreter's teardown: freeing
     every module and numpy's state cost about 60 ms of a distributed run's wall time, and

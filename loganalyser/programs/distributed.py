@@ -41,7 +41,7 @@ from loganalyser.work.inputs import find_log_files
 from loganalyser.work.scanning import job_fingerprint, job_formats
 from loganalyser.work.tasks import CHUNK_BYTES
 
-from .cli import base_parser, byte_size, non_negative_float, positive_float, positive_int
+from .cli import add_follow_options, base_parser, byte_size, non_negative_float, positive_float, positive_int
 from .follow_job import FollowCheckpoints, follow_duties, follow_settings, plan_follow_job
 from .jobsetup import FoundCheckpoints, JobCheckpoints, plan_job
 from .leaving import leave_at_once
@@ -50,15 +50,6 @@ from .report import emit, ranks_by_host, result_document
 
 PROG = "distributed_log_analyser.py"
 MASTER = 0
-
-
-def add_follow_options(parser) -> None:
-    group = parser.add_argument_group("following growing files (like tail -F)")
-    group.add_argument("--follow", action="store_true",
-                       help="after the first pass keep counting what is appended and new files, until SIGINT/SIGTERM")
-    group.add_argument("--follow-for", type=positive_float, metavar="S", help="with --follow: stop after S seconds")
-    group.add_argument("--partial-after", type=non_negative_float, default=2.0, metavar="S",
-                       help="with --follow: count a last line without newline after S seconds of silence (default 2)")
 
 
 def build_parser():

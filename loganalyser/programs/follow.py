@@ -32,7 +32,7 @@ from loganalyser.monitor.terminal import TerminalView
 from loganalyser.persistence.atomic import write_atomic
 from loganalyser.work.scanning import job_fingerprint, read_head
 from loganalyser.work.streams import HEAD, Observation, StreamTracker
-from loganalyser.work.watcher import Watcher
+from loganalyser.work.watcher import Watcher, watched_folders
 
 from .report import emit, result_document, results_table
 
@@ -64,7 +64,7 @@ class Follower:
     def run(self) -> dict:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._request_stop)
-        watcher = Watcher(self._folders())
+        watcher = Watcher(watched_folders(self.args.paths, self.args.recursive))
         deadline = self.started + self.args.follow_for if self.args.follow_for else float("inf")
         first = not self.resumed
         try:
@@ -139,17 +139,6 @@ class Follower:
 
     def _waiting_tails(self) -> bool:
         return any(s.size > s.offset for s in self.tracker.streams.values())
-
-    def _folders(self) -> list[str]:
-        folders = []
-        for path in self.args.paths:
-            if os.path.isdir(path):
-                folders.append(path)
-                if self.args.recursive:
-                    folders += [root for root, _, _ in os.walk(path)]
-            else:
-                folders.append(os.path.dirname(os.path.abspath(path)))
-        return folders
 
     def _warn_once(self, text: str) -> None:
         if text not in self._warned:

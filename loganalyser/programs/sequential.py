@@ -10,7 +10,7 @@ from loganalyser.errors import UsageError
 from loganalyser.work.scanning import job_formats, scan_inputs
 from loganalyser.work.tasks import whole_piece
 
-from .cli import base_parser, positive_float
+from .cli import add_follow_options, base_parser
 from .follow import follow
 from .options import input_options
 from .report import emit, result_document
@@ -20,12 +20,7 @@ PROG = "base_log_analyser.py"
 
 def build_parser():
     parser = base_parser(PROG, "Count log lines per level, sequentially.")
-    group = parser.add_argument_group("following growing files (like tail -F)")
-    group.add_argument("--follow", action="store_true",
-                       help="after the first pass, keep counting what is appended (stop with Ctrl-C: exit 0)")
-    group.add_argument("--follow-for", type=positive_float, metavar="S", help="with --follow: stop after S seconds")
-    group.add_argument("--partial-after", type=positive_float, default=2.0, metavar="S",
-                       help="with --follow: count a last line without newline after S seconds of silence (default 2)")
+    group = add_follow_options(parser)
     group.add_argument("--state", metavar="FILE",
                        help="with --follow: save totals and stream offsets to FILE; a restart goes on from it")
     return parser

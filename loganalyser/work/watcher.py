@@ -31,6 +31,20 @@ def _inotify():
         return None
 
 
+def watched_folders(paths, recursive: bool) -> list[str]:
+    """The folders whose changes matter to inputs `paths`: each folder (and, recursive, every
+    folder below it), and the folder of each file named."""
+    folders = []
+    for path in paths:
+        if os.path.isdir(path):
+            folders.append(path)
+            if recursive:
+                folders += [root for root, _, _ in os.walk(path)]
+        else:
+            folders.append(os.path.dirname(os.path.abspath(path)))
+    return folders
+
+
 class Watcher:
     def __init__(self, folders, min_poll: float = 0.05, max_poll: float = 1.0, use_inotify: bool = True):
         self.min_poll, self.max_poll = min_poll, max_poll
