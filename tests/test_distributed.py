@@ -81,7 +81,8 @@ def test_default_output_shows_the_work_and_the_table(corpus, jobs, tmp_path):
     lines = out.splitlines()
     assert any(line.startswith("Found ") for line in lines)
     assigning = [line for line in lines if re.fullmatch(r"\[Master\] Assigning .+ to worker [12]", line)]
-    assert len(assigning) == doc["tasks"]  # every task assigned once, none reassigned
+    splits = [line for line in lines if line.startswith("[Master] Splitting a task of worker")]
+    assert len(assigning) == doc["tasks"] + len(splits)  # every task assigned once, none reassigned; a split's part once
     assert any(re.fullmatch(r"\[Worker [12]\] Processing .+", line) for line in lines)
     assert "ANALYSIS RESULTS" in out and f"Total lines: {expected['lines']} " in out
 

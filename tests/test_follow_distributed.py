@@ -198,7 +198,8 @@ def test_follow_for_stops_by_itself_and_bad_follow_options_are_usage_errors(jobs
                      marker=str(folder), env=program_env(), cwd=tmp_path)
     assert run.wait(JOB_TIMEOUT) == 0, run.stderr
     assert json.loads(run.stdout)["counts"] == {"INFO": 1}
-    for args in (["--follow-for", "1"], ["--follow", "--chaos", "1"]):
+    for args in (["--follow-for", "1"], ["--follow", "--chaos", "1"], ["--follow", "--ship", "always"],
+                 ["--follow", "--checkpoint-dir", str(tmp_path / "ckpt-{host}")]):
         proc = subprocess.run(program_cmd(PROG, folder, *args), capture_output=True, text=True, env=program_env(),
                               timeout=60)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "--follow" in proc.stderr

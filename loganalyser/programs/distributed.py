@@ -186,7 +186,8 @@ def _main(options: JobOptions, follow: FollowSettings | None = None) -> int:
     plan, resumed_state, extra, first = job
     extra = dict(extra, hosts=ranks_by_host(hosts))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
-    shipping = Shipping(options.ship, socket.gethostname(), transport.send)
+    # A followed file is read where it is, found by its identity (follow_duty.py): never shipped.
+    shipping = Shipping(options.ship, socket.gethostname(), transport.send) if first is None else None
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 and first is None else None  # a follow job has no end
     counter = analyse_pieces if first is None else analyse_followed  # followed files: found by identity
@@ -212,8 +213,8 @@ def _main(options: JobOptions, follow: FollowSettings | None = None) -> int:
     def report(summary):
         if bar is not None:
             bar.close()
-        _report(summary, node, options.output, plan, dict(extra, shipped_bytes=shipping.shipped_bytes), size,
-                time.perf_counter() - start)
+        shipped = shipping.shipped_bytes if shipping is not None else 0
+        _report(summary, node, options.output, plan, dict(extra, shipped_bytes=shipped), size, time.perf_counter() - start)
 
     node = RankNode(transport, election, worker, masters, say, chaos, report, keeper=keeper)
     _on_signals(node, rank)

@@ -45,6 +45,8 @@ def follow_settings(args, options: JobOptions) -> FollowSettings | None:
         return None
     if options.chaos_seed is not None:
         raise UsageError("--chaos cannot be used with --follow (a feigning master would fork the followed offsets)")
+    if options.ship == "always":
+        raise UsageError("--ship always cannot be used with --follow: followed files are read where the workers see them")
     if replicated(options.checkpoints.folder):
         raise UsageError("--follow keeps its checkpoints in one shared folder: {host} in --checkpoint-dir is not supported with it")
     inputs = options.inputs
