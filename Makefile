@@ -66,6 +66,7 @@ report: install
 
 chaos: install
 	$(PY) -m utils.chaos --runs $(or $(RUNS),50)
+	HOSTS_BIG=1GB $(PY) -m pytest -q -s tests/test_hosts.py -k big_corpus  # 3 hosts x 2 ranks on 1 GB (root only)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -11,6 +11,7 @@ namespace, link, file or process of a cluster may be left.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -27,6 +28,7 @@ from .test_distributed import PROG
 from .test_distributed_faults import EXIT_GRACE, START_TIMEOUT, Run, corpus  # noqa: F401 - corpus is a fixture
 
 HOSTS, PER_HOST = 3, 2
+BIG = os.environ.get("HOSTS_BIG", "")  # opt-in (make chaos): a corpus of this size, e.g. 1GB, across the hosts
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,19 @@ def test_three_hosts_two_ranks_each_count_exactly(cluster, corpus, jobs, tmp_pat
     assert json.loads(run.job.stdout) == doc
     noise = [line for line in run.job.stderr.splitlines() if "setpgid" not in line]  # the ssh launcher's race
     assert noise == [], run.job.stderr
+
+
+@pytest.mark.skipif(not BIG, reason="opt-in, run by make chaos: HOSTS_BIG=1GB counts a corpus of that size on 3 hosts")
+def test_three_hosts_count_a_big_corpus_exactly(cluster, jobs, tmp_path):
+    from utils.generate_logs import generate
+
+    folder = tmp_path / "big"
+    expected = generate(str(folder), 8, seed=16, total_bytes=BIG, noise=0.05, malformed=0.01, blank=0.01)
+    run = ClusterRun(jobs, cluster, tmp_path, folder, "--json", "--no-checkpoint")
+    doc = run.finish()
+    assert_exact(doc, expected)
+    assert len(doc["hosts"]) == HOSTS and doc["failed_workers"] == []
+    print(f"\n{BIG} on {HOSTS} hosts x {PER_HOST} ranks: {doc['elapsed_s']:.2f} s inside the job")
 
 
 def test_ranks_of_one_host_killed_mid_run_its_daemon_alive(cluster, corpus, jobs, tmp_path):
