@@ -34,7 +34,7 @@ from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
 from loganalyser.work.inputs import find_log_files
 from loganalyser.work.jobstate import JobState
-from loganalyser.work.scanning import read_head
+from loganalyser.work.scanning import GrowingFile, read_head, stream_head
 from loganalyser.work.streams import HEAD, Observation, Stream, StreamTracker
 from loganalyser.work.tasks import Piece, Task
 from loganalyser.work.watcher import Watcher, watched_folders
@@ -123,26 +123,11 @@ def _path_of(path: str, identity) -> str | None:
     return next((os.path.join(folder, n) for n in names if same(os.path.join(folder, n))), None)
 
 
-class _Sized:
-    """A followed file as format detection reads it: its first bytes, up to `size`."""
-
-    def __init__(self, path: str, size: int):
-        self.path, self.size = path, size
-
-
-def head_of(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(HEAD)
-    except OSError:
-        return b""
-
-
 def format_of(settings: FollowSettings, formats: FormatSet, path: str, size: int) -> str:
     if settings.format != AUTO:
         return settings.format
     try:
-        return detect(read_head(_Sized(path, size)), formats)[0]
+        return detect(read_head(GrowingFile(path, size)), formats)[0]
     except InputError:
         return detect(b"", formats)[0]
 
@@ -175,7 +160,7 @@ def first_pass(settings: FollowSettings, files, formats: FormatSet, chunk_bytes:
         if f.compression:
             whole.append([f.path, f.device, f.inode, f.size, format_of(settings, formats, f.path, f.size)])
             tasks.append(whole_task(*whole[-1]))
-    for pending in tracker.observe([Observation(f.path, f.device, f.inode, f.size) for f in plain], now, head_of):
+    for pending in tracker.observe([Observation(f.path, f.device, f.inode, f.size) for f in plain], now, stream_head):
         stream = tracker.streams[pending.identity]
         end = last_line_end(pending.path, pending.start, pending.end)
         if end <= pending.start:
@@ -251,7 +236,7 @@ def recover_heads(tracker: StreamTracker, heads: dict, files) -> None:
     for f in files:
         if not wanted:
             return
-        first = head_of(f.path) if not f.compression and f.size >= HEAD else b""
+        first = stream_head(f.path) if not f.compression and f.size >= HEAD else b""
         identity = wanted.pop(head_hash(first), None) if len(first) == HEAD else None
         if identity is not None:
             tracker.streams[identity].head = first
@@ -334,7 +319,7 @@ class FollowDuty:
             size = os.stat(path).st_size
         except OSError:
             return True
-        if size >= end and (head == "-" or head_hash(head_of(path)) == head):
+        if size >= end and (head == "-" or head_hash(stream_head(path)) == head):
             return True
         if self.in_flight.get(identity) == task.task_id:
             del self.in_flight[identity]
@@ -370,7 +355,7 @@ class FollowDuty:
             return []
         seen = [Observation(f.path, f.device, f.inode, f.size) for f in files if not f.compression]
         before = set(self.tracker.streams)
-        pending = self.tracker.observe(seen, now, head_of)
+        pending = self.tracker.observe(seen, now, stream_head)
         for event in self.tracker.drain_events():
             self.say(f"[Master] follow: {event}")
         for identity in before - set(self.tracker.streams):

@@ -30,8 +30,8 @@ from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
 from loganalyser.monitor.terminal import TerminalView
 from loganalyser.persistence.atomic import write_atomic
-from loganalyser.work.scanning import job_fingerprint, read_head
-from loganalyser.work.streams import HEAD, Observation, StreamTracker
+from loganalyser.work.scanning import GrowingFile, job_fingerprint, read_head, stream_head
+from loganalyser.work.streams import Observation, StreamTracker
 from loganalyser.work.watcher import Watcher, watched_folders
 
 from .report import emit, result_document, results_table
@@ -104,9 +104,9 @@ class Follower:
                     self.counted_whole.add((f.device, f.inode))
                     counted = True
         seen = [Observation(f.path, f.device, f.inode, f.size) for f in files if not f.compression]
-        for pending in self.tracker.observe(seen, self.clock(), _head_of):
+        for pending in self.tracker.observe(seen, self.clock(), stream_head):
             try:
-                fmt = self.stream_formats.get(pending.identity) or self._format_of(_AtEnd(pending.path, pending.end))
+                fmt = self.stream_formats.get(pending.identity) or self._format_of(GrowingFile(pending.path, pending.end))
                 part, offset = analyse_appended(pending.path, pending.start, pending.end, pending.whole_tail, fmt,
                                                 self.formats)
             except InputError:  # gone (or renamed) since the scan: the next scan says which
@@ -214,21 +214,6 @@ class Follower:
             self.totals, self.tracker = PartialResult(), StreamTracker(self.args.partial_after)
             return False
         return True
-
-
-def _head_of(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(HEAD)
-    except OSError:
-        return b""
-
-
-class _AtEnd:
-    """A followed file as detection reads it: its first bytes, up to what is there now."""
-
-    def __init__(self, path: str, size: int):
-        self.path, self.size = path, size
 
 
 def follow(args, inputs, formats) -> int:

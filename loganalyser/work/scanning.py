@@ -20,6 +20,7 @@ from loganalyser.counting.reader import unfit_warning
 from loganalyser.errors import InputError, UsageError
 
 from .inputs import LogFile, find_log_files, input_fingerprint
+from .streams import HEAD
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,24 @@ def assign_formats(files: list[LogFile], formats: FormatSet, choice: str, warn=N
     return out
 
 
-def read_head(f: LogFile) -> bytes:
+@dataclass(frozen=True)
+class GrowingFile:
+    """A followed file as read_head reads it: its first bytes, up to `size` (what was there)."""
+
+    path: str
+    size: int
+
+
+def stream_head(path: str) -> bytes:
+    """The first HEAD bytes of a followed file, which recognise a copy of it (b"" if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD)
+    except OSError:
+        return b""
+
+
+def read_head(f: LogFile | GrowingFile) -> bytes:
     """The first bytes of a file as its lines read (decompressed), at most HEAD_BYTES."""
     suffix = compression_of(f.path)
     if suffix:
