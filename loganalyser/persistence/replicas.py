@@ -19,7 +19,6 @@ Pure logic (`quorum_size`, `choose_replicas`, `CommitTracker`,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 
 from .atomic import fsync_folder, write_atomic
-from .store import COMMIT_FILE, JOBS, TMP_PREFIX, CheckpointStore, checksum, read_commit
+from .store import COMMIT_FILE, TMP_PREFIX, CheckpointStore, checksum, job_file_name, read_commit, write_document
 
 HOST_FIELD = "{host}"
 
@@ -168,17 +167,12 @@ def write_replica(store: CheckpointStore, sequence: int, document: bytes, job: b
         name = doc["job_file"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ReplicaError(f"replica {sequence}: unreadable ({exc})") from None
-    if digest != checksum(doc) or name != f"{JOBS}/{hashlib.sha256(job).hexdigest()}.json":
+    if digest != checksum(doc) or name != job_file_name(job):
         raise ReplicaError(f"replica {sequence}: checksum mismatch")
     try:
-        os.makedirs(os.path.join(store.root, JOBS), exist_ok=True)
-        if not os.path.exists(os.path.join(store.root, name)):
-            write_atomic(os.path.join(store.root, name), job)
+        store.put_job_file(job)
         tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{sequence:06d}-", dir=store.root)
-        with open(os.path.join(tmp, "checkpoint.json"), "wb") as f:
-            f.write(document)
-            f.flush()
-            os.fsync(f.fileno())
+        write_document(tmp, document)
         fsync_folder(tmp)
         final = os.path.join(store.root, f"{sequence:06d}")
         if os.path.exists(final):  # an uncommitted copy of an earlier run: this one supersedes it

@@ -63,6 +63,19 @@ def _canonical(doc: dict) -> bytes:
     return json.dumps({k: v for k, v in doc.items() if k != "checksum"}, indent=1, sort_keys=True).encode()
 
 
+def job_file_name(body: bytes) -> str:
+    """Where a job file's bytes live in a store: named by their hash, so written once and checkable."""
+    return f"{JOBS}/{hashlib.sha256(body).hexdigest()}.json"
+
+
+def write_document(folder: str, data: bytes) -> None:
+    """Writes a checkpoint's document into its (temporary) folder, flushed to disk."""
+    with open(os.path.join(folder, "checkpoint.json"), "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def checksum(doc: dict) -> str:
     """SHA-256 of the document without its checksum field, canonically encoded."""
     return hashlib.sha256(_canonical(doc)).hexdigest()
@@ -152,7 +165,7 @@ class CheckpointStore:
             return "no valid job_file"
         with open(os.path.join(self.root, name), "rb") as f:
             body = f.read()
-        if hashlib.sha256(body).hexdigest() != name[len(JOBS) + 1 : -len(".json")]:
+        if job_file_name(body) != name:
             return f"{name} does not match its hash"
         doc["identities"] = json.loads(body)["identities"]
         return None
@@ -178,8 +191,11 @@ class CheckpointStore:
 
     def _job_file(self, identities: dict[str, str]) -> str:
         """Writes the job's input description once (content-addressed); returns its name."""
-        body = json.dumps({"identities": identities}, sort_keys=True).encode()
-        name = f"{JOBS}/{hashlib.sha256(body).hexdigest()}.json"
+        return self.put_job_file(json.dumps({"identities": identities}, sort_keys=True).encode())
+
+    def put_job_file(self, body: bytes) -> str:
+        """Stores a job file's bytes under their content-addressed name, once; returns the name."""
+        name = job_file_name(body)
         if name not in self._stored:
             path = os.path.join(self.root, name)
             if not os.path.exists(path):
@@ -193,10 +209,7 @@ class CheckpointStore:
         if self.file_mode != "none":
             self._store(processed)
         final = os.path.join(self.root, f"{sequence:06d}")
-        with open(os.path.join(tmp, "checkpoint.json"), "wb") as f:
-            f.write(encode(doc))
-            f.flush()
-            os.fsync(f.fileno())
+        write_document(tmp, encode(doc))
         if self.file_mode != "none":
             os.symlink(os.path.join("..", STORE), os.path.join(tmp, STORE))
         fsync_folder(tmp)
