@@ -187,7 +187,7 @@ def _main(options: JobOptions, follow: FollowSettings | None = None) -> int:
     extra = dict(extra, hosts=ranks_by_host(hosts))  # any rank may report
     transport = MpiTransport(comm, Tracer(rank, options.trace))
     # A followed file is read where it is, found by its identity (follow_duty.py): never shipped.
-    shipping = Shipping(options.ship, socket.gethostname(), transport.send) if first is None else None
+    shipping = Shipping(options.ship, hosts[rank], transport.send) if first is None else None
     injector = FaultInjector(options.faults, rank, say)
     bar = _progress_bar(options.output, plan.total_bytes) if rank == 0 and first is None else None  # a follow job has no end
     counter = analyse_pieces if first is None else analyse_followed  # followed files: found by identity
@@ -269,11 +269,15 @@ def replication_plan(hosts: tuple[str, ...], options: JobOptions, rank: int) -> 
 def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan | None, follow: FollowSettings | None):
     """Rank 0 scans and plans; every rank gets the plan (and a follow job's first
     observation), or the error that ends the job."""
-    job = None
-    found = _found_checkpoints(comm, options, replication) if replication is not None else None
+    job = formats = None
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(options.inputs)
+        except AnalyserError as exc:
+            job = exc
+    found = _found_checkpoints(comm, options, replication, formats) if replication is not None else None
+    if comm.Get_rank() == 0 and job is None:
+        try:
             inputs = options.inputs
             if follow is not None:
                 job = plan_follow_job(options, follow, formats, say)
@@ -288,9 +292,10 @@ def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan |
     return job  # the other ranks see the error and end quietly: rank 0 reports it
 
 
-def _found_checkpoints(comm, options: JobOptions, replication: ReplicationPlan):
+def _found_checkpoints(comm, options: JobOptions, replication: ReplicationPlan, formats):
     """Every rank looks into its own host's folder; rank 0 gets the newest committed checkpoint of
-    the job's input set among them (read by the rank that holds it) as a FoundCheckpoints."""
+    the job's input set among them (read by the rank that holds it) as a FoundCheckpoints.
+    `formats`: rank 0's FormatSet (None elsewhere, or when it could not be made)."""
     rank = comm.Get_rank()
     store = CheckpointStore(options.checkpoints.folder, options.checkpoints.keep, warn=warn)
     first_on_host = replication.hosts.index(replication.hosts[rank]) == rank  # one scan per folder
@@ -300,7 +305,7 @@ def _found_checkpoints(comm, options: JobOptions, replication: ReplicationPlan):
         problem = next((f"{scan.error} (host {replication.hosts[r]})" for r, scan in enumerate(scans) if scan.error), None)
         if options.checkpoints.resume and problem is None:
             try:
-                fingerprint = job_fingerprint(options.inputs, job_formats(options.inputs))
+                fingerprint = job_fingerprint(options.inputs, formats) if formats is not None else None
             except AnalyserError:
                 fingerprint = None  # planning meets the error again and reports it
             choice = newest_committed(scans, fingerprint, replication.quorum) if fingerprint else None
