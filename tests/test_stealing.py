@@ -525,3 +525,16 @@ def test_the_timeline_follows_a_task_through_its_split():
 
     bars = timeline.task_bars(SPLIT_LOG, timeline.datetime.fromisoformat("2026-01-01T00:00:00+00:00"))
     assert sorted(bars) == [(1, 0.0, 1.0, True), (1, 1.0, 1.8, True), (2, 0.0, 2.0, True)]
+
+
+def test_results_that_covered_no_bytes_give_no_rate_and_a_split_share_can_still_be_chosen():
+    """Ranges inside one 1 GB line own no line: their results cover 0 bytes. That is no evidence
+    of a rate (a rate of 0 on both sides divided by zero when the share to keep was chosen)."""
+    rates = Rates()
+    for worker in (1, 2):
+        rates.started(worker, 0.0)
+        rates.finished(worker, 0, 1.0, still_busy=False)
+    assert rates.rate(1) is None and rates.rate_or_typical(1) == rates.rate_or_typical(2) == 1.0
+    assert 0.0 <= keep_share(8 << 20, 16 << 20, rates.rate_or_typical(1), rates.rate_or_typical(2)) <= 1.0
+    rates.reported[2] = 5e8  # a heartbeat's rate is evidence
+    assert rates.rate(2) == 5e8

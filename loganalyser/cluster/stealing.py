@@ -89,8 +89,12 @@ class Rates:
         self.busy_since.pop(worker, None)
 
     def rate(self, worker: int) -> float | None:
+        """Bytes per second, or None with no evidence yet. Results that covered no bytes (ranges
+        inside one huge line own no line) say nothing of a rate: never a rate of 0."""
         seconds = self.seconds.get(worker, 0.0)
-        return self.bytes[worker] / seconds if seconds > 0 else self.reported.get(worker)
+        if seconds > 0 and self.bytes.get(worker, 0) > 0:
+            return self.bytes[worker] / seconds
+        return self.reported.get(worker)
 
     def rate_or_typical(self, worker: int) -> float:
         """Its rate, or before it has one the mean of those known (1 if none: all alike)."""
