@@ -33,7 +33,7 @@ from loganalyser.persistence.replicas import replicated
 from loganalyser.work.jobstate import JobState
 from loganalyser.work.scanning import job_fingerprint
 
-from .jobsetup import JobCheckpoints, JobPlan, _store, check_checkpoint_dir
+from .jobsetup import JobCheckpoints, JobPlan, check_checkpoint_dir, open_store
 from .options import JobOptions
 
 
@@ -61,7 +61,7 @@ def plan_follow_job(options: JobOptions, settings: FollowSettings, formats: Form
     check_checkpoint_dir(ckpt)
     checkpoint = None
     if ckpt.enabled and ckpt.resume:
-        checkpoint = _store(ckpt).load_latest(fingerprint)
+        checkpoint = open_store(ckpt).load_latest(fingerprint)
         if checkpoint is not None and "follow" not in checkpoint.doc:
             checkpoint = None  # a checkpoint of the same inputs without --follow: not ours
     sizes = {"chunk_bytes": options.chunk_size}
@@ -101,7 +101,7 @@ class FollowCheckpoints(JobCheckpoints):
     def latest_state(self) -> JobState:
         if not self.options.enabled:
             return JobState()
-        checkpoint = _store(self.options).load_latest(self.plan.fingerprint)
+        checkpoint = open_store(self.options).load_latest(self.plan.fingerprint)
         if checkpoint is None or "follow" not in checkpoint.doc:
             return JobState()
         return JobState({t: PartialResult.from_dict(r) for t, r in checkpoint.doc["tasks"].items()})
@@ -112,7 +112,7 @@ class FollowCheckpoints(JobCheckpoints):
             return None
         plan = self.plan
         meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes, "run_id": plan.run_id, "follow": self.start.snapshot}
-        return Checkpointer(_store(self.options), self.options.policy, FileTracker((), ()), meta, time.monotonic())
+        return Checkpointer(open_store(self.options), self.options.policy, FileTracker((), ()), meta, time.monotonic())
 
 
 def follow_duties(start: FollowStart, formats: FormatSet, say):

@@ -63,7 +63,7 @@ def plan_job(options: JobOptions, files, formats: FormatSet, workers: int, say, 
     if ckpt.enabled and ckpt.resume and found is not None:
         checkpoint = found.newest_committed
     elif ckpt.enabled and ckpt.resume:
-        store = _store(ckpt)
+        store = open_store(ckpt)
         if store.sequences():
             say("Loading checkpoint from previous run...")
         checkpoint = store.load_latest(fingerprint)
@@ -113,7 +113,7 @@ class JobCheckpoints:
         """Results of the plan's tasks in the newest valid checkpoint (a new master's fallback)."""
         if not self.options.enabled:
             return JobState()
-        checkpoint = _store(self.options).load_latest(self.plan.fingerprint)
+        checkpoint = open_store(self.options).load_latest(self.plan.fingerprint)
         if checkpoint is None:
             return JobState()
         return restore(checkpoint, self.plan.files, self.plan.tasks).state
@@ -125,7 +125,7 @@ class JobCheckpoints:
         plan = self.plan
         meta = {"fingerprint": plan.fingerprint, "plan": plan.sizes, "run_id": plan.run_id}
         tracker = FileTracker(plan.files, plan.tasks, done=[task_id for task_id, _ in state.items()])
-        store = _store(self.options)
+        store = open_store(self.options)
         store.floor = self.floor()
         return Checkpointer(store, self.options.policy, tracker, meta, time.monotonic())
 
@@ -143,5 +143,6 @@ def check_checkpoint_dir(options: CheckpointOptions) -> None:
         raise AnalyserError(f"cannot write to checkpoint folder {path}", ExitCode.INPUT)
 
 
-def _store(options: CheckpointOptions) -> CheckpointStore:
+def open_store(options: CheckpointOptions) -> CheckpointStore:
+    """The checkpoint store the options name (the job and a follow job open it the same way)."""
     return CheckpointStore(options.folder, options.keep, options.file_mode, warn=warn)
