@@ -27,7 +27,7 @@ import pytest
 
 from election.bully import BullyNode
 from loganalyser.cluster.master import Interrupted
-from loganalyser.cluster.node import Ending, Mode, RankNode
+from loganalyser.cluster.node import INTERRUPT_WAIT, Ending, Mode, RankNode
 from loganalyser.cluster.protocol import Bye, Stop
 from loganalyser.cluster.stealing import STEP_BYTES
 from loganalyser.work.jobstate import JobState
@@ -304,6 +304,52 @@ def test_sigterm_to_every_rank_the_workers_pass_it_on_and_vanish():
     # ends like a killed process, as the MPI program's workers do; the others end on the Stop.
     assert sim.seen_events["worker passed an interrupt on"] >= 1
     assert all(sim.nodes[r].exit_code == 0 for r in sim.live() if r != 0)
+
+
+def test_a_worker_interrupted_during_an_election_keeps_the_signal_for_the_next_master():
+    """Had the worker vanished at once (no master to tell), rank 2 would have led alone and
+    reported a result: the interrupt would have been lost."""
+    sim = quiet_job(3, end="interrupt")
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 5)
+    sim.crash(0)
+    run_until(sim, lambda s: 0 in s.nodes[1].transport.known_failed())
+    sim.nodes[1].interrupted = signal.SIGTERM  # as the signal handler does
+    finish(sim)
+    assert sim.problems == [] and sim.reports == []
+    assert sim.stopped_on == [(1, int(ExitCode.INTERRUPTED))]  # rank 1 led, then stopped the job on it
+
+
+def test_sigint_at_a_rank_cut_off_for_good_is_told_to_every_rank():
+    """Rank 0, cut off, loses its lease and knows no master; SIGINT reaches it. It waits for a
+    master (INTERRUPT_WAIT), finds none, tells every rank (a cut network delivers once healed)
+    and ends like a failed process."""
+    sim = quiet_job(3, end="interrupt")
+    run_until(sim, lambda s: len(s.nodes[0].master.state) >= 3)
+    sim.split({0}, 600.0)
+    run_until(sim, lambda s: s.nodes[0].master is None)
+    sent = []
+    transport = sim.nodes[0].transport
+    send = transport.send
+    transport.send = lambda dest, message: (sent.append((dest, type(message).__name__)), send(dest, message))
+    sim.interrupt(signal.SIGINT)
+    noticed = sim.now
+    run_until(sim, lambda s: s.nodes[0].ending is not None)
+    assert sim.nodes[0].ending.vanish and sim.now - noticed >= INTERRUPT_WAIT
+    assert {(1, "Interrupt"), (2, "Interrupt")} <= set(sent)
+
+
+# Schedules outside the seeded ranges above that once ended an interrupted job with no result
+# and no master that stopped it (found by sweeping 3,000 seeds; see the README's "A signal at a
+# rank that is no master").
+INTERRUPT_REGRESSIONS = [(1027, "leader", STEP_BYTES), (1372, "ending", STEP_BYTES), (1015, "mixed", STEP_BYTES),
+                         (279, "partition", 4096), (916, "leader", 4096),
+                         (171, "ending", STEP_BYTES), (14, "partition", STEP_BYTES)]
+
+
+@pytest.mark.parametrize("seed,focus,step_bytes", INTERRUPT_REGRESSIONS)
+def test_interrupt_schedules_that_once_lost_the_signal(seed, focus, step_bytes):
+    _, failures = run_schedules(focus, [seed], "interrupt", step_bytes)
+    assert failures == []
 
 
 def test_an_interrupt_after_the_result_changes_nothing():

@@ -84,6 +84,10 @@ FOLLOW_IDLE_CEILING = 0.02  # seconds: the longest sleep between idle turns of a
 # A rank that knows of no leader backed by a majority for this long is cut off in a minority
 # (or the job lost its majority): it leaves without a result, and the majority's side goes on.
 MINORITY_WAIT = 30.0
+# Seconds an interrupted worker waits for a master to pass the signal to (an election's length
+# and more); with none by then it ends anyway, as a rank cut off from every other could not stop.
+INTERRUPT_WAIT = 5.0
+PAUSE_GAP = 1.0  # seconds between two turns that only a stopped (SIGSTOP) or starved process takes
 _ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values()) + SHIP_MESSAGES
 
 
@@ -166,6 +170,8 @@ class RankNode:
         self.replica = JobState()  # results the master replicated to us
         self.ending: Ending | None = None  # set when the mode becomes ENDED
         self.interrupted: int | None = None  # a signal asked us to stop (set by a handler)
+        # (seconds waited, last turn) of an interrupted worker's wait for a master to tell
+        self._interrupt_wait: tuple[float, float] | None = None
         self.elections = 0  # terms started while this rank ran
         self.final_master = False  # True on the one rank that ends the job and reports
         self.end_announced = False  # answered a final Stop: feigns no more (a recovery would elect again)
@@ -184,17 +190,20 @@ class RankNode:
         # A handover may reach a leader before a majority backs it: kept with the replica until then.
         working = {**ignored, **election, Assign: self._to_worker, Ack: self._to_worker, Stop: self._on_stop,
                    Release: self._on_release, StateSync: self._on_state_sync, StateHandover: self._on_state_sync,
-                   Split: self._to_worker,
+                   Split: self._to_worker, Interrupt: self._on_interrupt,
                    ShipChunk: self._on_ship_chunk}
         if self.keeper is not None:
             working.update({ReplicaWrite: self._on_replica_write, ReplicaCommit: self._on_replica_commit})
         master = {**working, WorkRequest: self._to_master, Result: self._to_master, Heartbeat: self._to_master,
-                  StateHandover: self._on_handover, Interrupt: self._on_interrupt, SplitReply: self._to_master,
+                  StateHandover: self._on_handover, SplitReply: self._to_master,
                   ShipRequest: self._on_ship_request, ReplicaWriteAck: self._on_replica_ack}
         stopping = {**ignored, **election, Bye: self._on_bye, Stop: self._on_stop, Release: self._on_release,
                     ReplicaWriteAck: self._on_replica_ack}
-        feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release}
-        return {Mode.WORKING: working, Mode.AWAITING_RELEASE: working, Mode.MASTER: master, Mode.STOPPING: stopping,
+        # The job's end is kept while feigning: Release (leave, do not restart it) and Interrupt (stop it).
+        feigning = {**dict.fromkeys(_ALL_MESSAGES, self._unheard), Release: self._unheard_release,
+                    Interrupt: self._unheard_interrupt}
+        awaiting = {**working, Interrupt: self._on_interrupt_after_bye}
+        return {Mode.WORKING: working, Mode.AWAITING_RELEASE: awaiting, Mode.MASTER: master, Mode.STOPPING: stopping,
                 Mode.FEIGNING: feigning, Mode.ENDED: ignored}
 
     # ----------------------------------------------------------------- queries
@@ -256,10 +265,7 @@ class RankNode:
         if self.election is not None and now - self.election.quorum_heard > self.minority_wait:
             self._leave_minority()
             return True
-        if self.interrupted is not None:  # pass it on, then end like a failed process
-            if self.worker.master is not None:
-                self.transport.send(self.worker.master, Interrupt(self.worker.epoch, self.interrupted))
-            self._end(Ending(1, vanish=True))
+        if self.interrupted is not None and self._pass_interrupt_on(now):
             return True
         if self.worker.has_work:  # a step of the task: the next turn hears what came meanwhile
             counted, finished = self.worker.work()
@@ -268,6 +274,37 @@ class RankNode:
             return counted or busy
         self.worker.heartbeat_if_due()
         return busy
+
+    def _pass_interrupt_on(self, now: float) -> bool:
+        """A signal at a rank that is no master: pass it on, then end like a failed process.
+
+        With no master to tell (an election is on) it waits up to INTERRUPT_WAIT for one, or to
+        lead itself: had it vanished at once, the stop would be left to nobody. With still none,
+        it tells every rank, each of which then acts as if the signal had reached it."""
+        master = self._master_to_tell()
+        if master is not None:
+            self.transport.send(master, Interrupt(self.worker.epoch, self.interrupted))
+        else:
+            waited, last_turn = self._interrupt_wait or (0.0, now)
+            if now - last_turn <= PAUSE_GAP:  # time a stopped process spent is no time it could hear in
+                waited += now - last_turn
+            self._interrupt_wait = (waited, now)
+            if waited < INTERRUPT_WAIT:
+                return False
+            for rank in range(self.transport.size):
+                if rank != self.transport.rank:
+                    self.transport.send(rank, Interrupt(self.worker.epoch, self.interrupted))
+        self._end(Ending(1, vanish=True))
+        return True
+
+    def _master_to_tell(self) -> int | None:
+        """The master this rank works for, unless it is known dead or the election no longer names it."""
+        master = self.worker.master
+        if master is None or master in self.transport.known_failed():
+            return None
+        if self.election is not None and self.election.leader != master:
+            return None
+        return master
 
     def _master_turn(self, now: float) -> bool:
         if self._feign_if_due(now):
@@ -428,6 +465,22 @@ class RankNode:
     def _on_interrupt(self, source: int, message: Interrupt, now: float) -> None:
         if self.interrupted is None:
             self.interrupted = message.signum  # as if the signal had reached us
+        self._sender_ended(source, now)
+
+    def _on_interrupt_after_bye(self, source: int, message: Interrupt, now: float) -> None:
+        """A worker that said Bye has left the job's work: another rank's Interrupt changes nothing
+        (acting on it would end this rank, and the stopping master's majority with it); but one
+        from the master it said Bye to means that master will send no Release."""
+        if source == self.worker.master:
+            self._on_interrupt(source, message, now)
+        else:
+            self._sender_ended(source, now)
+
+    def _sender_ended(self, source: int, now: float) -> None:
+        """A rank sends Interrupt only as it ends (it passes the signal on, then exits): counted as
+        failed at once, so that no majority waits for it (its failure notice may never come)."""
+        if source != self.rank:
+            self._on_failure(source, now)
 
     def _on_bye(self, source: int, message: Bye, now: float) -> None:
         self._stopping.master.said_bye(source)
@@ -436,8 +489,11 @@ class RankNode:
         pass  # ignored, as a dead rank would
 
     def _unheard_release(self, source: int, message: Release, now: float) -> None:
-        # The job's end is kept: a rank that comes back after the result is out must leave, not restart it.
-        self._feigning.released = True
+        self._feigning.released = True  # a rank that comes back after the result is out must leave
+
+    def _unheard_interrupt(self, source: int, message: Interrupt, now: float) -> None:
+        if self.interrupted is None:
+            self.interrupted = message.signum  # acted on when this rank comes back
 
     def _on_stop(self, source: int, message: Stop, now: float) -> None:
         """The job's end, if said by the newest master we know; else tell a stale master the present."""
