@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from loganalyser.cluster.follow_duty import FollowSettings, FollowStart, first_pass, range_id, restore_tracker
+from loganalyser.cluster.follow_duty import FollowSettings, FollowStart, first_pass, format_of, range_id, restore_tracker
 from loganalyser.counting.formats import FormatSet
+from loganalyser.errors import InputError
 from loganalyser.counting.result import PartialResult
 from loganalyser.work.inputs import find_log_files
 from loganalyser.work.jobstate import JobState
@@ -267,3 +268,16 @@ def test_a_range_whose_file_was_truncated_while_it_was_counted_is_not_admitted(t
     log.write_text(FIRST_LINE.replace("before", "after!") * 8)  # ... and the file grew past its end again
     assert not duty.admit(grown) and not duty.in_flight  # dropped: the next scan decides again
     assert not duty.admit(first[0])
+
+
+def test_a_followed_file_gone_before_its_detection_gets_no_guessed_format(tmp_path):
+    """Detection on no bytes would name a format that then sticks to the stream: the file is
+    skipped until the next scan says where it went, by both followers (they share format_of)."""
+    formats = FormatSet.standard()
+    log = tmp_path / "app.log"
+    log.write_bytes(b"2026-01-01 00:00:00,123 ERROR [main] app.Core - failed\n" * 20)
+    assert format_of("auto", formats, str(log), log.stat().st_size) == "log4j"
+    log.unlink()
+    with pytest.raises(InputError):
+        format_of("auto", formats, str(log), 1000)
+    assert format_of("spark", formats, str(log), 1000) == "spark"  # a forced format reads nothing

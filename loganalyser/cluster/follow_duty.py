@@ -123,13 +123,12 @@ def _path_of(path: str, identity) -> str | None:
     return next((os.path.join(folder, n) for n in names if same(os.path.join(folder, n))), None)
 
 
-def format_of(settings: FollowSettings, formats: FormatSet, path: str, size: int) -> str:
-    if settings.format != AUTO:
-        return settings.format
-    try:
-        return detect(read_head(GrowingFile(path, size)), formats)[0]
-    except InputError:
-        return detect(b"", formats)[0]
+def format_of(chosen: str, formats: FormatSet, path: str, size: int) -> str:
+    """A followed file's format: the user's choice, else detected on its first bytes (up to `size`).
+    A file gone since the scan raises InputError: a format guessed on no bytes would stick to it."""
+    if chosen != AUTO:
+        return chosen
+    return detect(read_head(GrowingFile(path, size)), formats)[0]
 
 
 def scan(settings: FollowSettings, warn=None):
@@ -158,14 +157,14 @@ def first_pass(settings: FollowSettings, files, formats: FormatSet, chunk_bytes:
     plain = [f for f in files if not f.compression]
     for f in files:
         if f.compression:
-            whole.append([f.path, f.device, f.inode, f.size, format_of(settings, formats, f.path, f.size)])
+            whole.append([f.path, f.device, f.inode, f.size, format_of(settings.format, formats, f.path, f.size)])
             tasks.append(whole_task(*whole[-1]))
     for pending in tracker.observe([Observation(f.path, f.device, f.inode, f.size) for f in plain], now, stream_head):
         stream = tracker.streams[pending.identity]
         end = last_line_end(pending.path, pending.start, pending.end)
         if end <= pending.start:
             continue
-        fmt = stream_formats[stream.identity] = format_of(settings, formats, pending.path, end)
+        fmt = stream_formats[stream.identity] = format_of(settings.format, formats, pending.path, end)
         cuts = list(range(0, end, chunk_bytes)) + [end]
         tasks += [range_task(stream, 0, a, b, fmt) for a, b in zip(cuts, cuts[1:])]
         tracker.commit(stream.identity, end)
@@ -375,12 +374,12 @@ class FollowDuty:
             stream = self.tracker.streams[p.identity]
             try:
                 end = p.end if p.whole_tail else last_line_end(p.path, p.start, p.end)
+                if end > p.start and (p.identity not in self.stream_formats or p.start == 0):
+                    self.stream_formats[p.identity] = format_of(self.settings.format, self.formats, p.path, end)
             except InputError:
                 continue  # gone since the scan: the next scan says where
             if end <= p.start:
                 continue
-            if p.identity not in self.stream_formats or p.start == 0:
-                self.stream_formats[p.identity] = format_of(self.settings, self.formats, p.path, end)
             if p.start == 0 or p.identity not in self.bases:
                 self.bases[p.identity] = p.start
             task = range_task(stream, self.bases[p.identity], p.start, end, self.stream_formats[p.identity])

@@ -21,16 +21,14 @@ import sys
 import time
 from collections import deque
 
-from loganalyser.cluster.follow_duty import scan_inputs
+from loganalyser.cluster.follow_duty import format_of, scan_inputs
 from loganalyser.console import shown, warn
-from loganalyser.counting.formats import AUTO
-from loganalyser.counting.formats.detect import detect
 from loganalyser.counting.reader import analyse_appended, analyse_range
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import InputError
 from loganalyser.monitor.terminal import TerminalView
 from loganalyser.persistence.atomic import write_atomic
-from loganalyser.work.scanning import GrowingFile, job_fingerprint, read_head, stream_head
+from loganalyser.work.scanning import job_fingerprint, stream_head
 from loganalyser.work.streams import Observation, StreamTracker
 from loganalyser.work.watcher import Watcher, watched_folders
 
@@ -97,7 +95,7 @@ class Follower:
         if first:  # compressed files: once, at start-up
             for f in files:
                 if f.compression and (f.device, f.inode) not in self.counted_whole:
-                    fmt = self._format_of(f)
+                    fmt = format_of(self.args.format, self.formats, f.path, f.size)
                     part = analyse_range(f.path, fmt=fmt, formats=self.formats)
                     part.files, part.formats = 1, {fmt: 1}
                     self.totals.add(part)
@@ -106,7 +104,8 @@ class Follower:
         seen = [Observation(f.path, f.device, f.inode, f.size) for f in files if not f.compression]
         for pending in self.tracker.observe(seen, self.clock(), stream_head):
             try:
-                fmt = self.stream_formats.get(pending.identity) or self._format_of(GrowingFile(pending.path, pending.end))
+                fmt = (self.stream_formats.get(pending.identity)
+                       or format_of(self.args.format, self.formats, pending.path, pending.end))
                 part, offset = analyse_appended(pending.path, pending.start, pending.end, pending.whole_tail, fmt,
                                                 self.formats)
             except InputError:  # gone (or renamed) since the scan: the next scan says which
@@ -130,12 +129,6 @@ class Follower:
             if not first and f.compression and (f.device, f.inode) not in self.counted_whole:
                 self._warn_once(f"{shown(f.path)} appeared while following (a compressed rotation?): not counted")
         return files
-
-    def _format_of(self, item) -> str:
-        if self.args.format != AUTO:
-            return self.args.format
-        name, _ = detect(read_head(item), self.formats)
-        return name
 
     def _waiting_tails(self) -> bool:
         return any(s.size > s.offset for s in self.tracker.streams.values())
