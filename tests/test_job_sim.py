@@ -27,7 +27,8 @@ import pytest
 
 from election.bully import BullyNode
 from loganalyser.cluster.master import Interrupted
-from loganalyser.cluster.node import INTERRUPT_WAIT, Ending, Mode, RankNode
+from loganalyser.cluster.modes import INTERRUPT_WAIT, Ending, Mode
+from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.protocol import Bye, Stop
 from loganalyser.cluster.stealing import STEP_BYTES
 from loganalyser.work.jobstate import JobState

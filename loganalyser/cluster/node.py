@@ -38,9 +38,6 @@ code; `run` turns the Ending into what the program says and returns.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Callable, Protocol
 
 from election.actions import BecomeLeader, LostQuorum, NewLeader, Send, StepDown
 from election.bully import BullyNode, Role
@@ -49,7 +46,23 @@ from loganalyser.errors import AnalyserError, ExitCode
 from loganalyser.work.jobstate import JobState
 
 from .backoff import IdleBackoff
-from .master import MasterDuty, MasterFactory, MasterSummary
+from .master import MasterDuty, MasterFactory
+from .modes import (
+    CHAOS_STOP_GRACE,
+    FINISHED,
+    FOLLOW_IDLE_CEILING,
+    INTERRUPT_WAIT,
+    MINORITY_WAIT,
+    PAUSE_GAP,
+    STOP_GRACE,
+    STOP_RESEND,
+    Ending,
+    FailureSchedule,
+    Feigning,
+    Mode,
+    Report,
+    Stopping,
+)
 from .protocol import (
     JOB_MESSAGES,
     Ack,
@@ -75,76 +88,7 @@ from .shipping import SHIP_MESSAGES, ShipChunk, ShipRequest
 from .worker import WorkerDuty
 
 _BURST = 64  # messages handled per turn before ticking the clocks
-STOP_GRACE = 6.0  # seconds the final master waits for every worker's Bye
-# Feigned failures drop messages (a real pause only delays them), and a rank may
-# feign again right after it recovers: with --chaos the master waits longer.
-CHAOS_STOP_GRACE = 20.0
-STOP_RESEND = 0.5  # seconds between Stop messages to workers that have not answered
-FOLLOW_IDLE_CEILING = 0.02  # seconds: the longest sleep between idle turns of a follow job
-# A rank that knows of no leader backed by a majority for this long is cut off in a minority
-# (or the job lost its majority): it leaves without a result, and the majority's side goes on.
-MINORITY_WAIT = 30.0
-# Seconds an interrupted worker waits for a master to pass the signal to (an election's length
-# and more); with none by then it ends anyway, as a rank cut off from every other could not stop.
-INTERRUPT_WAIT = 5.0
-PAUSE_GAP = 1.0  # seconds between two turns that only a stopped (SIGSTOP) or starved process takes
 _ALL_MESSAGES = JOB_MESSAGES + tuple(ELECTION_MESSAGES.values()) + SHIP_MESSAGES
-
-
-class Mode(Enum):
-    WORKING = "working"  # a worker (or a candidate): counts what the master assigns
-    MASTER = "master"  # runs the job
-    STOPPING = "stopping"  # a master that sent Stop, waiting for its workers' Bye
-    AWAITING_RELEASE = "awaiting release"  # said Bye to a finished job: waits for Release, still in the election
-    FEIGNING = "feigning"  # plays dead (--chaos): deaf and mute until it recovers
-    ENDED = "ended"  # this rank's part is over; `ending` says how
-
-
-@dataclass(frozen=True)
-class Ending:
-    """How this rank's part of the job ended."""
-
-    exit_code: int
-    error: AnalyserError | None = None  # the one line the program prints (input error, interrupt)
-    vanish: bool = False  # end like a killed process (a worker that passed an interrupt on)
-
-    def outcome(self) -> int:
-        """The exit code, or the exception the program turns into its message and exit."""
-        if self.vanish:
-            raise SystemExit(self.exit_code)
-        if self.error is not None:
-            raise self.error
-        return self.exit_code
-
-
-class FailureSchedule(Protocol):
-    """When this rank feigns a failure (--chaos), and for how long."""
-
-    def due(self, now: float) -> float | None:
-        """The length of a failure to feign now, or None."""
-
-
-Report = Callable[[MasterSummary], None]  # prints and writes the result, on the final master, before Release
-_FINISHED = Ending(int(ExitCode.OK))
-
-
-@dataclass
-class _Stopping:
-    """A master that sent Stop, waiting for its workers' Bye."""
-
-    master: MasterDuty
-    ending: Ending  # how the job ends once the workers are gone
-    deadline: float
-    next_resend: float
-
-
-@dataclass
-class _Feigning:
-    """A rank playing dead until `until` (--chaos)."""
-
-    until: float
-    deaths: list[int] = field(default_factory=list)  # failure notices kept for the recovery
-    released: bool = False  # the job ended meanwhile: a Release is not ignored
 
 
 class RankNode:
@@ -176,8 +120,8 @@ class RankNode:
         self.final_master = False  # True on the one rank that ends the job and reports
         self.end_announced = False  # answered a final Stop: feigns no more (a recovery would elect again)
         self.released_by: tuple[int, Release] | None = None  # who sent the Release that ended this rank, and it
-        self._stopping: _Stopping | None = None  # in STOPPING
-        self._feigning: _Feigning | None = None  # in FEIGNING
+        self._stopping: Stopping | None = None  # in STOPPING
+        self._feigning: Feigning | None = None  # in FEIGNING
         self._turns = {Mode.WORKING: self._working_turn, Mode.AWAITING_RELEASE: self._working_turn,
                        Mode.MASTER: self._master_turn, Mode.STOPPING: self._stopping_turn,
                        Mode.FEIGNING: self._feigning_turn, Mode.ENDED: self._ended_turn}
@@ -320,7 +264,7 @@ class RankNode:
         if master.finished:  # the last checkpoint (a step per turn), then Stop
             if master.wind_down(collect=True):
                 master.stop_workers(int(ExitCode.OK))
-                self._stop(_FINISHED)
+                self._stop(FINISHED)
             return True
         if self.interrupted is not None:
             if master.wind_down(collect=False):
@@ -371,7 +315,7 @@ class RankNode:
             return False
         self._feigning = None
         if feigning.released:
-            self._end(_FINISHED)
+            self._end(FINISHED)
             return True
         self.say(f"[Rank {self.rank}] Recovered from feigned failure; starting an election")
         self.mode = Mode.WORKING
@@ -508,7 +452,7 @@ class RankNode:
             return  # ... unless we lead above it (its master is known dead, or we outrank it): our term ends the job
         self.transport.send(source, Bye(message.epoch))
         if message.exit_code != ExitCode.OK:
-            self._end(_FINISHED)  # an aborted job reports no result: nothing to wait for
+            self._end(FINISHED)  # an aborted job reports no result: nothing to wait for
         else:
             self.end_announced = True
             self.mode = Mode.AWAITING_RELEASE  # wait for Release, or elect a master that ends the job
@@ -519,7 +463,7 @@ class RankNode:
         if self.master is not None:
             self.say(f"[Rank {self.rank}] Rank {source} reported the result: leaving without reporting")
             self.master = None
-        self._end(_FINISHED)
+        self._end(FINISHED)
 
     # ------------------------------------------------------------ job's end
     def _stop_if_failed(self) -> None:
@@ -532,7 +476,7 @@ class RankNode:
         """Into STOPPING: the master told its workers to stop and waits for their Bye."""
         now = self.clock()
         grace = CHAOS_STOP_GRACE if self.chaos is not None else STOP_GRACE
-        self._stopping = _Stopping(self.master, ending, now + grace, now + STOP_RESEND)
+        self._stopping = Stopping(self.master, ending, now + grace, now + STOP_RESEND)
         self.mode = Mode.STOPPING
 
     def _end(self, ending: Ending) -> None:
@@ -550,7 +494,7 @@ class RankNode:
             master.release()
             if master.watch is not None:
                 master.watch.job_ended(master)
-            self._end(_FINISHED)
+            self._end(FINISHED)
 
     # ---------------------------------------------------------- feigned failure
     def _feign_if_due(self, now: float) -> bool:
@@ -570,7 +514,7 @@ class RankNode:
             self.replica.merge(self.master.state)
             self.master = None
         self.election.pause()
-        self._feigning = _Feigning(now + length)
+        self._feigning = Feigning(now + length)
         self.mode = Mode.FEIGNING
 
     # -------------------------------------------------------------- transitions

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from election.bully import BullyNode, ElectionTiming
 from election.network import SimNetwork, pick_fault
 from loganalyser.cluster.master import MasterFactory, MasterSummary
-from loganalyser.cluster.node import Mode, RankNode
+from loganalyser.cluster.modes import Mode
+from loganalyser.cluster.node import RankNode
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.stealing import STEP_BYTES
 from loganalyser.cluster.worker import WorkerDuty
