@@ -19,12 +19,13 @@ import pytest
 
 from loganalyser.counting.analysis import Analysis, LineStats
 from loganalyser.counting.analysis.options import AnalysisError, parse_bucket, parse_instant
+from loganalyser.counting.analysis.pairs import logfmt_fields
 from loganalyser.counting.analysis.stats import COUNT, ERROR
 from loganalyser.counting.analysis.templates import Masker
 from loganalyser.counting.analysis.timestamps import compile_layout, epoch_ms, iso
 from loganalyser.counting.formats import FormatSet
 from loganalyser.counting.reader import analyse_range
-from utils import generate_logs
+from utils import format_logs, generate_logs
 from utils.generate_logs import statistics_mismatch
 from utils.jobcontrol import assert_no_processes, rank_pid, signal_pid, wait_for
 
@@ -155,10 +156,10 @@ def _lines_file(path: Path, rng: random.Random, n: int) -> None:
     path.write_bytes(("\r\n" if rng.random() < 0.5 else "\n").join(out).encode())
 
 
-def _cut_and_merge(path: Path, formats: FormatSet, rng: random.Random):
+def _cut_and_merge(path: Path, formats: FormatSet, rng: random.Random, fmt: str = "seed"):
     size = path.stat().st_size
     cuts = sorted({0, size, *(rng.randrange(size) for _ in range(rng.randint(0, 12)))})
-    parts = [analyse_range(str(path), a, b - a, chunk_size=rng.choice([64, 512, 4096]), formats=formats)
+    parts = [analyse_range(str(path), a, b - a, chunk_size=rng.choice([64, 512, 4096]), fmt=fmt, formats=formats)
              for a, b in zip(cuts, cuts[1:])]
     rng.shuffle(parts)  # the order results arrive in must not matter
     total = parts[0]
@@ -320,3 +321,52 @@ def test_yearless_timestamps_take_the_files_year_or_year(tmp_path):
     doc = json_of(run_program("base_log_analyser.py", log, "--bucket", "1d", "--year", "2021", "--json"))
     assert doc["time_range"]["first"] == "2021-01-05T01:02:03.000"
     assert [b["start"] for b in doc["timeline"]["buckets"]] == ["2021-01-05T00:00:00", "2021-02-28T00:00:00"]
+
+
+@pytest.mark.parametrize("line,fields", [
+    (b'time=2024-03-01T12:00:00Z level=warn msg="disk \\"sda\\" full" host=db1 logger=disk',
+     {"timestamp": "2024-03-01T12:00:00Z", "message": 'disk "sda" full', "host": "db1", "component": "disk"}),
+    (b"ts=1709294400 lvl=info msg=started caller=main.go:42",  # epoch seconds; a bare message
+     {"timestamp": "1709294400", "message": "started", "component": "main.go:42"}),
+    (b'level=info msg="user set level" new="time=1999-01-01 msg=nested"',  # a key inside quotes is no pair
+     {"message": "user set level"}),
+    (b"message=second msg=first event=third", {"message": "first"}),  # the keys' order, not the line's
+    (b"msg=one msg=two", {"message": "one"}),  # a key given twice: its first pair
+    (b'xmsg=no amsg="no" level=info', {}),  # keys are whole words
+    (b'msg="unterminated level=info', {"message": ""}),  # no closing quote: an empty bare value
+    (b"panic: runtime error", {}),
+])
+def test_logfmt_records_give_their_fields_from_their_pairs(line, fields):
+    assert logfmt_fields(line) == fields
+
+
+def test_logfmt_statistics_read_time_and_message_from_pairs(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_bytes(b'time=2024-03-01T12:00:00Z level=warn msg="disk 90% full" logger=disk\r\n'
+                    b'time=2024-03-01T12:59:59Z level=error msg="request 17 failed" logger=http\r\n'
+                    b"t=2024-03-01T13:00:00Z lvl=error msg=\"request 18 failed\" logger=http\r\n"
+                    b"level=info msg=untimed logger=http")
+    doc = json_of(run_program("base_log_analyser.py", log, "--json", "--bucket", "1h", "--top", "2",
+                              "--by", "component", "--grep", "failed|full"))
+    assert doc["formats"] == {"logfmt": 1}
+    assert doc["time_range"]["first"] == "2024-03-01T12:00:00.000" and doc["time_range"]["last"] == "2024-03-01T13:00:00.000"
+    assert doc["timeline"]["buckets"] == [{"start": "2024-03-01T12:00:00", "counts": {"ERROR": 1, "WARN": 1}},
+                                          {"start": "2024-03-01T13:00:00", "counts": {"ERROR": 1}}]
+    assert [(t["template"], t["count"]) for t in doc["top_templates"]["ERROR"]] == [("request <NUM> failed", 2)]
+    assert doc["groups"]["counts"] == {"disk": {"WARN": 1}, "http": {"ERROR": 2}}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_logfmt_statistics_of_any_cut_merge_to_those_of_one_pass(tmp_path, seed):
+    rng = random.Random(seed)
+    totals = format_logs.generate("logfmt", str(tmp_path), files=1, total_bytes=rng.randint(2_000, 40_000), seed=seed,
+                                  traces=0.05, noise=0.05, malformed=0.02, blank=0.02)
+    path = tmp_path / "node1.log"
+    analysis = Analysis(bucket_s=rng.choice([60, 3600]), top=5, by="component", grep=rng.choice([None, "fail"]))
+    formats = FormatSet.standard(analysis=analysis)
+    whole = analyse_range(str(path), fmt="logfmt", formats=formats)
+    assert whole.stats.untimed < sum(whole.counts.values())  # the generator's records carry time= or t=
+    assert sum(whole.counts.values()) <= sum(totals["counts"].values())
+    merged = _cut_and_merge(path, formats, rng, "logfmt")
+    assert merged.counts == whole.counts
+    assert merged.stats.to_dict() == whole.stats.to_dict()

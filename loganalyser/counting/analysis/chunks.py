@@ -11,7 +11,7 @@ reading of the lines (fixed.py), the regex taking the rest. Everything after is 
 spelling, a second, a template, a group) on lists and arrays built by C-level
 calls (`Counter(zip(...))`, `map`, `compress`, numpy).
 
-Any other format (JSON lines, a regex that could see a line's end) keeps LinePass.
+Any other format (JSON lines, logfmt's pairs, a regex that could see a line's end) keeps LinePass.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class ChunkPass:
     def build(cls, lines: LinePass) -> "ChunkPass | None":
         """The whole-chunk pass of a LinePass's format, or None where only LinePass is exact."""
         spec = lines.dialect.spec
-        if spec.kind != "regex" or lines.json or not _line_safe(spec.regex):
-            return None
+        if spec.kind != "regex" or lines.json or lines.pairs or not _line_safe(spec.regex):
+            return None  # (pairs: the fields come from no group of the regex)
         records = _records_pattern(_strip_caret(spec.regex), with_line=lines.masker is not None)
         if records is None:
             return None

@@ -20,6 +20,7 @@ from ..kernel import BLANK, CONTINUATION, count_lines
 from .options import Analysis
 from .stats import LineStats
 from .templates import Masker
+from .pairs import logfmt_fields
 from .timestamps import RFC3339, compile_layout, epoch_ms
 
 NOT_RECORDS = (BLANK, CONTINUATION)
@@ -41,6 +42,7 @@ class LinePass:
         spec = dialect.spec
         self.json = spec.kind == "json"
         self.regex = None if self.json else spec.pattern
+        self.pairs = spec.record == "logfmt"  # fields from key=value pairs (pairs.py)
         self.stamp = compile_layout(spec.timestamp) if spec.timestamp and not self.json else None
         self.masker = Masker(analysis.masks) if analysis.top else None
         self.grep = re.compile(analysis.grep) if analysis.grep else None
@@ -113,6 +115,8 @@ class LinePass:
         """The text of a record's timestamp, host, component and message (those it has)."""
         if self.json:
             return _json_fields(content)
+        if self.pairs:
+            return logfmt_fields(content)
         m = self.regex.match(content)
         if m is None:  # a record the fast path settled that the regex does not (never for built-ins)
             return {"message": content.decode("utf-8", "replace")}

@@ -21,6 +21,9 @@ with `--format-file`):
 * `continuation` is the format's own rule for lines that belong to the record
   above (beside the shared one: leading whitespace, `at `, `Caused by:`,
   `... N more`).
+* `record: "logfmt"` says where the statistics find a record's timestamp,
+  message, host and component when the regex names no such groups: in its
+  key=value pairs (analysis/pairs.py lists the keys).
 * `priority` breaks ties in detection: the more specific format wins.
 * `samples` are lines with their expected level (a canonical level,
   "continuation", or null for malformed); they are checked when a spec loads.
@@ -44,6 +47,7 @@ from loganalyser.counting.kernel import CONTINUATION_RULE
 from .levels import LEVEL_RULES
 
 KINDS = ("regex", "json")
+RECORDS = ("logfmt",)  # how a record's fields are read where the regex names none
 SHARED_CONTINUATION = CONTINUATION_RULE  # stack traces and indented lines, in every format
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,47}")
 
@@ -63,6 +67,7 @@ class FormatSpec:
     level_rule: str | None = None  # syslog_pri | http_status
     continuation: str | None = None  # the format's own continuation lines
     timestamp: str | None = None  # layout of the timestamp group, e.g. "yyyy-MM-dd HH:mm:ss,SSS"
+    record: str | None = None  # "logfmt": the statistics read a record's fields from its key=value pairs
     priority: int = 0  # detection tie-break: higher is more specific
     kernel: str | None = None  # a vectorised kernel that implements this spec exactly
     description: str = ""
@@ -98,7 +103,7 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: a format spec must be a JSON object")
     unknown = set(data) - {"name", "kind", "regex", "fields", "levels", "level_rule", "continuation",
-                           "timestamp", "priority", "kernel", "description", "samples", "documentation"}
+                           "timestamp", "record", "priority", "kernel", "description", "samples", "documentation"}
     if builtin:
         unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact", "fast_sure"}
     if unknown:
@@ -130,13 +135,16 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
     rule = data.get("level_rule")
     if rule is not None and rule not in LEVEL_RULES:
         raise SpecError(f"{origin}: 'level_rule' must be one of {', '.join(LEVEL_RULES)}")
+    record = data.get("record")
+    if record is not None and (kind != "regex" or record not in RECORDS):
+        raise SpecError(f"{origin}: 'record' must be one of {', '.join(RECORDS)}, with a regex")
     priority = data.get("priority", 0)
     if not isinstance(priority, int):
         raise SpecError(f"{origin}: 'priority' must be a whole number")
     spec = FormatSpec(
         name=name, kind=kind, regex=regex,
         levels={k.strip().upper(): v.strip().upper() for k, v in levels.items()},
-        level_rule=rule, continuation=continuation, timestamp=data.get("timestamp"),
+        level_rule=rule, continuation=continuation, timestamp=data.get("timestamp"), record=record,
         priority=priority, kernel=data.get("kernel"), description=str(data.get("description", "")),
         samples=_samples(data.get("samples", []), origin),
         # What counting means: a program changes speed, never a count, so it is no part of it.
