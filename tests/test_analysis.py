@@ -370,3 +370,33 @@ def test_logfmt_statistics_of_any_cut_merge_to_those_of_one_pass(tmp_path, seed)
     merged = _cut_and_merge(path, formats, rng, "logfmt")
     assert merged.counts == whole.counts
     assert merged.stats.to_dict() == whole.stats.to_dict()
+
+
+@pytest.mark.parametrize("fmt,line,component", [
+    ("log4j", "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster",
+     "org.apache.hadoop.mapreduce.v2.app.MRAppMaster"),
+    ("log4j", "2024-03-01 12:00:00,123 ERROR [pool-1-thread-3] com.example.Service - request failed: WARN threshold",
+     "com.example.Service"),
+    ("log4j", "2024-03-01T12:00:00.123Z  WARN 12345 --- [main] o.s.b.StartupInfoLogger : slow start",
+     "o.s.b.StartupInfoLogger"),
+    ("log4j", "2024-03-01 12:00:00,123 INFO just a message without a logger", None),
+    ("logback", "16:09:35.130 [http-nio-8080-exec-1] WARN  c.e.web.Controller - slow request", "c.e.web.Controller"),
+    ("hdfs", "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating",
+     "dfs.DataNode$PacketResponder"),
+    ("spark", "17/06/09 20:11:11 ERROR executor.Executor: Exception in task 0.0", "executor.Executor"),
+    ("zookeeper", "2015-07-29 19:04:12,394 - WARN  [RecvWorker:188978561024:QuorumCnxManager$RecvWorker@762] - "
+     "Connection broken", "QuorumCnxManager$RecvWorker"),
+    ("zookeeper", "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - "
+     "Notification time out: 3200", "FastLeaderElection"),
+    ("windows_cbs", "2016-09-28 04:30:31, Warning               CBS    Unable to load the previous value", "CBS"),
+    ("logcat_threadtime", "03-17 16:13:38.839  1702  8671 E PowerManagerService: release:lock=166121161",
+     "PowerManagerService"),
+    ("logcat_threadtime", "03-01 00:00:00.590   432   436 V DEBUG   : lock acquired", "DEBUG"),  # padded tag
+    ("logcat_time", "03-01 00:00:00.590 V/DEBUG   (  432): lock acquired", "DEBUG"),
+    ("syslog_rfc3164", "<13>Feb  5 17:32:18 10.0.0.99 myproc[8710]: use the BFG!", "myproc"),
+    ("syslog_rfc3164", "<34>Oct 11 22:14:15 mymachine su: 'su root' failed", "su"),
+])
+def test_components_come_from_each_formats_own_field(fmt, line, component):
+    match = FormatSet.standard().specs[fmt].pattern.match(line.encode())
+    assert match is not None and match.group("level")
+    assert (match.group("component").decode() if match.group("component") else None) == component
