@@ -62,6 +62,9 @@ _KEY_START = np.zeros(256, dtype=bool)
 _KEY_START[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")] = True
 _NO_KEY_BYTE = np.ones(256, dtype=bool)  # bytes that end the regex's KEY and are no "=" (the bitmap's key stops at "@" too)
 _NO_KEY_BYTE[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/@-=")] = False
+_NO_KEY_START = ~_KEY_START  # ... and no blank either: the line is no record
+_NO_KEY_START[[32, 9]] = False
+_NO_BLANK_KEY = _NO_KEY_START.copy()  # after one blank: no key, no further blank
 _ENDS_LEVEL = np.zeros(256, dtype=bool)
 _ENDS_LEVEL[[32, 10]] = True  # a level word ends at a space or the line's end
 GUARD = 16  # lines ending this close to the buffer's end go to the sure pattern (no word read past it)
@@ -165,7 +168,6 @@ def read_lines(v: np.ndarray) -> Lines:
     limit = words.size - 1
     first = words[np.minimum(starts, limit)]
     head = v[starts]
-    second_byte = v[np.minimum(starts + 1, n - 1)]
     blank = (ends == starts) | ((ends == starts + 1) & (head == 13))
 
     quote = _pack(v == 34, size)
@@ -210,11 +212,13 @@ def read_lines(v: np.ndarray) -> Lines:
     if plain.any():
         plain[plain] = _count_in(_level_keys(v, size, space, equals), starts[plain], ends[plain]) == 0
 
-    first_key_end = starts + _window_run(key_end, starts)
-    blank_first = ((head == 32) | (head == 9)) & ~_KEY_START[second_byte] & (second_byte != 32) & (second_byte != 9)
-    no_key = ~blank & ~valid & (starts + GUARD <= n) & (
-        blank_first | (~_KEY_START[head] & (head != 32) & (head != 9))
-        | (_KEY_START[head] & (first_key_end - starts < 64) & _NO_KEY_BYTE[v[np.minimum(first_key_end, n - 1)]]))
+    no_key = ~blank & ~valid & (starts + GUARD <= n)
+    some = np.flatnonzero(no_key)  # the lines to look at: a few
+    s, h = starts[some], head[some]
+    second_byte = v[s + 1]
+    key_end_at = s + _window_run(key_end, s)
+    no_key[some] = ((((h == 32) | (h == 9)) & _NO_BLANK_KEY[second_byte]) | _NO_KEY_START[h]
+                    | (_KEY_START[h] & (key_end_at - s < 64) & _NO_KEY_BYTE[v[np.minimum(key_end_at, n - 1)]]))
     return Lines(starts, ends, head, blank, leveled, keys, plain, no_key)
 
 
@@ -279,8 +283,8 @@ def _level_keys(v, size: int, space, equals) -> np.ndarray:
     """Bits at each "=" that may end a `level=` or `lvl=` starting after a space (read as
     " l???l=" and " l?l="): where the regex's level token could be, but at a line's start."""
     ell = _pack(v == 0x6C, size)
-    ends_key = equals & _shift_up(ell)  # "l="
-    return ends_key & ((_shift_up_by(space, 6) & _shift_up_by(ell, 5)) | (_shift_up_by(space, 4) & _shift_up_by(ell, 3)))
+    first = _shift_up(space) & ell  # an "l" after a space
+    return equals & _shift_up(ell) & (_shift_up_by(first, 5) | _shift_up_by(first, 3))
 
 
 def _joined(v, starts, ends) -> bytes:
