@@ -117,6 +117,12 @@ def test_bit_trap_lines(raw):
     settled_lines_agree(b"\n".join(BIT_TRAPS + LOGFMT_TRAPS), raw)
 
 
+def test_crlf_lines_are_settled():
+    lines = [b'time=t level=warn msg="a b" id=0', b"at=info fwd=\"1.2\" protocol=https", b"level=info ", b"level=info\r",
+             b'msg="x\r" level=info', b"Killed", b"goroutine 1 [running]:"]
+    assert settled_lines_agree(b"\r\n".join(lines) + b"\r\n") == 5  # not: a CR before the CR, a CR in quotes
+
+
 def test_odd_quotes_do_not_leak_into_the_next_lines():
     lines = [b'a="x level=info', b"level=warn", b'b="y', b"time=t level=error msg=\"p q\" id=1", b"at=x msg=\"1 2\""]
     assert settled_lines_agree(b"\n".join(lines)) >= 3

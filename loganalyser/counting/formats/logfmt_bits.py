@@ -15,7 +15,8 @@ A line is *valid* when no byte breaks this: every token is `KEY=VALUE`, KEY
 `[A-Za-z][A-Za-z0-9_.:/-]*` (the regex's, but for a first "_" and "@": such
 lines are left), VALUE a quoted `"..."` (opened right after the
 key's "=", closed just before a separator) or bare without quotes, and the
-line holds no control byte but its newline (no tab, no CR) and no backslash.
+line holds no control byte but its newline and a CR before it (the rule strips
+that one), and no backslash.
 A valid line is a sequence of the spec's pairs, so the regex matches it; which
 level it reports (tests/test_logfmt_bits.py checks each line against it):
 
@@ -66,7 +67,7 @@ _NO_KEY_START = ~_KEY_START  # ... and no blank either: the line is no record
 _NO_KEY_START[[32, 9]] = False
 _NO_BLANK_KEY = _NO_KEY_START.copy()  # after one blank: no key, no further blank
 _ENDS_LEVEL = np.zeros(256, dtype=bool)
-_ENDS_LEVEL[[32, 10]] = True  # a level word ends at a space or the line's end
+_ENDS_LEVEL[[32, 10, 13]] = True  # a level word ends at a space or the line's end (a CR there: no other in valid lines)
 GUARD = 16  # lines ending this close to the buffer's end go to the sure pattern (no word read past it)
 CARRY_WORDS = 3  # key runs longer than this many words: the line is not sure
 
@@ -155,11 +156,15 @@ class Lines:
     no_key: np.ndarray  # surely no record: a continuation or malformed, by the shared rule
 
 
-def read_lines(v: np.ndarray) -> Lines:
-    """The lines of `v` (its last byte a newline) and what its bitmaps settle of them."""
+def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
+    """The lines of `v` (its last byte a newline) and what its bitmaps settle of them;
+    `has_cr`: whether `v` holds a CR (None: look)."""
     n = v.size
     size = n // 64 + 2
     newline = _pack(v == 10, size)
+    line_end = newline  # a newline, or the CR before one (the rule strips it)
+    if has_cr or (has_cr is None and bool((v == 13).any())):
+        line_end = newline | (_pack(v == 13, size) & _shift_down(newline))
     ends = _positions(newline)
     starts = np.empty_like(ends)
     starts[0] = 0
@@ -180,7 +185,7 @@ def read_lines(v: np.ndarray) -> Lines:
         np.bitwise_or.at(quote, at >> 6, _ONE << (at & 63).astype(np.uint64))
         inside = _prefix_xor(quote)
     space = _pack(v == 32, size)
-    separator = (space & ~inside) | newline
+    separator = (space & ~inside) | line_end
     token = _shift_up(separator, first=1) & ~separator
     letter = v | np.uint8(0x20)
     np.subtract(letter, np.uint8(0x61), out=letter)
@@ -192,7 +197,7 @@ def read_lines(v: np.ndarray) -> Lines:
     broken = (token & ~key_start) | (key_end & ~equals) | left
     broken |= quote & inside & ~_shift_up(key_end)  # an opening quote right after a key's "="
     broken |= quote & ~inside & ~_shift_down(separator)  # a closing quote just before a separator
-    broken |= _pack((v < 0x20) | (v == 0x5C), size) & ~newline  # control bytes, backslashes
+    broken |= _pack((v < 0x20) | (v == 0x5C), size) & ~line_end  # control bytes, backslashes
     valid = (_count_in(broken, starts, ends + 1) == 0) & ~odd & _KEY_START[head] & (ends + GUARD <= n)
 
     level6 = (first & _SIX) == _LEVEL
@@ -239,7 +244,7 @@ class LogfmtBits:
         if last < 0:
             return result
         v = v[: last + 1]
-        lines = read_lines(v)
+        lines = read_lines(v, data.find(b"\r", start, end) >= 0)
         result.lines += lines.ends.size
         result.blank += int(np.count_nonzero(lines.blank))
         distinct, counts = _distinct(lines.keys[lines.leveled])
