@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loganalyser.counting.formats import logfmt_bits
+from loganalyser.counting.formats import bitmaps
 from loganalyser.counting.formats.logfmt_bits import GUARD, read_lines
+from loganalyser.counting.formats.levels import NO_LEVEL
 from loganalyser.counting.kernel import BLANK, CONTINUATION
 
 from .test_format_speed_paths import LOGFMT_TRAPS, _generated_lines, logfmt_lines, mutated_lines
@@ -51,16 +52,16 @@ def _dialect(raw: bool = False):
     return FormatSet.standard(raw_levels=raw).dialect("logfmt")
 
 
-def settled_lines_agree(data: bytes, raw: bool = False) -> int:
-    """Each line the bitmaps settle gets the rule's answer; returns how many they settled.
-    The data is padded with blank lines, so that no line is left for being near the end."""
-    dialect = _dialect(raw)
+def lines_agree(dialect, read, guard: int, data: bytes, level_of) -> int:
+    """Each line a bitmap reader settles gets the rule's answer (`level_of(lines, i, data)`: a
+    leveled line's level); returns how many it settled. The data is padded with blank lines,
+    so that no line is left for being near the end."""
     assert dialect.count(data) == dialect.count_reference(data)  # as it is: its last lines near the end
     if data and not data.endswith(b"\n"):
         data += b"\n"
     own = data.count(b"\n")  # the lines before the padding
-    data += b"\n" * GUARD
-    lines = read_lines(np.frombuffer(data, dtype=np.uint8))
+    data += b"\n" * guard
+    lines = read(np.frombuffer(data, dtype=np.uint8))
     settled = -(lines.ends.size - own)  # the padding's blank lines are settled: not counted
     for i, (start, end) in enumerate(zip(lines.starts.tolist(), lines.ends.tolist())):
         line = data[start:end]
@@ -68,17 +69,25 @@ def settled_lines_agree(data: bytes, raw: bool = False) -> int:
         if lines.blank[i]:
             assert rule == BLANK, line
         elif lines.leveled[i]:
-            key = int(lines.keys[i])
-            assert dialect.level(key.to_bytes(8, "little")[: key >> 56 or 8]) == rule, line
+            assert level_of(lines, i, data) == rule, line
         elif lines.plain[i]:
-            assert dialect.level(b"") == rule, line
-        elif lines.no_key[i]:
+            assert rule == NO_LEVEL, line
+        elif lines.no_record[i]:
             assert rule in (CONTINUATION, None), line
         else:
             continue
         settled += 1
     assert dialect.count(data) == dialect.count_reference(data)
     return settled
+
+
+def settled_lines_agree(data: bytes, raw: bool = False) -> int:
+    dialect = _dialect(raw)
+
+    def level_of(lines, i, _data):
+        key = int(lines.keys[i])
+        return dialect.level(key.to_bytes(8, "little")[: key >> 56 or 8])
+    return lines_agree(dialect, read_lines, GUARD, data, level_of)
 
 
 @pytest.mark.parametrize("raw", [False, True])
@@ -167,15 +176,15 @@ def test_bit_helpers(seed):
     a = [int(rng.random() < density) for _ in range(size)]
     b = [int(rng.random() < 0.1) for _ in range(size)]
     x, y = _words(a), _words(b)
-    assert _bits(logfmt_bits._prefix_xor(x), size) == [sum(a[: p + 1]) & 1 for p in range(size)]
-    assert logfmt_bits._positions(x).tolist() == [p for p in range(size) if a[p]]
-    assert _bits(logfmt_bits._shift_up(x, first=1), size) == [1] + a[: size - 1]
-    assert _bits(logfmt_bits._shift_down(x), size - 1) == a[1:size]
-    assert _bits(logfmt_bits._shift_up_by(x, 5), size) == [0] * 5 + a[: size - 5] if size > 5 else True
-    total, left = logfmt_bits._add(x, y)
+    assert _bits(bitmaps.prefix_xor(x), size) == [sum(a[: p + 1]) & 1 for p in range(size)]
+    assert bitmaps.positions(x).tolist() == [p for p in range(size) if a[p]]
+    assert _bits(bitmaps.shift_up(x, first=1), size) == [1] + a[: size - 1]
+    assert _bits(bitmaps.shift_down(x), size - 1) == a[1:size]
+    assert _bits(bitmaps.shift_up_by(x, 5), size) == [0] * 5 + a[: size - 5] if size > 5 else True
+    total, left = bitmaps.add_long(x, y)
     whole = int.from_bytes(x.tobytes(), "little") + int.from_bytes(y.tobytes(), "little")
     if not left.any():  # no carry was cut short: the sum of the two long numbers
         assert int.from_bytes(total.tobytes(), "little") == whole % (1 << (64 * x.size))
     p = np.array(sorted(rng.randrange(0, size + 1) for _ in range(10)), dtype=np.int64)
     q = np.minimum(p + np.array([rng.randrange(0, 100) for _ in range(10)]), size)
-    assert logfmt_bits._count_in(x, p, q).tolist() == [sum(a[i:j]) for i, j in zip(p.tolist(), q.tolist())]
+    assert bitmaps.count_in(x, p, q).tolist() == [sum(a[i:j]) for i, j in zip(p.tolist(), q.tolist())]

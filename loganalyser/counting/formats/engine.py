@@ -11,9 +11,9 @@ The rule for one line (its content: without the "\\n" and one trailing "\\r") is
 * malformed: anything else.
 
 Fast paths, by format: the seed format's numpy kernel (kernel.py); a built-in
-spec's vectorised field program (vectorised.py); JSON lines' whole-chunk sure
-pattern (sure_lines.py), and logfmt's bitmaps (logfmt_bits.py) before its
-own; for a regex that can never
+spec's vectorised field program (vectorised.py); for JSON lines and logfmt,
+bitmaps of the chunk (json_bits.py, logfmt_bits.py), then a whole-chunk sure
+pattern (sure_lines.py); for a regex that can never
 touch a CR or LF (`spec.chunk_safe`), one `findall` over the whole chunk with
 the pattern behind a literal "\\n", which Python's regex engine finds with a
 memchr-speed scan (no per-line Python); otherwise the rule line by line.
@@ -34,6 +34,7 @@ from loganalyser.counting.result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
 from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
 from .regex_program import first_bytes, program_of
+from .json_bits import JsonBits
 from .logfmt_bits import LogfmtBits
 from .sure_lines import PATTERNS as SURE_PATTERNS
 from .sure_lines import SureLines, json_token_value
@@ -69,7 +70,8 @@ class Dialect:
             self._sure = SureLines(SURE_PATTERNS["json"], lambda token: self._json_value_level(json_token_value(token)))
         elif spec.fast_sure:
             self._sure = SureLines(SURE_PATTERNS[spec.fast_sure], lambda token: self.level(token or b""))
-        self._bits = LogfmtBits(self._sure) if spec.fast_sure == "logfmt" else None  # logfmt's bitmaps first
+        # Bitmaps of the whole chunk settle most lines before the sure pattern (json_bits.py, logfmt_bits.py).
+        self._bits = JsonBits(self._sure) if spec.kind == "json" else LogfmtBits(self._sure) if spec.fast_sure == "logfmt" else None
         # The spec's regex behind a "\n": records in a buffer, exactly where chunk-safe, else an estimate.
         self.after_newline = _compile(f"\\n(?:{_strip_caret(spec.regex)})") if spec.kind == "regex" else None
         self.own_continuation = _compile(f"\\n(?:{spec.continuation})") if spec.continuation else None
