@@ -94,7 +94,8 @@ def read_lines(v: np.ndarray) -> Lines:
     number_end = number & ~shift_down(number)
     number_start = number & ~shift_up(number)
     zero = pack(v == 0x30, size) & outside
-    broken = pack((v < 0x20) | (v >= 0x80) | (v == 0x5C), size) & ~newline  # control, non-ASCII, backslash
+    # control bytes and non-ASCII (below 0x20 the subtraction wraps to 0xE0 and up), backslashes
+    broken = pack(((v - np.uint8(0x20)) >= 0x60) | (v == 0x5C), size) & ~newline
     broken |= cut | (outside & ~(open_brace | close_brace | colon | comma | number | newline))
     broken |= (open_brace & ~shift_down(quote | close_brace)) | (comma & ~shift_down(quote))
     broken |= opening & ~shift_up(open_brace | comma | colon)
