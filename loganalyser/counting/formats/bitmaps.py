@@ -95,3 +95,115 @@ else:  # pragma: no cover - numpy 1: the exponent of the lowest set bit, read as
         out = (low.view(np.int64) >> 52) - 1023
         out[x == 0] = 64
         return out
+
+
+# -- bitmaps of byte classes read as long numbers (logfmt_bits.py, json_bits.py) ------------
+
+_ALL = np.uint64((1 << 64) - 1)
+CARRY_WORDS = 3  # a carry that runs on past this many words is cut: its place is marked
+
+
+def pack(mask: np.ndarray, size: int) -> np.ndarray:
+    """A bool array as bits, 64 to a little-endian word, zero-padded to `size` words."""
+    packed = np.packbits(mask, bitorder="little")
+    out = np.zeros(size, dtype="<u8")
+    out.view(np.uint8)[: packed.size] = packed
+    return out
+
+
+def shift_up(x: np.ndarray, first: int = 0) -> np.ndarray:
+    """Bit p moves to p + 1 (across words); bit 0 becomes `first`."""
+    y = x << _ONE
+    y[1:] |= x[:-1] >> _63
+    y[0] |= np.uint64(first)
+    return y
+
+
+def shift_up_by(x: np.ndarray, k: int) -> np.ndarray:
+    """Bit p moves to p + k (k < 64)."""
+    y = x << np.uint64(k)
+    y[1:] |= x[:-1] >> np.uint64(64 - k)
+    return y
+
+
+def shift_down(x: np.ndarray) -> np.ndarray:
+    """Bit p + 1 moves to p."""
+    y = x >> _ONE
+    y[:-1] |= x[1:] << _63
+    return y
+
+
+def prefix_xor(x: np.ndarray) -> np.ndarray:
+    """Bit p becomes the XOR of bits 0..p (inside quotes: an opening quote and what follows it)."""
+    x = x.copy()
+    for s in (1, 2, 4, 8, 16, 32):
+        x ^= x << np.uint64(s)
+    odd = np.bitwise_xor.accumulate(x >> _63)  # the parity up to each word's end
+    x[1:] ^= odd[:-1] * _ALL
+    return x
+
+
+def add_long(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a + b as one long number (carries cross words); and the bits where a carry was left
+    after CARRY_WORDS words (marks of lines that are not sure)."""
+    total = a + b
+    carry = (total < a).astype(np.uint64)
+    for _ in range(CARRY_WORDS):
+        if not carry.any():
+            break
+        incoming = np.zeros_like(carry)
+        incoming[1:] = carry[:-1]
+        more = total + incoming
+        carry = (more < total).astype(np.uint64)
+        total = more
+    left = np.zeros_like(carry)
+    left[1:] = carry[:-1]  # bit 0 of the word the run goes on into
+    return total, left
+
+
+def _rank(bits: np.ndarray, before: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """How many bits are set below position p (`before`: set bits before each word)."""
+    i = p >> 6
+    below = (_ONE << (p & 63).astype(np.uint64)) - _ONE
+    return before[i] + np.bitwise_count(bits[i] & below)
+
+
+def count_in(bits: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Set bits in [a, b) per pair of positions."""
+    before = np.zeros(bits.size + 1, dtype=np.int64)
+    np.cumsum(np.bitwise_count(bits), out=before[1:])
+    return _rank(bits, before, b) - _rank(bits, before, a)
+
+
+def bit_at(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Whether bit p is set, per position."""
+    return ((bits[p >> 6] >> (p & 63).astype(np.uint64)) & _ONE).astype(bool)
+
+
+
+
+def positions(bits: np.ndarray) -> np.ndarray:
+    """Positions of the set bits, in order."""
+    at = np.flatnonzero(bits)
+    x = bits[at]
+    per_word = np.bitwise_count(x).astype(np.int64)
+    out = np.empty(int(per_word.sum()), dtype=np.int64)
+    slot = np.cumsum(per_word) - per_word
+    base = at * 64
+    while at.size:
+        low = x & (~x + _ONE)
+        out[slot] = base + np.bitwise_count(low - _ONE)
+        x ^= low
+        more = x != 0
+        x, slot, base, at = x[more], slot[more] + 1, base[more], at[more]
+    return out
+
+
+
+def joined(v, starts, ends) -> bytes:
+    """The lines v[starts[i]:ends[i]], each with its newline, in one buffer."""
+    sizes = ends - starts + 1
+    offsets = np.cumsum(sizes) - sizes
+    return v[np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))].tobytes()
+
+

@@ -11,7 +11,9 @@ The rule for one line (its content: without the "\\n" and one trailing "\\r") is
 * malformed: anything else.
 
 Fast paths, by format: the seed format's numpy kernel (kernel.py); a built-in
-spec's vectorised field program (vectorised.py); for a regex that can never
+spec's vectorised field program (vectorised.py); for JSON lines and logfmt,
+bitmaps of the chunk (json_bits.py, logfmt_bits.py), then a whole-chunk sure
+pattern (sure_lines.py); for a regex that can never
 touch a CR or LF (`spec.chunk_safe`), one `findall` over the whole chunk with
 the pattern behind a literal "\\n", which Python's regex engine finds with a
 memchr-speed scan (no per-line Python); otherwise the rule line by line.
@@ -32,6 +34,8 @@ from loganalyser.counting.result import PartialResult
 from .levels import LEVEL_RULES, NO_LEVEL, canonical, from_number
 from .spec import SHARED_CONTINUATION, FormatSpec, _compile, chunk_safe
 from .regex_program import first_bytes, program_of
+from .json_bits import JsonBits
+from .logfmt_bits import LogfmtBits
 from .sure_lines import PATTERNS as SURE_PATTERNS
 from .sure_lines import SureLines, json_token_value
 from .vectorised import NO_BYTES, FieldProgram
@@ -66,6 +70,8 @@ class Dialect:
             self._sure = SureLines(SURE_PATTERNS["json"], lambda token: self._json_value_level(json_token_value(token)))
         elif spec.fast_sure:
             self._sure = SureLines(SURE_PATTERNS[spec.fast_sure], lambda token: self.level(token or b""))
+        # Bitmaps of the whole chunk settle most lines before the sure pattern (json_bits.py, logfmt_bits.py).
+        self._bits = JsonBits(self._sure) if spec.kind == "json" else LogfmtBits(self._sure) if spec.fast_sure == "logfmt" else None
         # The spec's regex behind a "\n": records in a buffer, exactly where chunk-safe, else an estimate.
         self.after_newline = _compile(f"\\n(?:{_strip_caret(spec.regex)})") if spec.kind == "regex" else None
         self.own_continuation = _compile(f"\\n(?:{spec.continuation})") if spec.continuation else None
@@ -168,6 +174,8 @@ class Dialect:
         end = len(data) if end is None else end
         if self.spec.kernel == "seed":
             return self._relabel(seed_kernel.count_lines(memoryview(data)[start:end]))
+        if self._bits is not None:
+            return self._bits.count(data, start, end, self)
         if self._sure is not None:
             return self._sure.count(data, start, end, self.classify)
         if self._fast is not None:

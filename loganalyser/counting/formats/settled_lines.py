@@ -1,0 +1,87 @@
+"""Counting a buffer from what bitmaps settle about each of its lines (json_bits.py, logfmt_bits.py).
+
+A format's reader says, per line, whether it is blank, a record with a level,
+a record without one (NONE), or surely no record; `SettledLines.count` adds
+those up, asks the shared continuation rule about the lines that are no
+records, and hands every other line, gathered into one buffer, to the
+format's sure pattern (sure_lines.py), which leaves to the per-line rule
+what it cannot vouch for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from loganalyser.counting.kernel import tally
+from loganalyser.counting.result import PartialResult
+
+from .bitmaps import joined
+from .levels import NO_LEVEL
+from .vectorised import FieldProgram
+
+
+@dataclass
+class Settled:
+    """What a reader settles about each line of a buffer that ends with a newline."""
+
+    starts: np.ndarray  # each line's first byte
+    ends: np.ndarray  # its newline
+    head: np.ndarray  # its first byte (the newline for an empty line)
+    blank: np.ndarray  # empty, or a lone CR
+    leveled: np.ndarray  # a record whose level the reader's own fields give
+    plain: np.ndarray  # a record without a level (NONE)
+    no_record: np.ndarray  # surely no record: a continuation or malformed, by the shared rule
+
+
+class SettledLines:
+    """Counts buffers by a reader (`read`, `add_levels`); `sure` (sure_lines.SureLines) counts the rest."""
+
+    def __init__(self, sure):
+        self._sure = sure
+        self._no_records = FieldProgram([])  # the shared continuation rule of lines that are no records
+
+    def read(self, v: np.ndarray, has_cr: bool) -> Settled:
+        """What the bitmaps settle of the lines of `v` (its last byte a newline)."""
+        raise NotImplementedError
+
+    def add_levels(self, result: PartialResult, v: np.ndarray, lines: Settled, dialect) -> None:
+        """Adds the leveled lines to `result`."""
+        raise NotImplementedError
+
+    def count(self, data, start: int, end: int, dialect) -> PartialResult:
+        v = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
+        result = PartialResult(bytes=v.size)
+        found = data.rfind(b"\n", start, end)
+        last = found - start if found >= 0 else -1  # the last newline, in v
+        if last + 1 < v.size:  # a last line without its newline
+            tally(result, dialect.classify(bytes(v[last + 1 :])))
+        if last < 0:
+            return result
+        v = v[: last + 1]
+        lines = self.read(v, data.find(b"\r", start, end) >= 0)
+        result.lines += lines.ends.size
+        result.blank += int(np.count_nonzero(lines.blank))
+        if lines.leveled.any():
+            self.add_levels(result, v, lines, dialect)
+        add_count(result, NO_LEVEL, int(np.count_nonzero(lines.plain)))
+        settled = lines.blank | lines.leveled | lines.plain
+        if lines.no_record.any():
+            words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
+            settled |= self._no_records._no_records(result, lines.no_record, lines.head, v, words, lines.starts,
+                                                    lines.ends, None)
+        left_over = np.flatnonzero(~settled)
+        if left_over.size:
+            rest = joined(v, lines.starts[left_over], lines.ends[left_over])
+            part = self._sure.count(rest, 0, len(rest), dialect.classify)
+            for name, n_level in part.counts.items():
+                add_count(result, name, n_level)
+            result.continuation += part.continuation
+        result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
+        return result
+
+
+def add_count(result: PartialResult, name: str, n: int) -> None:
+    if n:
+        result.counts[name] = result.counts.get(name, 0) + n
