@@ -36,7 +36,9 @@ def _split_program(program: list[dict]) -> FieldProgram:
     steps = []
     for step in program:
         (kind, arg), = step.items()
-        if kind == "digits" and isinstance(arg, list):  # the words' run, bounded after
+        if kind == "tokens":
+            steps += [compile_step({"token": 1}), compile_step({"literal": " "})] * arg
+        elif kind == "digits" and isinstance(arg, list):  # the words' run, bounded after
             low, high = arg
             steps.append(lambda cur, low=low, high=high: cur.run(field_steps.digits, low, high))
         else:
@@ -52,10 +54,14 @@ PROGRAMS = [
     [{"fixed": "Ull dd, dddd "}, {"digits": [1, 2]}, {"fixed": ":dd:dd "}, {"oneof": "AP"}, {"literal": "M "}],
     [{"digits": [0, 2]}, {"fixed": "lUd"}, {"digits": [1, 1]}],
     [{"digits": [1, 2]}, {"token": 1}],  # a third digit: too long a run, not a token's first byte
+    [{"tokens": 3}, {"level": [1, 8]}],
+    [{"literal": "<"}, {"tokens": 2}],
+    [{"tokens": 1}, {"token": 1}],
 ]
 PIECES = [b"INFO", b"WARNING", b"SEVERE", b"FINEST", b"ABCDEFGH", b"ABCDEFGHI", b"info", b": ", b":", b" ", b"<",
           b">1 ", b">1", b"134", b"1", b"1234", b"] [", b"]", b"trace6", b"x", b"Mar 01, 2024 ", b"Mar 1, 2024 ",
-          b"mAr", b"12", b"9", b"123", b":00:59 ", b":0a:59 ", b"AM ", b"PM ", b"XM ", b"\r", b"\x00", b"\xff", b"@[`{"]
+          b"mAr", b"12", b"9", b"123", b":00:59 ", b":0a:59 ", b"AM ", b"PM ", b"XM ", b"\r", b"\x00", b"\xff", b"@[`{",
+          b"  ", b"\t", b"\x01", b"y" * 30, b"z" * 63, b"w" * 64, b"v" * 130, b"host.example.com "]
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=range(len(PROGRAMS)))

@@ -83,17 +83,22 @@ def run_lengths(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def _window_run(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Trailing zeros (0-64) of the 64 bits at bit offsets `p`."""
+    return trailing_zeros(window(bits, p))
+
+
+def window(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The 64 bits at bit offsets `p` (bit k: whether byte p + k is a stop)."""
     i = p >> 6
     shift = (p & 63).view(np.uint64)  # p >= 0: the same bits
-    window = (bits[i] >> shift) | ((bits[i + 1] << _ONE) << (_63 - shift))  # no shift by 64
-    return _trailing_zeros(window)
+    return (bits[i] >> shift) | ((bits[i + 1] << _ONE) << (_63 - shift))  # no shift by 64
 
 
+# trailing_zeros(x): the zeros below the lowest set bit of each u64, 64 for 0.
 if hasattr(np, "bitwise_count"):  # numpy 2
-    def _trailing_zeros(x):
+    def trailing_zeros(x):
         return np.bitwise_count(~x & (x - _ONE))  # u8: the zeros below the lowest one
 else:  # pragma: no cover - numpy 1: the exponent of the lowest set bit, read as a float
-    def _trailing_zeros(x):
+    def trailing_zeros(x):
         low = (x & (~x + _ONE)).astype(np.float64)
         out = (low.view(np.int64) >> 52) - 1023
         out[x == 0] = 64

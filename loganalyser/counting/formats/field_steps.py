@@ -9,6 +9,7 @@ lines the program is sure of:
     {"blanks": 1}                 a run of at least N spaces or tabs
     {"digits": 1}                 a run of at least N digits
     {"token": 1}                  a run of at least N bytes that are not space, tab, CR or LF
+    {"tokens": 3}                 N times a token and one space (steps token and literal " ")
     {"until": ":]"}               a run of bytes other than these, CR and LF, then the first of them
     {"until1": ":]"}              the same with a run of at least one byte
     {"literal": " - "}            those bytes (at most 8)
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bitmaps import MAX_WINDOWS, Bitmaps, run_lengths, stops_of
+from .bitmaps import MAX_WINDOWS, Bitmaps, run_lengths, stops_of, trailing_zeros, window
 from .swar import (HIGH, LOW7, U64, blanks, byte_table, class_table, digits, first_clear, letters, lower, not_equal,
                    spaces, token, upper)
 
@@ -155,6 +156,38 @@ class Cursor:
         if at_most is not None:
             self.ok &= total <= at_most
         self.p += total
+
+    def tokens(self, count: int) -> None:
+        """`count` tokens each followed by one space, as steps token and literal " " in turn:
+        all their stops read from one 64-bit window of the token bitmap, where they fit in it
+        (the rest of the lines by those steps)."""
+        if self.ended is not None:  # exact programs mark the lines that meet their end: the steps do
+            self.tokens_by_steps(count)
+            return
+        last = self.v.size - 1
+        p = np.minimum(self.p, last)
+        x = window(self.maps.get(*_TOKEN_STOPS), p)
+        total = np.zeros(p.size, dtype=np.int64)  # bytes taken, up to the stop now read
+        good = np.ones(p.size, dtype=bool)
+        for _ in range(count):
+            run = trailing_zeros(x >> total.view(np.uint64))  # 64: no stop left in the window
+            good &= run != 0
+            total += run
+            good &= self.v[np.minimum(p + total, last)] == 32
+            total += 1
+        beyond = np.flatnonzero(total > 64)  # a stop past the window's last bit
+        if beyond.size:
+            rest = Cursor(self.v, self.words, self.p[beyond], self.end[beyond], maps=self.maps)
+            rest.tokens_by_steps(count)
+            good[beyond] = rest.ok
+            total[beyond] = rest.p - self.p[beyond]
+        self.ok &= good
+        self.p += total
+
+    def tokens_by_steps(self, count: int) -> None:
+        for _ in range(count):
+            _TOKEN(self)
+            _SPACE(self)
 
     def level(self, shortest: int, longest: int, kind="letters", suffix: str = "", then: bytes = b"") -> None:
         """The level: the longest run of its class, then one byte of `suffix` if there is
@@ -331,6 +364,11 @@ FEW_LINES = 512  # fewer lines than a chunk's bytes / this: a bitmap costs more 
 _WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
 
+_TOKEN_STOPS = stops_of("token")
+_TOKEN = _run_step("token", 1)
+_SPACE = _bytes_step(b" ", {})
+
+
 def compile_step(step: dict):
     """One step of a program as a function of the cursor."""
     (kind, arg), = step.items()
@@ -348,6 +386,8 @@ def compile_step(step: dict):
         return _byte_in_step(arg.encode(), advance=True)
     if kind == "level":
         return lambda cur: cur.level(*arg)
+    if kind == "tokens":
+        return lambda cur: cur.tokens(arg)
     if kind == "noneof":  # a line's end is none of them
         return _byte_in_step(set(range(256)) - set(arg.encode()), advance=False)
     if kind == "after":  # "\n": the line ends there
@@ -373,4 +413,5 @@ def compile_program(program: list[dict]) -> list:
     return steps
 
 
-STEP_KINDS = ("fixed", "literal", "oneof", *RUNS, "until", "until1", "level", "after", "after_word_end", "noneof")
+STEP_KINDS = ("fixed", "literal", "oneof", *RUNS, "tokens", "until", "until1", "level", "after", "after_word_end",
+              "noneof")
