@@ -95,8 +95,9 @@ class FieldProgram:
             result.counts[name] = result.counts.get(name, 0) + n_key
         sure[blank] = True
         unsure = np.flatnonzero(~sure)  # worked on alone from here: few lines, but for jul's headers
-        if self.unsure_is_no_record:
-            no_record = np.ones(unsure.size, dtype=bool)
+        if self.unsure_is_no_record:  # all of them
+            unsure = unsure[~self._no_records(result, unsure, head, v, words, starts, ends, maps)]
+            no_record = None
         else:
             no_record = ~self.first_bytes[head[unsure]] if self.first_bytes is not None else np.zeros(unsure.size, bool)
             if ended is not None:
@@ -106,7 +107,7 @@ class FieldProgram:
                 if left.size:
                     at = unsure[left]
                     no_record[left[self.no_record._run(v, words, starts[at], ends[at], maps)[0]]] = True
-        if no_record.any():
+        if no_record is not None and no_record.any():
             settled = np.flatnonzero(no_record)
             settled = settled[self._no_records(result, unsure[settled], head, v, words, starts, ends, maps)]
             keep = np.ones(unsure.size, dtype=bool)
