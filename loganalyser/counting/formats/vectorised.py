@@ -145,22 +145,25 @@ class FieldProgram:
         program, makes one, as does `at ` or `Caused by:` first (read as words); the rest are
         malformed where their first byte starts no own continuation, but for `... N more`
         (the rule decides)."""
-        first_byte = head[lines]
-        continued = (first_byte == 32) | (first_byte == 9)
+        if lines.size == 0:
+            return np.zeros(0, dtype=bool)
+        if self.continuation is not None:  # first: it may take most of them (jul's headers)
+            continued = self.continuation._run(v, words, starts[lines], ends[lines], maps)[0]
+            rest = np.flatnonzero(~continued)
+        else:
+            continued = np.zeros(lines.size, dtype=bool)
+            rest = np.arange(lines.size)
+        first_byte = head[lines[rest]]
+        continued[rest[(first_byte == 32) | (first_byte == 9)]] = True
         shared = np.flatnonzero((first_byte == 97) | (first_byte == 67))
         if shared.size:
-            at = starts[lines[shared]]
+            at = starts[lines[rest[shared]]]
             first = words[at]
             caused = (first == _CAUSED) & ((words[at + 8] & U64(0xFFFF)) == _BY)
-            continued[shared[((first & U64(0xFFFFFF)) == _AT) | caused]] = True
-        if self.continuation is not None:
-            others = np.flatnonzero(~continued)
-            if others.size:
-                at = lines[others]
-                continued[others[self.continuation._run(v, words, starts[at], ends[at], maps)[0]]] = True
-        settled = continued
+            continued[rest[shared[((first & U64(0xFFFFFF)) == _AT) | caused]]] = True
+        settled = continued.copy()
         if self.own_first is not None:
-            settled = settled | (~self.own_first[first_byte] & (first_byte != 46))
+            settled[rest[~self.own_first[first_byte] & (first_byte != 46)]] = True
         result.continuation += int(np.count_nonzero(continued))
         return settled
 
