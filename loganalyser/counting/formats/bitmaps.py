@@ -1,6 +1,6 @@
 """Runs of a byte class read from a bitmap of the whole chunk.
 
-A run step of a field program (vectorised.py) reads 8 bytes per gather, and a
+A run step of a field program (field_steps.py) reads 8 bytes per gather, and a
 long field (a request line, a host name, a logcat tag) takes several gathers
 and a Python loop over the lines still in the run. Here the bytes that end a
 run of the class (its *stops*, "\\n" always among them) are marked once per
@@ -21,9 +21,10 @@ ALL_STOPS = np.uint64((1 << 64) - 1)
 
 def stops_of(kind: str, stops: bytes = b""):
     """The cache key and the mask function of the bytes that end a run of `kind`:
-    vectorised.py's classes, exactly their complement, but for `until`, which also
-    stops at the control bytes below CR. A run stopped there early is followed by a
-    step that needs a stop byte, so the line is only left to the rule."""
+    field_steps.py's classes, exactly their complement, but for `until`, which also
+    stops at the control bytes below CR (below space, if space is a stop). A run stopped
+    there early is followed by a step that needs a stop byte, so the line is only left
+    to the rule."""
     if kind == "token":  # bytes above space and non-ASCII
         return kind, lambda v: v <= 0x20
     if kind == "spaces":
@@ -32,11 +33,13 @@ def stops_of(kind: str, stops: bytes = b""):
         return kind, lambda v: (v != 0x20) & (v != 0x09)
     if kind == "digits":
         return kind, lambda v: (v - np.uint8(0x30)) > 9  # uint8 wraps: below "0" is large
-    if kind == "until":  # [^STOPS\r\n], stopped also at the control bytes below CR (one compare for all)
+    if kind == "until":  # [^STOPS\r\n], stopped also at the control bytes below CR (one compare for all),
+        low = 0x20 if 0x20 in stops else 0x0D  # or below space when a space is a stop (python's ": \t")
+
         def until(v):
-            mask = v <= 0x0D
+            mask = v <= low
             for b in stops:
-                if b > 0x0D:  # a tab is one already
+                if b > low:  # a tab is one already
                     mask |= v == b
             return mask
         return (kind, stops), until
@@ -80,17 +83,22 @@ def run_lengths(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def _window_run(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Trailing zeros (0-64) of the 64 bits at bit offsets `p`."""
+    return trailing_zeros(window(bits, p))
+
+
+def window(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The 64 bits at bit offsets `p` (bit k: whether byte p + k is a stop)."""
     i = p >> 6
-    shift = (p & 63).astype(np.uint64)
-    window = (bits[i] >> shift) | ((bits[i + 1] << _ONE) << (_63 - shift))  # no shift by 64
-    return _trailing_zeros(window)
+    shift = (p & 63).view(np.uint64)  # p >= 0: the same bits
+    return (bits[i] >> shift) | ((bits[i + 1] << _ONE) << (_63 - shift))  # no shift by 64
 
 
+# trailing_zeros(x): the zeros below the lowest set bit of each u64, 64 for 0.
 if hasattr(np, "bitwise_count"):  # numpy 2
-    def _trailing_zeros(x):
-        return np.bitwise_count((x & (~x + _ONE)) - _ONE).astype(np.int64)
+    def trailing_zeros(x):
+        return np.bitwise_count(~x & (x - _ONE))  # u8: the zeros below the lowest one
 else:  # pragma: no cover - numpy 1: the exponent of the lowest set bit, read as a float
-    def _trailing_zeros(x):
+    def trailing_zeros(x):
         low = (x & (~x + _ONE)).astype(np.float64)
         out = (low.view(np.int64) >> 52) - 1023
         out[x == 0] = 64

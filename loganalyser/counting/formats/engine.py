@@ -61,7 +61,8 @@ class Dialect:
         if spec.fast:
             self._fast = FieldProgram([list(p) for p in spec.fast], list(spec.fast_words), exact=spec.fields_level > 0,
                                       first_bytes=first, continuation=[list(p) for p in spec.fast_continuation],
-                                      unsure_is_no_record=spec.fast_exact, own_first=own_first)
+                                      unsure_is_no_record=spec.fast_exact, own_first=own_first,
+                                      no_record=[list(p) for p in spec.fast_no_record])
         elif spec.kind == "regex" and spec.kernel is None:
             steps = program_of(spec.regex)
             self._fast = FieldProgram([], compiled=steps, first_bytes=first, own_first=own_first) if steps else None

@@ -3,7 +3,7 @@
 A user's spec carries no hand-written field program (nothing could prove it),
 but many user regexes are a plain sequence of fields: literals, one-byte
 classes, greedy runs of a class, the level group as one run, and one-byte
-lookaheads. Such a regex is compiled here into the steps of vectorised.py,
+lookaheads. Such a regex is compiled here into the steps of field_steps.py,
 each one exactly its item:
 
 * a run takes the *longest* run of its class (a SWAR test exact for every byte
@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from .swar import HIGH, digits, in_range, not_equal
-from .vectorised import _byte_in_step, _bytes_step
+from .field_steps import _byte_in_step, _bytes_step
 
 C = sre_constants
 MAX_UNROLL = 32  # a fixed repeat ({n}) is unrolled into n one-byte items up to this n
@@ -55,7 +55,7 @@ class _NoProgram(Exception):
 
 
 def program_of(regex: str):
-    """The compiled steps (vectorised.py's) that read exactly what `regex` reads, or None."""
+    """The compiled steps (field_steps.py's) that read exactly what `regex` reads, or None."""
     try:
         parsed = sre_parse.parse(regex.encode("utf-8"))
         level_group = re.compile(regex.encode("utf-8")).groupindex["level"]

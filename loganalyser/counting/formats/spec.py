@@ -78,6 +78,7 @@ class FormatSpec:
     fields_level: int = 0  # a `fields` spec's K (its program is exact), else 0
     fast_continuation: tuple = ()  # built-ins: programs of lines that surely match `continuation`
     fast_exact: bool = False  # built-ins: a line the program is not sure of is surely no record
+    fast_no_record: tuple = ()  # built-ins: programs of lines that surely are no records
     fast_sure: str | None = None  # built-ins: the whole-chunk sure pattern of sure_lines.py that counts it
 
     @property
@@ -105,7 +106,7 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
     unknown = set(data) - {"name", "kind", "regex", "fields", "levels", "level_rule", "continuation",
                            "timestamp", "record", "priority", "kernel", "description", "samples", "documentation"}
     if builtin:
-        unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact", "fast_sure"}
+        unknown -= {"fast", "fast_words", "fast_continuation", "fast_exact", "fast_no_record", "fast_sure"}
     if unknown:
         raise SpecError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
     name = data.get("name")
@@ -154,13 +155,14 @@ def spec_from_dict(data: dict, origin: str = "spec", builtin: bool = False) -> F
         fields_level=data["fields"]["level"] if "fields" in data else 0,
         fast_continuation=_fast_program(data.get("fast_continuation", []), origin),
         fast_exact=bool(data.get("fast_exact", False)),
+        fast_no_record=_fast_program(data.get("fast_no_record", []), origin),
         fast_sure=_sure_pattern(data.get("fast_sure"), origin),
     )
     return spec
 
 
 def _fast_program(alternatives, origin: str) -> tuple:
-    from .vectorised import STEP_KINDS
+    from .field_steps import STEP_KINDS
 
     for program in alternatives:
         kinds = [next(iter(step)) for step in program]

@@ -1,5 +1,5 @@
 """Byte classes tested eight bytes at a time (SWAR) in 64-bit words, for the
-field programs (vectorised.py) and the programs made from regexes (regex_program.py).
+field programs (field_steps.py) and the programs made from regexes (regex_program.py).
 
 A class test takes an array of little-endian words and returns the high bit of
 each byte that is in the class, exactly, for every byte value; `first_clear`
@@ -89,3 +89,36 @@ def class_table(test) -> np.ndarray:
 
 
 _TABLES: dict = {}  # class test -> its table
+
+
+_BYTE_INDEX = U64(sum(k << (56 - 8 * k) for k in range(8)))  # times 1 << 8k, its top byte is k
+
+
+def newline_offsets(v: np.ndarray) -> np.ndarray:
+    """The offsets of the "\\n"s in `v` (u8), ascending: `np.flatnonzero(v == 10)`, which
+    scans the 0/1 bytes one at a time (1-2 ms per 4 MiB). Here the scan is of their 8-byte
+    words (an eighth as many), and a word's one newline is placed by a multiply; the few
+    words with several (short lines) are expanded apart."""
+    n = v.size
+    marks = np.empty((n + 7) // 8 * 8, dtype=np.uint8)
+    np.equal(v, 10, out=marks[:n].view(bool))
+    marks[n:] = 0
+    w = marks.view("<u8")
+    hit = np.flatnonzero(w != 0)
+    x = w[hit]
+    at = hit * 8 + ((x * _BYTE_INDEX) >> TOP).view(np.int64)  # right where x has one newline
+    many = np.flatnonzero(x & (x - U64(1)))
+    if many.size == 0:
+        return at
+    rows = marks.reshape(-1, 8)[hit[many]]
+    per = rows.sum(axis=1, dtype=np.int64)  # newlines in each such word
+    count = np.ones(hit.size, dtype=np.int64)
+    count[many] = per
+    slot = np.cumsum(count) - count  # the output slot of each word's first newline
+    out = np.empty(int(slot[-1] + count[-1]), dtype=np.int64)
+    out[slot] = at
+    flat = np.flatnonzero(rows)  # row-major: each word's newlines in order
+    row = flat >> 3
+    rank = np.arange(flat.size) - np.repeat(np.cumsum(per) - per, per)
+    out[slot[many][row] + rank] = hit[many][row] * 8 + (flat & 7)
+    return out
