@@ -393,6 +393,8 @@ def test_logfmt_statistics_of_any_cut_merge_to_those_of_one_pass(tmp_path, seed)
      "PowerManagerService"),
     ("logcat_threadtime", "03-01 00:00:00.590   432   436 V DEBUG   : lock acquired", "DEBUG"),  # padded tag
     ("logcat_time", "03-01 00:00:00.590 V/DEBUG   (  432): lock acquired", "DEBUG"),
+    ("logcat_brief", "W/ActivityManager(  586): Unable to start service", "ActivityManager"),
+    ("logcat_brief", "D/OkHttp  ( 4021): <-- 200 OK", "OkHttp"),
     ("syslog_rfc3164", "<13>Feb  5 17:32:18 10.0.0.99 myproc[8710]: use the BFG!", "myproc"),
     ("syslog_rfc3164", "<34>Oct 11 22:14:15 mymachine su: 'su root' failed", "su"),
 ])

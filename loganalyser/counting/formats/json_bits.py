@@ -36,7 +36,8 @@ from .bitmaps import _window_run, add_long, bit_at, count_in, pack, positions, p
 from .settled_lines import Settled, SettledLines, add_count
 from .sure_lines import json_token_value
 from .swar import U64, blanks, first_clear
-from .vectorised import _LENGTH_TAGS, _MASKS, _distinct
+from .field_steps import _LENGTH_TAGS, _MASKS
+from .vectorised import _distinct
 
 _ONE = U64(1)
 _FIRST_KEYS = [(b'{"level":', 9), (b'{"lvl":', 7), (b'{"severity":', 12), (b'{"log.level":', 13)]  # -> the value's offset

@@ -53,7 +53,8 @@ from loganalyser.counting.result import PartialResult
 from .bitmaps import _window_run, add_long, bit_at, count_in, pack, positions, prefix_xor, shift_down, shift_up, shift_up_by
 from .settled_lines import Settled, SettledLines, add_count
 from .swar import HIGH, U64, digits, first_clear, letters, not_equal
-from .vectorised import _LENGTH_TAGS, _MASKS, _distinct  # level keys as vectorised.py's
+from .field_steps import _LENGTH_TAGS, _MASKS  # level keys as the field programs make them
+from .vectorised import _distinct
 
 _ONE, _63 = U64(1), U64(63)
 _LEVEL, _LVL = (U64(int.from_bytes(text, "little")) for text in (b"level=", b"lvl="))

@@ -67,10 +67,11 @@ class SettledLines:
             self.add_levels(result, v, lines, dialect)
         add_count(result, NO_LEVEL, int(np.count_nonzero(lines.plain)))
         settled = lines.blank | lines.leveled | lines.plain
-        if lines.no_record.any():
+        no_record = np.flatnonzero(lines.no_record)
+        if no_record.size:
             words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
-            settled |= self._no_records._no_records(result, lines.no_record, lines.head, v, words, lines.starts,
-                                                    lines.ends, None)
+            settled[no_record[self._no_records._no_records(result, no_record, lines.head, v, words, lines.starts,
+                                                           lines.ends, None)]] = True
         left_over = np.flatnonzero(~settled)
         if left_over.size:
             rest = joined(v, lines.starts[left_over], lines.ends[left_over])
