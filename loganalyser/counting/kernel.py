@@ -157,9 +157,10 @@ def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_i
     level_at = first_close + 3
     level_len = second_close - level_at
     fits = shaped & (level_len >= 1) & (level_len <= _WORD)
-    keys = _count_levels(result, words, level_at[fits], level_len[fits])
+    keys, bins = _count_levels(result, words, level_at[fits], level_len[fits])
     if keep is not None:
-        keep.update(line_start=line_start, newline_at=newline_at, first_close=first_close, fits=fits, keys=keys)
+        keep.update(line_start=line_start, newline_at=newline_at, first_close=first_close, fits=fits, keys=keys,
+                    level_bins=bins)
     longer = shaped & (level_len > _WORD) & (level_len <= MAX_LEVEL_LEN)
     for i in np.flatnonzero(longer):  # rare: levels of 9 to 16 bytes
         _add_level(result, classify_line(v[line_start[i] : newline_at[i]].tobytes()), 1)
@@ -172,25 +173,27 @@ def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_i
     result.malformed = result.lines - result.blank - result.continuation - sum(result.counts.values())
 
 
-def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray, level_len: np.ndarray) -> np.ndarray:
-    """Counts levels of at most 8 bytes, read as one 64-bit word per line; returns each line's key."""
+def _count_levels(result: PartialResult, words: np.ndarray, level_at: np.ndarray, level_len: np.ndarray):
+    """Counts levels of at most 8 bytes, read as one 64-bit word per line; returns each line's key
+    and, when no two distinct keys share a bin, (each key's bin, the key of each bin) (else None)."""
     if level_at.size == 0:
-        return np.zeros(0, dtype=np.uint64)
+        return np.zeros(0, dtype=np.uint64), None
     keys = (words[level_at] & _MASKS[level_len]) | _LENGTH_TAGS[level_len]
     # An 8-byte level whose last byte is no letter is malformed; key 0 says so
     # (its top byte could otherwise pass for a length tag).
     keys[(level_len == _WORD) & ((keys >> np.uint64(56)) < np.uint64(65))] = 0
-    distinct, counts = _distinct_counts(keys)
+    distinct, counts, bins = _distinct_counts(keys)
     for key, count in zip(distinct.tolist(), counts.tolist()):
         tag = key >> 56
         size = tag if tag < _WORD else _WORD
         level = key.to_bytes(8, "little")[:size]
         _add_level(result, level.decode("ascii") if level.isalpha() else None, count)
-    return keys
+    return keys, bins
 
 
 def _distinct_counts(keys: np.ndarray):
-    """Distinct keys and their counts, without sorting when they are few."""
+    """Distinct keys and their counts, without sorting when they are few; and when
+    so, (each key's bin, the key of each bin): the statistics reuse them."""
     # Hash each key to one of 256 bins; if no two distinct keys share a bin
     # (always so for a handful of levels), the bin counts are the answer.
     bins = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(56)).astype(np.intp)
@@ -199,8 +202,8 @@ def _distinct_counts(keys: np.ndarray):
     if np.array_equal(first[bins], keys):
         counts = np.bincount(bins, minlength=256)
         used = np.flatnonzero(counts)
-        return first[used], counts[used]
-    return np.unique(keys, return_counts=True)
+        return first[used], counts[used], (bins, first)
+    return *np.unique(keys, return_counts=True), None
 
 
 def _add_level(result: PartialResult, level: str | None, count: int) -> None:

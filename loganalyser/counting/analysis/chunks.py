@@ -158,7 +158,7 @@ class ChunkPass:
         """run() for data whose lines the seed kernel read (kept: count_lines' `keep`)."""
         level = self.lines.dialect.level
         found = fixed.Records(kept, lambda spelling: None if spelling is None else level(spelling),
-                              keys=self.lines.masker is not None or self.lines.grep is not None)
+                              keys=self.lines.masker is not None or self.lines.grep is not None, cr=b"\r" in data)
         self._add_records(data, found, path, offset, year, stats, counts)
         starts, newlines = kept["line_start"], kept["newline_at"]
         pieces, at = [], []  # the other lines that may be records: their contents and where they start
@@ -180,49 +180,60 @@ class ChunkPass:
     def _add_records(self, data: bytes, found: fixed.Records, path, offset, year, stats, counts) -> None:
         a, lines = self.analysis, self.lines
         names, level = found.names, found.level
-        ms, timed = found.times(lines._time, year)
-        keep = np.ones(len(level), dtype=bool)
+        if not len(level):
+            return
+        found.times(lines._time, year)
+        timed = found.timed()
+        keep = None  # the records that pass the filters (None: every one)
         if a.levels is not None:
-            keep &= np.array([name in a.levels for name in names], dtype=bool)[level]
-        if a.since_ms is not None or a.until_ms is not None:
+            keep = _each(np.array([name in a.levels for name in names], dtype=bool), level, keep)
+        window = a.since_ms is not None or a.until_ms is not None
+        ms = found.ms() if window or a.bucket_s and a.bucket_s % 60 else None  # a bucket of whole minutes: by run
+        if window:
             since, until = _window(a)
-            keep &= timed & (ms >= since) & (ms < until)
+            inside = timed & (ms >= since) & (ms < until)
+            keep = inside if keep is None else keep & inside
         if lines.masker is not None or lines.grep is not None:
             key, meaning = self._keys(found)
             if lines.grep is not None:
-                keep &= np.array([passes for _, _, passes in meaning], dtype=bool)[key]
-        if not keep.all():
-            kept = np.flatnonzero(keep)
-            level, ms, timed = level[kept], ms[kept], timed[kept]
-            if lines.masker is not None:
-                key = key[kept]
-        else:
-            kept = None
-        if not len(level):
+                keep = _each(np.array([passes for _, _, passes in meaning], dtype=bool), key, keep)
+        if keep is not None and keep.all():
+            keep = None
+        per_level = [(names[i], n) for i, n in enumerate(_counted(level, keep, len(names)).tolist()) if n]
+        if not per_level:
             return
-        per_level = [(names[i], n) for i, n in enumerate(np.bincount(level).tolist()) if n]
         _add_counts(counts, per_level)
-        stats.untimed += int(len(timed) - np.count_nonzero(timed))
-        if timed.any():
-            at, of = (ms, level) if timed.all() else (ms[timed], level[timed])
-            _add_range(stats, path, int(at.min()), int(at.max()))
-            if a.bucket_s:
+        if keep is not None:
+            timed &= keep
+        stats.untimed += sum(n for _, n in per_level) - int(np.count_nonzero(timed))
+        extremes = found.extremes(keep)
+        if extremes is not None:
+            _add_range(stats, path, *extremes)
+        if a.bucket_s and extremes is not None:
+            if ms is None:  # runs of one minute, each in one bucket
+                runs = len(found.firsts)
+                table = _counted(found.run * len(names) + level, timed, runs * len(names)).reshape(runs, len(names))
+                run, of = np.nonzero(table)
+                _add_timeline(stats, a.bucket_s, zip(map(names.__getitem__, of.tolist()),
+                                                     found.minute_ms[run].tolist(), table[run, of].tolist()))
+            else:
+                at, of = (ms, level) if timed.all() else (ms[timed], level[timed])
                 _add_timeline(stats, a.bucket_s, ((names[i], b * a.bucket_s * 1000, n) for b, i, n in
                                                   _pairs(at // (a.bucket_s * 1000), of, len(names))))
         if lines.masker is not None:
-            records = np.arange(len(key)) if kept is None else kept
-            first = np.full(len(meaning), len(key), dtype=np.intp)
-            np.minimum.at(first, key, np.arange(len(key)))
+            numbered = np.arange(len(key))
+            chosen = key if keep is None else np.where(keep, key, len(meaning))
+            first = np.full(len(meaning) + 1, len(key), dtype=np.intp)
+            np.minimum.at(first, chosen, numbered)
             merged = {}  # (level, template) -> [records, the first]
-            for k, n in enumerate(np.bincount(key, minlength=len(meaning)).tolist()):
+            for k, n in enumerate(_counted(key, keep, len(meaning)).tolist()):
                 if n:
                     entry = merged.setdefault(meaning[k][:2], [0, first[k]])
                     entry[0] += n
                     entry[1] = min(entry[1], first[k])
-            line = records[[i for _, i in merged.values()]].tolist()
             _add_templates(stats, path, ((lvl, template, n, offset + int(found.start[j]),
                                           data[found.start[j]:found.end[j]])
-                                         for ((lvl, template), (n, _)), j in zip(merged.items(), line)))
+                                         for (lvl, template), (n, j) in merged.items()))
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
 
@@ -251,6 +262,20 @@ class ChunkPass:
                 new = list(keys)
             memo.update(zip(new, work_out(new)))
         return memo
+
+
+def _each(passes: np.ndarray, of: np.ndarray, keep: np.ndarray | None) -> np.ndarray | None:
+    """`keep` and whether each record passes, given whether each value of `of` (a record's) passes."""
+    if passes.all():
+        return keep
+    return passes[of] if keep is None else keep & passes[of]
+
+
+def _counted(values: np.ndarray, keep: np.ndarray | None, n: int) -> np.ndarray:
+    """How many records `keep` says (None: all) have each value in range(n)."""
+    if keep is None:
+        return np.bincount(values, minlength=n)
+    return np.bincount(np.where(keep, values, n), minlength=n + 1)[:n]
 
 
 def _pairs(buckets: np.ndarray, levels: np.ndarray, n_levels: int):

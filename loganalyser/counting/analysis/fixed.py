@@ -3,16 +3,21 @@
 A line of the seed format is a record when its regex,
 `\\[(?P<timestamp>[^\\]\\n]*)\\] \\[(?P<level>[A-Za-z]{1,16})\\]`, matches at its
 start; the kernel (counting/kernel.py) applies that rule with numpy and hands
-out each line's start and end, its first "]" and its level's key. Most records
-have a fixed shape: `[dddd-dd-ddTdd:dd:dd.ddd] [` then 1 to 8 letters and
-`]`. For those the regex's groups are plain: the timestamp is those 23
-characters, the level the letters, and the message what follows the level's
-"]" to the end of the content (the line less one final CR). So numpy reads
-them from one fixed-width row per record, with no Python per line:
+out each line's start and end, its first "]", its level's key and that key's
+bin. Most records have a fixed shape: `[dddd-dd-ddTdd:dd:dd.ddd] [` then 1 to
+8 letters and `]`. For those the regex's groups are plain: the timestamp is
+those 23 characters, the level the letters, and the message what follows the
+level's "]" to the end of the content (the line less one final CR). So numpy
+reads them from fixed-width rows, one gather each, with no Python per line:
 
-* the time: LinePass reads `yyyy-MM-ddTHH:mm` alike for every record of that
-  minute (a run of equal bytes, parsed once), then the seconds (60 reads as
-  59, 61 and more as no time) and milliseconds, which numpy adds;
+* the time: a run of records of one minute (`yyyy-MM-ddTHH:mm` alike, told
+  from the row's first 17 bytes) has that minute parsed once; a record's
+  seconds and milliseconds are one 64-bit word (`m:ss.SSS`), checked for
+  digits and for seconds 00-59 at once (60 reads as 59: those few records
+  are read apart, 61 and more have no time). Within a minute the word read
+  big-endian sorts as the time, so a chunk's first and last times come from
+  each run's least and greatest word; the time of each record is only worked
+  out when a filter or a bucket shorter than a minute needs it;
 * the template: a record's key is its row from the first "]" to the end of
   the content, with each digit 2-9 written as 1 when the masks treat the
   digits 1-9 alike (templates.Masker.keys). The key decides the level and the
@@ -34,22 +39,27 @@ import numpy as np
 SEED_REGEX = r"\[(?P<timestamp>[^\]\n]*)\] \[(?P<level>[A-Za-z]{1,16})\]"
 SEED_LAYOUT = "yyyy-MM-ddTHH:mm:ss[.SSS]"
 KEY_AT = 24  # a row's first "]" (after "[" and the 23 characters of the timestamp)
-ROW = KEY_AT + 64  # bytes of a record read: longer contents are left to the regex
+KEY_BYTES = 64  # bytes of a key read: longer contents are left to the regex
+ROW = KEY_AT + KEY_BYTES
 _MINUTE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")  # a row's bytes 1-16
 # Bytes 16-23 of a row ("m:ss.SSS") as a little-endian word: the fixed ones and the digits' high nibbles,
 # then where each of the seconds' and milliseconds' digits is.
 _SECOND_MASK = np.uint64(0xF0F0F0FFF0F0FF00)
 _SECOND_SHAPE = np.uint64(0x3030302E30303A00)
 _LOW_NIBBLES = np.uint64(0x0F0F0F000F0F0000)
-_PLUS_SIX = np.uint64(0x0606060006060000)
+_PLUS_SIX = np.uint64(0x0606060006060000)  # a low nibble carries into its byte's 0x10 from 10 on: no digit
+_PLUS_SIX_TENS = np.uint64(0x06060600060A0000)  # ... and the seconds' tens from 6 on: seconds 00-59 only
 _CARRIES = np.uint64(0x1010100010100000)
+_LOW_BYTE = np.uint64(0xFF)
 _HASH = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                   0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
                  dtype=np.uint64)  # odd multipliers, one per word of a key
 _BINS = 16  # bits of a key's bucket
 _TRUES = np.uint64(0x0101010101010101)
-_KEPT = np.array([[(1 << 8 * min(max(n - 8 * j, 0), 8)) - 1 for j in range((ROW - KEY_AT) // 8)]
-                  for n in range(ROW - KEY_AT + 1)], dtype=np.uint64)  # the words of n bytes: the bytes kept
+_KEPT = np.array([[(1 << 8 * min(max(n - 8 * j, 0), 8)) - 1 for j in range(KEY_BYTES // 8)]
+                  for n in range(KEY_BYTES + 1)], dtype=np.uint64).view(f"V{KEY_BYTES}").reshape(-1)
+# ^ the words of a key of n bytes: the bytes kept, as one item per n (a gather copies whole items)
+_NO_TIME = np.uint64(0xFFFFFFFFFFFFFFFF)  # greater than any record's seconds word read big-endian
 _MINUTES: dict = {}  # (minute text, year) -> its time in ms, or None: a memo shared by files
 
 
@@ -61,55 +71,54 @@ def fits(spec) -> bool:
 class Records:
     """The fixed-shape records of a chunk the kernel read (`kept`: count_lines' `keep`)."""
 
-    def __init__(self, kept: dict, spelled, keys: bool):
+    def __init__(self, kept: dict, spelled, keys: bool, cr: bool = True):
         """`spelled(spelling)`: the level a spelling reports (None for None); `keys`: whether
-        keys() will be asked for (records longer than a row are then left to the regex)."""
-        v, start, newline = kept["v"], kept["line_start"], kept["newline_at"]
-        fits_level = np.flatnonzero(kept["fits"])
-        code, spellings = _factorized(kept["keys"])
-        levels = [spelled(s) for s in spellings]  # None: no record (a level that is no word of letters)
-        self.names = list(dict.fromkeys(level for level in levels if level is not None))
-        of_code = np.array([-1 if s is None else self.names.index(s) for s in levels], dtype=np.int64)
-        level = of_code[code]
-        at, end = start[fits_level], newline[fits_level]
-        end -= v[end - 1] == 13  # the content's end: less one final CR
-        chosen = (level >= 0) & (kept["first_close"][fits_level] == at + KEY_AT)
+        keys() will be asked for (records longer than a row are then left to the regex);
+        `cr`: whether the chunk may hold a CR (without one, no line ends with one)."""
+        v, start, newline, fit = kept["v"], kept["line_start"], kept["newline_at"], kept["fits"]
+        level, self.names = _levels(kept, spelled)
+        every = bool(fit.all())  # the usual chunk: every line has a level field of 1 to 8 bytes
+        if every:
+            fitting, at, end, close = None, start, newline, kept["first_close"]
+        else:
+            fitting = np.flatnonzero(fit)
+            at, end, close = start[fitting], newline[fitting], kept["first_close"][fitting]
+        if cr:
+            end = end - (v[end - 1] == 13)  # the content's end: less one final CR
+        chosen = level >= 0
+        chosen &= (close - at) == KEY_AT
         if keys:
-            chosen &= (end - at <= ROW) & (at <= len(v) - ROW)
-        line, level, end = fits_level[chosen], level[chosen], end[chosen]
-        rows = _rows(v, KEY_AT)[start[line]]  # each record's "[" and timestamp
-        words = rows.view("<u8")
-        seconds = words[:, 2]
+            chosen &= (end - at) <= ROW
+            chosen &= at <= len(v) - ROW
+        if not chosen.all():
+            picked = np.flatnonzero(chosen)
+            at, end, level = at[picked], end[picked], level[picked]
+            fitting = picked if fitting is None else fitting[picked]
+        stamp = _items(v, KEY_AT)[at].view("<u8").reshape(-1, 3)  # each record's "[" and timestamp
+        firsts, run, minutes, shaped = _runs(stamp)
+        seconds = stamp[:, 2]
         good = (seconds & _SECOND_MASK) == _SECOND_SHAPE
         good &= ((seconds & _LOW_NIBBLES) + _PLUS_SIX) & _CARRIES == 0
-        minute = np.ones(len(line), dtype=bool)  # where a run of records of one minute starts
-        if len(line) > 1:
-            np.not_equal(words[1:, 0], words[:-1, 0], out=minute[1:])
-            minute[1:] |= words[1:, 1] != words[:-1, 1]
-            minute[1:] |= (seconds[1:] & np.uint64(0xFF)) != (seconds[:-1] & np.uint64(0xFF))
-        firsts = np.flatnonzero(minute)
-        texts = [rows[i, 1:17].tobytes() for i in firsts.tolist()]
-        shaped = np.array([_MINUTE.fullmatch(t) is not None for t in texts], dtype=bool)
-        run = np.cumsum(minute) - 1
-        good &= shaped[run]
-        if not good.all():
-            line, level, end, seconds, run = (x[good] for x in (line, level, end, seconds, run))
-        digit = (seconds >> np.uint64(16)) & np.uint64(0x0F0F0F000F0F)  # the 5 digits' low nibbles
-        second = (digit & np.uint64(0x0F)) * np.uint64(10) + ((digit >> np.uint64(8)) & np.uint64(0x0F))
-        self.ms_in_minute = (np.minimum(second, np.uint64(59)) * np.uint64(1000)
-                             + ((digit >> np.uint64(24)) & np.uint64(0x0F)) * np.uint64(100)
-                             + ((digit >> np.uint64(32)) & np.uint64(0x0F)) * np.uint64(10)
-                             + (digit >> np.uint64(40))).astype(np.int64)
-        self.second_ok = second <= np.uint64(60)
-        self.minutes = texts  # a minute's text, by run
-        self.run = run
-        self.v, self.line, self.level = v, line, level
-        self.start, self.end = start[line], end
-        self.others = np.flatnonzero((v[start] == ord("[")) & ~_marked(len(start), line))
+        if not shaped.all():
+            good &= shaped[run]
+        if not good.all():  # timestamps of another shape: the regex reads them
+            picked = np.flatnonzero(good)
+            at, end, level, stamp = at[picked], end[picked], level[picked], stamp[picked]
+            fitting = picked if fitting is None else fitting[picked]
+            firsts, run, minutes, _ = _runs(stamp)
+        self.v, self.level, self.start, self.end = v, level, at, end
+        self.others = (np.zeros(0, dtype=np.intp) if fitting is None and len(at) == len(start)
+                       else np.flatnonzero((v[start] == ord("[")) & ~_marked(len(start), fitting)))
         self.tail_start = kept["tail_start"]
+        self.firsts, self.run, self.minutes = firsts, run, minutes  # each run's first record, each record's run,
+        # and each run's minute (a run: records of one minute in a row)
+        self.seconds = seconds = stamp[:, 2].copy()  # each record's "m:ss.SSS", a little-endian word
+        self.usual = ((seconds & _LOW_NIBBLES) + _PLUS_SIX_TENS) & _CARRIES == 0  # seconds 00-59
+        odd = np.flatnonzero(~self.usual)  # seconds 60 (read as 59) and 61-99 (no time)
+        self.sixty = odd[(seconds[odd] >> np.uint64(16)) & np.uint64(0xFFFF) == np.uint64(0x3036)]
 
-    def times(self, read, year) -> tuple[np.ndarray, np.ndarray]:
-        """Each record's time in ms and whether it has one; read(text, year) is LinePass._time."""
+    def times(self, read, year) -> None:
+        """Reads each run's minute; read(text, year) is LinePass._time."""
         if len(_MINUTES) > 100_000:
             _MINUTES.clear()
         base = []
@@ -118,22 +127,55 @@ class Records:
             if known not in _MINUTES:
                 _MINUTES[known] = read(text.decode("ascii") + ":00.000", year)
             base.append(_MINUTES[known])
-        timed_minute = np.array([ms is not None for ms in base], dtype=bool)
-        minute_ms = np.array([0 if ms is None else ms for ms in base], dtype=np.int64)
-        return minute_ms[self.run] + self.ms_in_minute, timed_minute[self.run] & self.second_ok
+        self.minute_timed = np.array([ms is not None for ms in base], dtype=bool)  # by run
+        self.minute_ms = np.array([0 if ms is None else ms for ms in base], dtype=np.int64)
+
+    def timed(self) -> np.ndarray:
+        """Whether each record has a time (after times())."""
+        timed = self.usual.copy()
+        timed[self.sixty] = True
+        if not self.minute_timed.all():
+            timed &= self.minute_timed[self.run]
+        return timed
+
+    def ms(self) -> np.ndarray:
+        """Each record's time in ms (meaningless where it has none; after times())."""
+        return self.minute_ms[self.run] + _ms_in_minute(self.seconds)
+
+    def extremes(self, keep: np.ndarray | None) -> tuple[int, int] | None:
+        """The least and greatest time of the records `keep` says (None: all) that have one."""
+        usual = self.usual if keep is None else self.usual & keep
+        if not self.minute_timed.all():
+            usual &= self.minute_timed[self.run]
+        word = self.seconds.byteswap()  # within a minute, the order of the times
+        everyone = bool(usual.all())
+        least = np.minimum.reduceat(word if everyone else np.where(usual, word, _NO_TIME), self.firsts)
+        most = np.maximum.reduceat(word if everyone else np.where(usual, word, 0), self.firsts)
+        found = least != _NO_TIME
+        times = [self.minute_ms[found] + _ms_in_minute(least[found].byteswap()),
+                 self.minute_ms[found] + _ms_in_minute(most[found].byteswap())]
+        sixty = self.sixty if keep is None else self.sixty[keep[self.sixty]]
+        sixty = sixty[self.minute_timed[self.run[sixty]]]
+        if len(sixty):
+            times.append(self.minute_ms[self.run[sixty]] + _ms_in_minute(self.seconds[sixty]))
+        times = np.concatenate(times)
+        return (int(times.min()), int(times.max())) if len(times) else None
 
     def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes]]:
         """Each record's key number, and the key (bytes) of each number."""
         size = self.end - self.start - KEY_AT
-        block = _rows(self.v, ROW - KEY_AT)[self.start + KEY_AT]  # the keys' bytes, then whatever follows
-        block.view("<u8")[:] &= np.take(_KEPT, size, axis=0)  # ... made 0 (take: quicker than [] here)
+        items = _items(self.v[KEY_AT:], KEY_BYTES)[self.start]  # the keys' bytes, then whatever follows
+        words = items.view("<u8").reshape(-1, KEY_BYTES // 8)
+        words &= _KEPT[size].view("<u8").reshape(words.shape)  # ... made 0
         if digit_blind:  # "2"-"9" -> "1"
+            block = items.view(np.uint8)
             shifted = block - np.uint8(50)
             digit = shifted < np.uint8(8)
             shifted += np.uint8(1)
-            shifted *= digit
+            np.multiply(shifted, digit.view(np.uint8), out=shifted)
             block -= shifted
-        h = (block.view("<u8") @ _HASH) ^ (size.astype(np.uint64) * _HASH[1])
+        h = words @ _HASH
+        h ^= size.astype(np.uint64) * _HASH[1]
         h ^= h >> np.uint64(29)
         h *= _HASH[2]
         bucket = (h >> np.uint64(64 - _BINS)).astype(np.intp)
@@ -143,20 +185,48 @@ class Records:
         number = np.empty(1 << _BINS, dtype=np.intp)
         number[used] = np.arange(len(used))
         key, sample = number[bucket], held[used]
-        words = block.view("<u8")
-        equal = (np.take(words[sample], key, axis=0) == words).view("<u8")[:, 0]  # 8 booleans: all true is _TRUES
-        other = np.flatnonzero((equal != _TRUES) | (np.take(size[sample], key) != size))
+        same = items[sample][key].view("<u8").reshape(words.shape) == words
+        equal = same.view("<u8").reshape(-1) == _TRUES
+        equal &= size[sample][key] == size
+        other = np.flatnonzero(~equal)
         if len(other):  # records whose key is not that of their bucket's record: numbered apart
             _, first, again = np.unique(np.column_stack([words[other], size[other].astype(np.uint64)]),
                                         axis=0, return_index=True, return_inverse=True)
             key[other] = len(used) + again.reshape(-1)
             sample = np.concatenate([sample, other[first]])
-        return key, [block[i, :size[i]].tobytes() for i in sample.tolist()]
+        return key, [items[i].tobytes()[:size[i]] for i in sample.tolist()]
 
 
-def _rows(v: np.ndarray, width: int) -> np.ndarray:
-    """Every `width` bytes of v that start at a byte of it, as rows (a view)."""
-    return np.lib.stride_tricks.as_strided(v, shape=(max(len(v) - width + 1, 0), width), strides=(1, 1))
+def _runs(stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes], np.ndarray]:
+    """Runs of records of one minute in a row (stamp: each record's first 3 words): the first
+    record of each run, each record's run, each run's minute text and whether it has the shape."""
+    n = len(stamp)
+    change = np.ones(n, dtype=bool)  # where a run starts
+    if n > 1:
+        first, middle, seconds = stamp[:, 0], stamp[:, 1], stamp[:, 2]
+        np.not_equal(first[1:], first[:-1], out=change[1:])
+        change[1:] |= middle[1:] != middle[:-1]
+        change[1:] |= ((seconds[1:] ^ seconds[:-1]) & _LOW_BYTE) != 0
+    firsts = np.flatnonzero(change)
+    minutes = [stamp[i].tobytes()[1:17] for i in firsts.tolist()]
+    shaped = np.array([_MINUTE.fullmatch(t) is not None for t in minutes], dtype=bool)
+    return firsts, np.cumsum(change, dtype=np.intp) - 1, minutes, shaped
+
+
+def _ms_in_minute(seconds: np.ndarray) -> np.ndarray:
+    """The milliseconds into its minute of each seconds word (of the usual shape; 60 reads as 59)."""
+    digit = (seconds >> np.uint64(16)) & np.uint64(0x0F0F0F000F0F)  # the 5 digits' low nibbles
+    second = (digit & np.uint64(0x0F)) * np.uint64(10) + ((digit >> np.uint64(8)) & np.uint64(0x0F))
+    return (np.minimum(second, np.uint64(59)) * np.uint64(1000)
+            + ((digit >> np.uint64(24)) & np.uint64(0x0F)) * np.uint64(100)
+            + ((digit >> np.uint64(32)) & np.uint64(0x0F)) * np.uint64(10)
+            + (digit >> np.uint64(40))).astype(np.int64)
+
+
+def _items(v: np.ndarray, width: int) -> np.ndarray:
+    """Every `width` bytes of v that start at a byte of it, as one item each (a view): a
+    gather of items copies each whole, much quicker than the rows of a 2-D view."""
+    return np.ndarray(shape=(max(len(v) - width + 1, 0),), dtype=f"V{width}", buffer=v, strides=(1,))
 
 
 def _marked(n: int, at: np.ndarray) -> np.ndarray:
@@ -165,23 +235,36 @@ def _marked(n: int, at: np.ndarray) -> np.ndarray:
     return out
 
 
-def _factorized(keys: np.ndarray) -> tuple[np.ndarray, list[bytes | None]]:
-    """Each level key's distinct number, and the spelling of each number (None: no level).
-    Keys are those of kernel._count_levels: a handful, so hashed to 256 bins first."""
-    bins = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(56)).astype(np.intp)
-    first = np.zeros(256, dtype=np.uint64)
-    first[bins] = keys
-    if np.array_equal(first[bins], keys):
-        used = np.flatnonzero(np.bincount(bins, minlength=256))
-        number = np.zeros(256, dtype=np.intp)
-        number[used] = np.arange(len(used))
-        distinct, code = first[used], number[bins]
+def _levels(kept: dict, spelled) -> tuple[np.ndarray, list[str]]:
+    """The level number of each line with a level field of 1 to 8 bytes (-1: no level), and the
+    level of each number, from the kernel's bins of the level keys (or their distinct values)."""
+    binned = kept.get("level_bins")
+    if binned is not None:
+        code, key_of = binned
+        distinct = np.flatnonzero(key_of).tolist()  # bins of some key but 0 (no level)
+        keys = key_of[distinct].tolist()
     else:
-        distinct, code = np.unique(keys, return_inverse=True)
-        code = code.reshape(-1)
-    spellings = []
-    for key in distinct.tolist():
-        size = min(key >> 56, 8)
-        text = key.to_bytes(8, "little")[:size]
-        spellings.append(text if key and text.isalpha() else None)
-    return code, spellings
+        code, keys = _factorized(kept["keys"])
+        distinct = range(len(keys))
+    names: list[str] = []
+    of_code = np.full(256 if binned is not None else len(keys), -1, dtype=np.intp)
+    for c, key in zip(distinct, keys):
+        level = spelled(_spelling(key))
+        if level is not None:
+            if level not in names:
+                names.append(level)
+            of_code[c] = names.index(level)
+    return of_code[code], names
+
+
+def _spelling(key: int) -> bytes | None:
+    """The level spelling of a kernel level key (kernel._count_levels), None for no level."""
+    size = min(key >> 56, 8)
+    text = key.to_bytes(8, "little")[:size]
+    return text if key and text.isalpha() else None
+
+
+def _factorized(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Each level key's distinct number, and the key of each number."""
+    distinct, code = np.unique(keys, return_inverse=True)
+    return code.reshape(-1), distinct.tolist()
