@@ -17,6 +17,7 @@ Any other format (JSON lines, logfmt's pairs, a regex that could see a line's en
 from __future__ import annotations
 
 import re
+import weakref
 from collections import Counter
 from functools import lru_cache
 from itertools import compress, repeat
@@ -35,6 +36,9 @@ from .templates import digit_blind
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
 _MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
+# dialect -> analysis -> the key groups of fixed.py's records (and what each key means), lasting
+# across chunks and files: a dialect reports each spelling as one level, an analysis masks and greps alike
+_LASTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class ChunkPass:
@@ -46,7 +50,7 @@ class ChunkPass:
         self.records = records  # the spec's regex behind a "\n", with the content and the rest of the line
         self.clock = clock
         self.numpy_lines = numpy_lines  # the seed format: its usual records are read by fixed.py
-        self._key_templates: dict[bytes, tuple] = {}  # fixed.py's record key -> level, template, passes --grep
+        self._key_templates: dict[bytes, tuple] = {}  # a key fixed.py numbered apart -> level, template, passes --grep
         self._message_templates: dict[bytes, str] = {}  # a message's key (Masker.keys) -> its template
         self.column = {name: records.groupindex[name] - 1 for name in
                        ("level", "timestamp", "host", "component", "message", _LINE, _TAIL)
@@ -196,7 +200,7 @@ class ChunkPass:
         if lines.masker is not None or lines.grep is not None:
             key, meaning = self._keys(found)
             if lines.grep is not None:
-                keep = _each(np.array([passes for _, _, passes in meaning], dtype=bool), key, keep)
+                keep = _each(meaning.passes(), key, keep)
         if keep is not None and keep.all():
             keep = None
         per_level = [(names[i], n) for i, n in enumerate(_counted(level, keep, len(names)).tolist()) if n]
@@ -225,23 +229,27 @@ class ChunkPass:
             chosen = key if keep is None else np.where(keep, key, len(meaning))
             first = np.full(len(meaning) + 1, len(key), dtype=np.intp)
             np.minimum.at(first, chosen, numbered)
+            tally = _counted(key, keep, len(meaning))
+            met = np.flatnonzero(tally)
             merged = {}  # (level, template) -> [records, the first]
-            for k, n in enumerate(_counted(key, keep, len(meaning)).tolist()):
-                if n:
-                    entry = merged.setdefault(meaning[k][:2], [0, first[k]])
-                    entry[0] += n
-                    entry[1] = min(entry[1], first[k])
+            for k, n, j in zip(met.tolist(), tally[met].tolist(), first[met].tolist()):
+                entry = merged.setdefault(meaning[k][:2], [0, j])
+                entry[0] += n
+                entry[1] = min(entry[1], j)
             _add_templates(stats, path, ((lvl, template, n, offset + int(found.start[j]),
                                           data[found.start[j]:found.end[j]])
                                          for (lvl, template), (n, j) in merged.items()))
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
 
-    def _keys(self, found: fixed.Records) -> tuple[np.ndarray, list]:
+    def _keys(self, found: fixed.Records) -> tuple[np.ndarray, _Meanings]:
         """Each record's key number, and (level, template, passes --grep) of each number."""
         masker, grep = self.lines.masker, self.lines.grep
-        blind = (masker is None or masker.digit_blind) and (grep is None or digit_blind(grep.pattern))
-        key, texts = found.keys(blind)
+        lasting = _LASTING.setdefault(self.lines.dialect, {})  # shared by the files of a job
+        groups = lasting.get(self.analysis)
+        if groups is None:
+            groups = lasting[self.analysis] = fixed.KeyGroups((masker is None or masker.digit_blind)
+                                                              and (grep is None or digit_blind(grep.pattern)))
 
         def work_out(new: list[bytes]) -> list[tuple]:
             fields = [text[3:].partition(b"]") for text in new]
@@ -249,8 +257,11 @@ class ChunkPass:
             templates = masker.templates(messages) if masker is not None else [None] * len(new)
             passes = [True] * len(new) if grep is None else [grep.search(m) is not None for m in messages]
             return list(zip([self.lines.dialect.level(spelling) for spelling, _, _ in fields], templates, passes))
-        known = self._remembered(self._key_templates, texts, work_out)
-        return key, [known[text] for text in texts]
+        key, apart = found.keys(groups)
+        if len(groups.meaning) < groups.count:
+            groups.meaning.extend(work_out(groups.keys[len(groups.meaning):]))
+        known = self._remembered(self._key_templates, apart, work_out) if apart else {}
+        return key, _Meanings(groups.meaning, [known[text] for text in apart])
 
     @staticmethod
     def _remembered(memo: dict, keys, work_out) -> dict:
@@ -262,6 +273,23 @@ class ChunkPass:
                 new = list(keys)
             memo.update(zip(new, work_out(new)))
         return memo
+
+
+class _Meanings:
+    """(level, template, passes --grep) of each key number: a lasting group's, then this chunk's own."""
+
+    def __init__(self, lasting: list, own: list):
+        self.lasting, self.own = lasting, own
+
+    def __len__(self) -> int:
+        return len(self.lasting) + len(self.own)
+
+    def __getitem__(self, k: int) -> tuple:
+        return self.lasting[k] if k < len(self.lasting) else self.own[k - len(self.lasting)]
+
+    def passes(self) -> np.ndarray:
+        """Whether each number's key passes --grep."""
+        return np.array([passes for _, _, passes in self.lasting + self.own], dtype=bool)
 
 
 def _each(passes: np.ndarray, of: np.ndarray, keep: np.ndarray | None) -> np.ndarray | None:

@@ -39,8 +39,8 @@ import numpy as np
 SEED_REGEX = r"\[(?P<timestamp>[^\]\n]*)\] \[(?P<level>[A-Za-z]{1,16})\]"
 SEED_LAYOUT = "yyyy-MM-ddTHH:mm:ss[.SSS]"
 KEY_AT = 24  # a row's first "]" (after "[" and the 23 characters of the timestamp)
-KEY_BYTES = 64  # bytes of a key read: longer contents are left to the regex
-ROW = KEY_AT + KEY_BYTES
+KEY_BYTES = 64  # bytes of a key read, with its line's end: longer contents are left to the regex
+ROW = KEY_AT + KEY_BYTES - 1  # the longest content read
 _MINUTE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")  # a row's bytes 1-16
 # Bytes 16-23 of a row ("m:ss.SSS") as a little-endian word: the fixed ones and the digits' high nibbles,
 # then where each of the seconds' and milliseconds' digits is.
@@ -54,7 +54,13 @@ _LOW_BYTE = np.uint64(0xFF)
 _HASH = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                   0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
                  dtype=np.uint64)  # odd multipliers, one per word of a key
+_SIZE_MULTIPLIER, _MIXER = np.uint64(0x2545F4914F6CDD1D), np.uint64(0x9FB21C651E98DF25)
 _BINS = 16  # bits of a key's bucket
+_LEVELS = 3  # bucket tables a record tries (each takes the next _BINS bits of the hash)
+_HASHED = 4  # words of a key hashed (with its length): the rest only tell keys of one bucket apart
+MAX_GROUPS = 100_000  # key groups kept at most (about 13 MB); past that they start again
+_HIGH_HALVES = np.uint64(0xF0F0F0F0F0F0F0F0)  # what a hash blind to digits sees of each byte
+_ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
 _TRUES = np.uint64(0x0101010101010101)
 _KEPT = np.array([[(1 << 8 * min(max(n - 8 * j, 0), 8)) - 1 for j in range(KEY_BYTES // 8)]
                   for n in range(KEY_BYTES + 1)], dtype=np.uint64).view(f"V{KEY_BYTES}").reshape(-1)
@@ -89,32 +95,37 @@ class Records:
         chosen &= (close - at) == KEY_AT
         if keys:
             chosen &= (end - at) <= ROW
-            chosen &= at <= len(v) - ROW
+            chosen &= at <= len(v) - ROW - 1
         if not chosen.all():
             picked = np.flatnonzero(chosen)
             at, end, level = at[picked], end[picked], level[picked]
             fitting = picked if fitting is None else fitting[picked]
         stamp = _items(v, KEY_AT)[at].view("<u8").reshape(-1, 3)  # each record's "[" and timestamp
         firsts, run, minutes, shaped = _runs(stamp)
-        seconds = stamp[:, 2]
-        good = (seconds & _SECOND_MASK) == _SECOND_SHAPE
-        good &= ((seconds & _LOW_NIBBLES) + _PLUS_SIX) & _CARRIES == 0
+        seconds = stamp[:, 2].copy()  # each record's "m:ss.SSS", a little-endian word
+        usual = (seconds & _SECOND_MASK) == _SECOND_SHAPE
+        usual &= ((seconds & _LOW_NIBBLES) + _PLUS_SIX_TENS) & _CARRIES == 0  # digits, and seconds 00-59
         if not shaped.all():
-            good &= shaped[run]
-        if not good.all():  # timestamps of another shape: the regex reads them
-            picked = np.flatnonzero(good)
-            at, end, level, stamp = at[picked], end[picked], level[picked], stamp[picked]
-            fitting = picked if fitting is None else fitting[picked]
-            firsts, run, minutes, _ = _runs(stamp)
-        self.v, self.level, self.start, self.end = v, level, at, end
+            usual &= shaped[run]
+        if not usual.all():  # the others: seconds 60-99, or timestamps of another shape (for the regex)
+            odd = np.flatnonzero(~usual)
+            good = ((seconds[odd] & _SECOND_MASK) == _SECOND_SHAPE) & shaped[run[odd]]
+            good &= ((seconds[odd] & _LOW_NIBBLES) + _PLUS_SIX) & _CARRIES == 0
+            if not good.all():
+                picked = np.flatnonzero(_marked(len(at), odd[~good]) == 0)
+                at, end, level, stamp = at[picked], end[picked], level[picked], stamp[picked]
+                fitting = picked if fitting is None else fitting[picked]
+                firsts, run, minutes, _ = _runs(stamp)
+                seconds, usual = seconds[picked], usual[picked]
+        self.v, self.level, self.start, self.end, self.cr = v, level, at, end, cr
         self.others = (np.zeros(0, dtype=np.intp) if fitting is None and len(at) == len(start)
                        else np.flatnonzero((v[start] == ord("[")) & ~_marked(len(start), fitting)))
         self.tail_start = kept["tail_start"]
         self.firsts, self.run, self.minutes = firsts, run, minutes  # each run's first record, each record's run,
         # and each run's minute (a run: records of one minute in a row)
-        self.seconds = seconds = stamp[:, 2].copy()  # each record's "m:ss.SSS", a little-endian word
-        self.usual = ((seconds & _LOW_NIBBLES) + _PLUS_SIX_TENS) & _CARRIES == 0  # seconds 00-59
-        odd = np.flatnonzero(~self.usual)  # seconds 60 (read as 59) and 61-99 (no time)
+        self.seconds = seconds
+        self.usual = usual  # a time read by the order of its seconds word (when its minute is a time)
+        odd = np.flatnonzero(~usual)  # seconds 60 (read as 59) and 61-99 (no time)
         self.sixty = odd[(seconds[odd] >> np.uint64(16)) & np.uint64(0xFFFF) == np.uint64(0x3036)]
 
     def times(self, read, year) -> None:
@@ -161,40 +172,132 @@ class Records:
         times = np.concatenate(times)
         return (int(times.min()), int(times.max())) if len(times) else None
 
-    def keys(self, digit_blind: bool) -> tuple[np.ndarray, list[bytes]]:
-        """Each record's key number, and the key (bytes) of each number."""
+    def keys(self, groups: "KeyGroups") -> tuple[np.ndarray, list[bytes]]:
+        """Each record's key number: below groups.count a lasting group's, else that of one of the
+        returned keys (bytes) of this chunk only (in order, from groups.count on)."""
+        if groups.count > MAX_GROUPS:
+            groups.clear()
         size = self.end - self.start - KEY_AT
         items = _items(self.v[KEY_AT:], KEY_BYTES)[self.start]  # the keys' bytes, then whatever follows
         words = items.view("<u8").reshape(-1, KEY_BYTES // 8)
-        words &= _KEPT[size].view("<u8").reshape(words.shape)  # ... made 0
-        if digit_blind:  # "2"-"9" -> "1"
-            block = items.view(np.uint8)
-            shifted = block - np.uint8(50)
-            digit = shifted < np.uint8(8)
-            shifted += np.uint8(1)
-            np.multiply(shifted, digit.view(np.uint8), out=shifted)
-            block -= shifted
-        h = words @ _HASH
-        h ^= size.astype(np.uint64) * _HASH[1]
-        h ^= h >> np.uint64(29)
-        h *= _HASH[2]
-        bucket = (h >> np.uint64(64 - _BINS)).astype(np.intp)
-        held = np.empty(1 << _BINS, dtype=np.intp)
-        held[bucket] = np.arange(len(bucket))  # some record of each bucket
-        used = np.flatnonzero(np.bincount(bucket, minlength=1 << _BINS))
-        number = np.empty(1 << _BINS, dtype=np.intp)
-        number[used] = np.arange(len(used))
-        key, sample = number[bucket], held[used]
-        same = items[sample][key].view("<u8").reshape(words.shape) == words
-        equal = same.view("<u8").reshape(-1) == _TRUES
-        equal &= size[sample][key] == size
-        other = np.flatnonzero(~equal)
-        if len(other):  # records whose key is not that of their bucket's record: numbered apart
-            _, first, again = np.unique(np.column_stack([words[other], size[other].astype(np.uint64)]),
-                                        axis=0, return_index=True, return_inverse=True)
-            key[other] = len(used) + again.reshape(-1)
-            sample = np.concatenate([sample, other[first]])
-        return key, [items[i].tobytes()[:size[i]] for i in sample.tolist()]
+        key = np.empty(len(size), dtype=np.intp)
+        left = None  # the records not placed yet (None: all)
+        for level in range(_LEVELS):
+            mine = (items, size) if left is None else (items[left], size[left])
+            # the first words at level 0; the others see every word (keys alike in their first words differ later)
+            h = _hash(words if left is None else words[left], _HASHED if left is None else KEY_BYTES // 8,
+                      mine[1], groups.coarse)
+            bucket = (h >> np.uint64(64 - groups.bins * (level + 1))) & np.uint64((1 << groups.bins) - 1)
+            group = groups.placed(level, bucket.astype(np.intp), *mine)
+            ok = groups.holds(group, *mine, self.cr)
+            if left is None and ok.all():
+                return group, []
+            placed = np.flatnonzero(ok)
+            key[placed if left is None else left[placed]] = group[placed]
+            left = np.flatnonzero(~ok) if left is None else left[~ok]
+            if not len(left):
+                return key, []
+        return key, groups.apart(key, left, items[left], size[left])
+
+
+class KeyGroups:
+    """The keys of records met so far (by one ChunkPass: they last across chunks and files).
+
+    A group stands for every key its table accepts: byte by byte `low` to
+    `low + slack`, so a record is checked in one pass. Within a key's length
+    a byte is itself (slack 0); a digit, where the masks and --grep treat the
+    digits alike (`digit_blind`: they name none), is any digit, but right
+    before an "x" or "X" (where "0x" begins a hex number) a 0 stays a 0 and
+    1-9 are alike; the byte after the key (its line's end) is itself, so that
+    only keys of that length pass (a chunk with a CR also compares lengths);
+    the bytes after it are anything. A group is found by one of _LEVELS
+    buckets of a hash of the key's first words made blind to digits (the high
+    halves of its bytes) and its length; a record its group does not accept
+    tries the next level, and those left after all levels are numbered apart
+    (`apart`), for this chunk only."""
+
+    def __init__(self, digit_blind: bool):
+        self.digit_blind = digit_blind
+        self.coarse = _HIGH_HALVES if digit_blind else _ALL_BITS  # what the hash sees of each byte
+        self.meaning: list = []  # what the ChunkPass worked out of each group's key (it fills it)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forgets every group (their number is capped at about MAX_GROUPS)."""
+        self.bins = _BINS  # bits of a bucket
+        self.by_bucket = np.full((_LEVELS, 1 << self.bins), -1, dtype=np.intp)  # level, bucket -> group
+        self.low = np.zeros(0, dtype=f"V{KEY_BYTES}")
+        self.slack = np.zeros(0, dtype=f"V{KEY_BYTES}")
+        self.size = np.zeros(0, dtype=np.int64)
+        self.keys: list[bytes] = []  # each group's key, as its first record has it
+        self.meaning.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+    def placed(self, level: int, bucket: np.ndarray, items: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """The group of each record's bucket at `level`, making groups for buckets that have none."""
+        group = self.by_bucket[level][bucket]
+        new = np.flatnonzero(group < 0)
+        if len(new):
+            held = np.empty(1 << self.bins, dtype=np.intp)
+            held[bucket[new]] = new  # some record of each new bucket
+            firsts = held[np.flatnonzero(np.bincount(bucket[new], minlength=1 << self.bins))]
+            self.by_bucket[level][bucket[firsts]] = np.arange(self.count, self.count + len(firsts))
+            self._add(items[firsts], size[firsts])
+            group = self.by_bucket[level][bucket]
+        return group
+
+    def _add(self, items: np.ndarray, size: np.ndarray) -> None:
+        """New groups, one for the key of each record given."""
+        row = items.view(np.uint8).reshape(-1, KEY_BYTES)
+        low, slack = row.copy(), np.zeros_like(row)
+        if self.digit_blind:
+            digit = (row - np.uint8(48)) < np.uint8(10)
+            low[digit], slack[digit] = 48, 9
+            before_x = np.zeros_like(digit)
+            before_x[:, :-1] = digit[:, :-1] & ((row[:, 1:] | np.uint8(32)) == ord("x"))
+            nonzero = before_x & (row != 48)
+            low[before_x & ~nonzero], slack[before_x & ~nonzero] = 48, 0
+            low[nonzero], slack[nonzero] = 49, 8
+        after = np.arange(KEY_BYTES) > size[:, None]  # past the byte after the key
+        low[after], slack[after] = 0, 255
+        self.low = np.concatenate([self.low, low.view(self.low.dtype).reshape(-1)])
+        self.slack = np.concatenate([self.slack, slack.view(self.slack.dtype).reshape(-1)])
+        self.size = np.concatenate([self.size, size])
+        self.keys.extend(items.tobytes()[KEY_BYTES * i:KEY_BYTES * i + n] for i, n in enumerate(size.tolist()))
+
+    def holds(self, group: np.ndarray, items: np.ndarray, size: np.ndarray, cr: bool) -> np.ndarray:
+        """Whether each record's group accepts its key."""
+        over = np.take(self.low, group).view(np.uint8)  # take: quicker than [] from a small table
+        np.subtract(items.view(np.uint8), over, out=over)
+        within = np.less_equal(over, np.take(self.slack, group).view(np.uint8), out=over.view(bool))
+        ok = within.view("<u8").reshape(-1, KEY_BYTES // 8) == _TRUES
+        ok = ok.view("<u8").reshape(-1) == _TRUES
+        if cr:  # a CR inside a line could pass for the byte after a shorter key
+            ok &= self.size[group] == size
+        return ok
+
+    def apart(self, key: np.ndarray, left: np.ndarray, items: np.ndarray, size: np.ndarray) -> list[bytes]:
+        """Numbers the records `left` by their exact keys (numpy sorts them), from self.count on."""
+        words = items.view("<u8").reshape(-1, KEY_BYTES // 8) & _KEPT[size].view("<u8").reshape(-1, KEY_BYTES // 8)
+        _, first, again = np.unique(np.column_stack([words, size.astype(np.uint64)]), axis=0,
+                                    return_index=True, return_inverse=True)
+        key[left] = self.count + again.reshape(-1)
+        return [items[i].tobytes()[:size[i]] for i in first.tolist()]
+
+
+def _hash(words: np.ndarray, n: int, size: np.ndarray, seen: np.uint64) -> np.ndarray:
+    """A hash of the first n words of each row, of which it sees the bits `seen`, and of its key's
+    length, whose high bits are taken for buckets (a column at a time: quicker than a product)."""
+    h = size.astype(np.uint64) * _SIZE_MULTIPLIER
+    for j in range(n):
+        word = words[:, j] & seen
+        word *= _HASH[j]
+        h += word
+    h *= _MIXER  # the high bits from all bits
+    return h
 
 
 def _runs(stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes], np.ndarray]:
