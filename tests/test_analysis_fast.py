@@ -267,6 +267,7 @@ def test_seed_record_keys_sharing_a_hash_bucket_are_told_apart(seed, monkeypatch
     from loganalyser.counting.analysis import fixed
 
     monkeypatch.setattr(fixed, "_BINS", seed % 2 + 1)
+    _fresh_groups(monkeypatch)
     rng = random.Random(f"buckets-{seed}")
     data = _seed_trap_chunk(rng, 500)
     analysis = Analysis(bucket_s=3600, top=50, grep=rng.choice([None, "a"]))
@@ -299,6 +300,114 @@ def test_seed_record_keys_of_one_message_with_and_without_trailing_nuls_differ(b
     from loganalyser.counting.analysis import fixed
 
     monkeypatch.setattr(fixed, "_BINS", bins)
+    _fresh_groups(monkeypatch)
     lines = [f"[2026-01-01T00:00:{i % 60:02d}.000] [INFO] disk 7{chr(0) * (i % 3)}" for i in range(600)]
     by_line, by_chunk = _both_passes("seed", Analysis(top=5), "\n".join(lines).encode(), None, 0)
     assert by_chunk == by_line and len(by_line[1]["templates"]["INFO"]) == 3
+
+
+def _fresh_groups(monkeypatch) -> None:
+    """No key groups left by earlier tests (they last across chunks and files)."""
+    import weakref
+
+    from loganalyser.counting.analysis import chunks
+
+    monkeypatch.setattr(chunks, "_LASTING", weakref.WeakKeyDictionary())
+
+
+def _few_buckets(bins: int, monkeypatch) -> None:
+    """Key buckets of `bins` bits (0: one bucket, every key in it), from no lasting groups."""
+    import numpy as np
+
+    from loganalyser.counting.analysis import fixed
+
+    if bins:
+        monkeypatch.setattr(fixed, "_BINS", bins)
+    else:
+        monkeypatch.setattr(fixed, "_hash", lambda words, n, size, seen: np.zeros(len(size), dtype=np.uint64))
+    _fresh_groups(monkeypatch)
+
+
+def _stamped(messages, ends=None) -> bytes:
+    ends = ends or ["\n"] * len(messages)
+    return "".join(f"[2026-01-01T00:{i // 600 % 60:02d}:{i // 10 % 60:02d}.{i % 1000:03d}] [INFO]{m}{e}"
+                   for i, (m, e) in enumerate(zip(messages, ends))).encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("bins", [0, 1, 16])
+def test_seed_keys_tell_0x_from_other_digits_before_an_x(bins, monkeypatch):
+    """A group takes any digit for a digit, but right before "x"/"X" a 0 (a hex number's 0x) only for a 0."""
+    _few_buckets(bins, monkeypatch)
+    rng = random.Random(bins)
+    words = [" at 0x1f", " at 5x1f", " at 0X2a", " at 9X2a", " at 10x1f", " at 00x1f", " id=10", " id=97",
+             " 0x", " 1x", " x0", " 0y1", " 7y1", " 0xg", " 3xg"]
+    messages = [rng.choice(words) + rng.choice(["", " 0", " 5", " 0x0"]) for _ in range(3000)]
+    for analysis in (Analysis(top=50), Analysis(top=50, grep="x"), Analysis(top=50, grep="0x")):
+        by_line, by_chunk = _both_passes("seed", analysis, _stamped(messages), None, 0)
+        assert by_chunk == by_line, analysis
+        assert any("<HEX>" in t for t in by_line[1]["templates"]["INFO"]), "the trap holds no hex number"
+
+
+@pytest.mark.parametrize("bins", [0, 1, 16])
+def test_seed_keys_of_a_chunk_with_crs_compare_their_lengths(bins, monkeypatch):
+    """With a CR in the chunk, the byte after a key may be a CR inside a longer line: lengths decide."""
+    _few_buckets(bins, monkeypatch)
+    rng = random.Random(5)
+    messages, ends = [], []
+    for _ in range(2000):
+        messages.append(rng.choice([" a", " a\rb", " a\r", " a\r\r", " a\rbc 12", " a 12", " 7\r8"]))
+        ends.append(rng.choice(["\n", "\r\n"]))
+    by_line, by_chunk = _both_passes("seed", Analysis(top=50, bucket_s=60), _stamped(messages, ends), None, 0)
+    assert by_chunk == by_line
+
+
+def test_seed_key_after_which_a_cr_ends_the_line_is_no_longer_keys_with_a_cr_there(monkeypatch):
+    """One bucket whose group is made from the last record, "a" ending "\\r\\n": "a\\rb" must not pass."""
+    _few_buckets(0, monkeypatch)
+    data = _stamped([" a\rb", " a\rbc", " a"] * 50 + [" a"] * 20, ["\n", "\n", "\r\n"] * 50 + ["\r\n"] * 20)
+    by_line, by_chunk = _both_passes("seed", Analysis(top=50), data, None, 0)
+    assert by_chunk == by_line and len(by_line[1]["templates"]["INFO"]) == 3
+
+
+def test_seed_keys_at_the_longest_a_row_holds(monkeypatch):
+    """Keys of 62, 63 and 64 bytes (the row holds the key and its line's end, at most 64 bytes)."""
+    _fresh_groups(monkeypatch)
+    messages = [" " + "m" * (n - 8) + rng_digit for n in (60, 61, 62, 63, 64, 65) for rng_digit in ("1", "0", "")]
+    by_line, by_chunk = _both_passes("seed", Analysis(top=50, grep="m"), _stamped(messages * 300), None, 0)
+    assert by_chunk == by_line
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_seed_key_groups_last_across_chunks_and_files(seed, monkeypatch):
+    """Groups made by earlier chunks (of this file and others) decide later ones: each chunk must still
+    give what lines give, also when the groups outgrow their cap and start again, and with few buckets."""
+    from loganalyser.counting.analysis import fixed
+
+    _few_buckets([0, 2, 16][seed % 3], monkeypatch)
+    monkeypatch.setattr(fixed, "MAX_GROUPS", [3, 50, 100_000][seed // 2])
+    rng = random.Random(f"lasting-{seed}")
+    analysis = Analysis(bucket_s=90, top=5, grep=rng.choice([None, "a", "[0-9]"]), masks=rng.choice([(), ("[0-9]{2}",)]))
+    dialect = FORMATS.dialect("seed")
+    for k in range(8):
+        data = _seed_trap_chunk(rng, 400) + _chunk("seed", rng, 100)
+        path = f"/logs/{k % 3}.log"
+        files = FileAnalysis(dialect, analysis, path)
+        buf = bytearray(data)
+        part = files.count(dialect, buf, len(data), 0, 0)
+        lines = LinePass(dialect, analysis)
+        stats, counts = lines.new_stats(), {}
+        lines.run(data, path, 0, files.year, stats, counts)
+        assert (part.counts, part.stats.to_dict()) == (counts, stats.to_dict()), f"seed {seed}, chunk {k}"
+
+
+def test_seed_times_of_second_60_and_the_range_of_a_minute(monkeypatch):
+    """Second 60 reads as 59: a minute's last time may be a 59.9 after a 60.1, and a 60 may be the first."""
+    _fresh_groups(monkeypatch)
+    lines = []
+    for minute, seconds in enumerate([["60.100", "59.900", "00.000"], ["60.500"], ["59.999", "60.000", "61.000"],
+                                      ["61.000"], ["60.999", "60.001"]]):
+        lines += [f"[2026-03-01T10:{minute:02d}:{s}] [WARN] x" for s in seconds]
+    data = ("\n".join(lines * 2) + "\n").encode()
+    for analysis in (Analysis(bucket_s=60), Analysis(bucket_s=1, top=3), Analysis(by="file", since_ms=0)):
+        by_line, by_chunk = _both_passes("seed", analysis, data, None, 0)
+        assert by_chunk == by_line

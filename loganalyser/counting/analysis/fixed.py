@@ -39,8 +39,8 @@ import numpy as np
 SEED_REGEX = r"\[(?P<timestamp>[^\]\n]*)\] \[(?P<level>[A-Za-z]{1,16})\]"
 SEED_LAYOUT = "yyyy-MM-ddTHH:mm:ss[.SSS]"
 KEY_AT = 24  # a row's first "]" (after "[" and the 23 characters of the timestamp)
-KEY_BYTES = 64  # bytes of a key read, with its line's end: longer contents are left to the regex
-ROW = KEY_AT + KEY_BYTES - 1  # the longest content read
+KEY_BYTES = 64  # bytes of a key read: longer contents are left to the regex
+ROW = KEY_AT + KEY_BYTES
 _MINUTE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")  # a row's bytes 1-16
 # Bytes 16-23 of a row ("m:ss.SSS") as a little-endian word: the fixed ones and the digits' high nibbles,
 # then where each of the seconds' and milliseconds' digits is.
@@ -95,7 +95,7 @@ class Records:
         chosen &= (close - at) == KEY_AT
         if keys:
             chosen &= (end - at) <= ROW
-            chosen &= at <= len(v) - ROW - 1
+            chosen &= at <= len(v) - ROW
         if not chosen.all():
             picked = np.flatnonzero(chosen)
             at, end, level = at[picked], end[picked], level[picked]
