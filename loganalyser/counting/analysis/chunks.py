@@ -70,12 +70,13 @@ class ChunkPass:
     def run(self, data: bytes, path: str, offset: int, year: int | None, stats: LineStats,
             counts: dict[str, int], kept: dict | None = None) -> None:
         """What LinePass.run adds for the same arguments (`kept`: what the seed kernel's
-        count_lines(data, keep) kept, when it has counted data already)."""
+        count_lines(data, keep) kept, and whether data holds a CR ("cr"), when it has counted
+        data already; data may then be a memoryview, if the kernel read some lines)."""
         if self.numpy_lines:
             if kept is None:
-                kept = {}
+                kept = {"cr": b"\r" in data}
                 count_lines(data, kept)
-            if kept:  # the kernel read some lines: fixed.py takes them from there
+            if "v" in kept:  # the kernel read some lines: fixed.py takes them from there
                 self._run_seed(data, kept, path, offset, year, stats, counts)
                 stats.cap()
                 return
@@ -162,15 +163,15 @@ class ChunkPass:
         """run() for data whose lines the seed kernel read (kept: count_lines' `keep`)."""
         level = self.lines.dialect.level
         found = fixed.Records(kept, lambda spelling: None if spelling is None else level(spelling),
-                              keys=self.lines.masker is not None or self.lines.grep is not None, cr=b"\r" in data)
+                              keys=self.lines.masker is not None or self.lines.grep is not None, cr=kept["cr"])
         self._add_records(data, found, path, offset, year, stats, counts)
         starts, newlines = kept["line_start"], kept["newline_at"]
         pieces, at = [], []  # the other lines that may be records: their contents and where they start
         for a, b in zip(starts[found.others].tolist(), newlines[found.others].tolist()):
-            pieces.append(data[a:b - 1] if data[b - 1] == 13 else data[a:b])
+            pieces.append(bytes(data[a:b - 1] if data[b - 1] == 13 else data[a:b]))
             at.append(a)
         a = found.tail_start
-        for line in data[a:].split(b"\n"):
+        for line in bytes(data[a:]).split(b"\n"):
             if line.startswith(b"["):
                 pieces.append(line[:-1] if line.endswith(b"\r") else line)
                 at.append(a)
@@ -209,14 +210,16 @@ class ChunkPass:
         _add_counts(counts, per_level)
         if keep is not None:
             timed &= keep
-        stats.untimed += sum(n for _, n in per_level) - int(np.count_nonzero(timed))
+        untimed = sum(n for _, n in per_level) - int(np.count_nonzero(timed))
+        stats.untimed += untimed
         extremes = found.extremes(keep)
         if extremes is not None:
             _add_range(stats, path, *extremes)
         if a.bucket_s and extremes is not None:
             if ms is None:  # runs of one minute, each in one bucket
                 runs = len(found.firsts)
-                table = _counted(found.run * len(names) + level, timed, runs * len(names)).reshape(runs, len(names))
+                table = _counted(found.run * len(names) + level, None if keep is None and not untimed else timed,
+                                 runs * len(names)).reshape(runs, len(names))
                 run, of = np.nonzero(table)
                 _add_timeline(stats, a.bucket_s, zip(map(names.__getitem__, of.tolist()),
                                                      found.minute_ms[run].tolist(), table[run, of].tolist()))
@@ -237,7 +240,7 @@ class ChunkPass:
                 entry[0] += n
                 entry[1] = min(entry[1], j)
             _add_templates(stats, path, ((lvl, template, n, offset + int(found.start[j]),
-                                          data[found.start[j]:found.end[j]])
+                                          bytes(data[found.start[j]:found.end[j]]))
                                          for (lvl, template), (n, j) in merged.items()))
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))

@@ -203,14 +203,17 @@ class FileAnalysis:
     def count(self, dialect, buf, end: int, start: int, offset: int):
         """dialect.count(buf, end, start), then apply() to those lines (the first at file offset
         `offset`). The seed kernel's reading of the lines is handed to the statistics, not redone."""
-        data = bytes(memoryview(buf)[start:end])
         if dialect.spec.kernel == "seed" and self.chunks is not None and self.chunks.numpy_lines \
-                and len(data) >= WHOLE_CHUNKS_FROM:
+                and end - start >= WHOLE_CHUNKS_FROM:
+            view = memoryview(buf)[start:end]  # not copied: the statistics are done before the reader reuses buf
             kept: dict = {}
-            part = count_lines(data, kept)  # its counts are of spellings: _replace replaces them
+            part = count_lines(view, kept)  # its counts are of spellings: _replace replaces them
+            data = view if kept else bytes(view)  # ChunkPass.run reads a view only with the kernel's lines
+            kept["cr"] = buf.find(b"\r", start, end) >= 0
             self._replace(part, lambda stats, counts: self.chunks.run(data, self.path, offset, self.year,
                                                                       stats, counts, kept))
             return part
+        data = bytes(memoryview(buf)[start:end])
         part = dialect.count(buf, end, start)
         self.apply(part, data, offset)
         return part
