@@ -235,7 +235,8 @@ def _seed_trap_chunk(rng: random.Random, n: int) -> bytes:
             message += " " + "y" * rng.randint(30, 90)
         if rng.random() < 0.05:  # a NUL, as the bytes after a key are made
             message += "\0" * rng.randint(1, 3)
-        lines.append(f"[{_seed_trap_stamp(rng)}] [{rng.choice(LEVELS)}]{message}")
+        level = rng.choice(LEVELS) if rng.random() < 0.9 else rng.choice(["IN1O", "E-R", "WARN_", "12"])  # no level
+        lines.append(f"[{_seed_trap_stamp(rng)}] [{level}]{message}")
         if rng.random() < 0.05:
             lines.append(rng.choice(["", "\tat x", "[x] [INFO] odd stamp", "no record"]))
     if rng.random() < 0.5:  # a few minutes, in order, as logs mostly are
@@ -398,6 +399,9 @@ def test_seed_key_groups_last_across_chunks_and_files(seed, monkeypatch):
         stats, counts = lines.new_stats(), {}
         lines.run(data, path, 0, files.year, stats, counts)
         assert (part.counts, part.stats.to_dict()) == (counts, stats.to_dict()), f"seed {seed}, chunk {k}"
+        expected = dialect.count(data)  # the line classes, also where the kernel left the levels to the statistics
+        assert (part.lines, part.blank, part.continuation, part.malformed) == \
+            (expected.lines, expected.blank, expected.continuation, expected.malformed), f"seed {seed}, chunk {k}"
 
 
 def test_seed_times_of_second_60_and_the_range_of_a_minute(monkeypatch):

@@ -97,11 +97,14 @@ def tally(result: PartialResult, level: str | None) -> None:
         result.counts[level] = result.counts.get(level, 0) + 1
 
 
-def count_lines(data, keep: dict | None = None) -> PartialResult:
+def count_lines(data, keep: dict | None = None, levels: bool = True) -> PartialResult:
     """Line statistics of `data` (bytes-like, whole lines; the last may lack "\\n").
 
     `keep`, when given, receives what the vectorised pass read of each line
-    (see _count_body), for the statistics to reuse (analysis/fixed.py)."""
+    (see _count_body), for the statistics to reuse (analysis/fixed.py). With
+    `levels` False the levels of 1 to 8 bytes before the last _TAIL bytes are
+    left to the caller, who reads those lines anyway: they count as malformed
+    and keep's "keys" is None; the caller adds back those whose level is letters."""
     v = np.frombuffer(data, dtype=np.uint8)
     n = v.size
     if n < _TAIL:
@@ -121,7 +124,7 @@ def count_lines(data, keep: dict | None = None) -> PartialResult:
     result = count_lines_reference(v[tail_start:].tobytes())
     result.bytes = n
     if k:
-        _count_body(result, v, pos, newline_idx[:k], newline_at[:k], keep)
+        _count_body(result, v, pos, newline_idx[:k], newline_at[:k], keep, levels)
         if keep is not None:
             keep.update(v=v, tail_start=tail_start)
     return result
@@ -131,7 +134,7 @@ _TAIL = 32
 
 
 def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_idx: np.ndarray, newline_at: np.ndarray,
-                keep: dict | None = None) -> None:
+                keep: dict | None = None, levels: bool = True) -> None:
     """Adds the statistics of the lines that end at `newline_at`; `keep` gets each
     line's start, end and first "]", which lines have a level of 1 to 8 bytes
     (`fits`) and the key of each such level (`keys`, 0 for no level)."""
@@ -157,7 +160,7 @@ def _count_body(result: PartialResult, v: np.ndarray, pos: np.ndarray, newline_i
     level_at = first_close + 3
     level_len = second_close - level_at
     fits = shaped & (level_len >= 1) & (level_len <= _WORD)
-    keys, bins = _count_levels(result, words, level_at[fits], level_len[fits])
+    keys, bins = _count_levels(result, words, level_at[fits], level_len[fits]) if levels else (None, None)
     if keep is not None:
         keep.update(line_start=line_start, newline_at=newline_at, first_close=first_close, fits=fits, keys=keys,
                     level_bins=bins)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..formats.engine import _strip_caret
 from ..formats.spec import chunk_safe, sre_constants, sre_parse
-from ..kernel import count_lines
+from ..kernel import BLANK, CONTINUATION, classify_line, count_lines
 from . import fixed
 from .clock import Clock
 from .lines import EXAMPLE_CHARS, LinePass
@@ -164,12 +164,15 @@ class ChunkPass:
         level = self.lines.dialect.level
         found = fixed.Records(kept, lambda spelling: None if spelling is None else level(spelling),
                               keys=self.lines.masker is not None or self.lines.grep is not None, cr=kept["cr"])
-        self._add_records(data, found, path, offset, year, stats, counts)
+        lettered = self._add_records(data, found, path, offset, year, stats, counts)
         starts, newlines = kept["line_start"], kept["newline_at"]
         pieces, at = [], []  # the other lines that may be records: their contents and where they start
-        for a, b in zip(starts[found.others].tolist(), newlines[found.others].tolist()):
+        for a, b, fit in zip(starts[found.others].tolist(), newlines[found.others].tolist(),
+                             kept["fits"][found.others].tolist()):
             pieces.append(bytes(data[a:b - 1] if data[b - 1] == 13 else data[a:b]))
             at.append(a)
+            lettered += fit and kept["keys"] is None and classify_line(pieces[-1]) not in (None, CONTINUATION, BLANK)
+        kept["lettered"] = lettered  # lines of a level of 1 to 8 letters the kernel left to us (when it did)
         a = found.tail_start
         for line in bytes(data[a:]).split(b"\n"):
             if line.startswith(b"["):
@@ -182,14 +185,21 @@ class ChunkPass:
             if rows:
                 self._add_found(buf, rows, lambda k: offset + at[k], path, year, stats, counts)
 
-    def _add_records(self, data: bytes, found: fixed.Records, path, offset, year, stats, counts) -> None:
+    def _add_records(self, data: bytes, found: fixed.Records, path, offset, year, stats, counts) -> int:
+        """Adds the records `found`; returns how many have a level of letters (LinePass's records)."""
         a, lines = self.analysis, self.lines
-        names, level = found.names, found.level
-        if not len(level):
-            return
+        if not len(found.start):
+            return 0
+        keep = None  # the records that pass the filters (None: every one)
+        if lines.masker is not None or lines.grep is not None:
+            key, meaning = self._keys(found)
+        if found.level is None:  # the kernel left the levels to us: each key's
+            level, names, keep = _levels_of_keys(key, meaning)
+        else:
+            level, names = found.level, found.names
+        lettered = len(level) if keep is None else int(np.count_nonzero(keep))
         found.times(lines._time, year)
         timed = found.timed()
-        keep = None  # the records that pass the filters (None: every one)
         if a.levels is not None:
             keep = _each(np.array([name in a.levels for name in names], dtype=bool), level, keep)
         window = a.since_ms is not None or a.until_ms is not None
@@ -198,15 +208,13 @@ class ChunkPass:
             since, until = _window(a)
             inside = timed & (ms >= since) & (ms < until)
             keep = inside if keep is None else keep & inside
-        if lines.masker is not None or lines.grep is not None:
-            key, meaning = self._keys(found)
-            if lines.grep is not None:
-                keep = _each(meaning.passes(), key, keep)
+        if lines.grep is not None:
+            keep = _each(meaning.passes(), key, keep)
         if keep is not None and keep.all():
             keep = None
         per_level = [(names[i], n) for i, n in enumerate(_counted(level, keep, len(names)).tolist()) if n]
         if not per_level:
-            return
+            return lettered
         _add_counts(counts, per_level)
         if keep is not None:
             timed &= keep
@@ -244,6 +252,7 @@ class ChunkPass:
                                          for (lvl, template), (n, j) in merged.items()))
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
+        return lettered
 
     def _keys(self, found: fixed.Records) -> tuple[np.ndarray, _Meanings]:
         """Each record's key number, and (level, template, passes --grep) of each number."""
@@ -259,7 +268,8 @@ class ChunkPass:
             messages = [rest.decode("utf-8", "replace").lstrip(_MESSAGE_STRIP) for _, _, rest in fields]
             templates = masker.templates(messages) if masker is not None else [None] * len(new)
             passes = [True] * len(new) if grep is None else [grep.search(m) is not None for m in messages]
-            return list(zip([self.lines.dialect.level(spelling) for spelling, _, _ in fields], templates, passes))
+            levels = [self.lines.dialect.level(spelling) if spelling.isalpha() else None for spelling, _, _ in fields]
+            return list(zip(levels, templates, passes))
         key, apart = found.keys(groups)
         if len(groups.meaning) < groups.count:
             groups.meaning.extend(work_out(groups.keys[len(groups.meaning):]))
@@ -293,6 +303,26 @@ class _Meanings:
     def passes(self) -> np.ndarray:
         """Whether each number's key passes --grep."""
         return np.array([passes for _, _, passes in self.lasting + self.own], dtype=bool)
+
+
+def _levels_of_keys(key: np.ndarray, meaning) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Each record's level number from its key's, the level of each number, and which
+    records have a level of letters (None: all; the others are no records)."""
+    met = np.flatnonzero(np.bincount(key, minlength=len(meaning)))
+    names: list[str] = []
+    code = np.full(len(meaning), -1, dtype=np.intp)
+    for k in met.tolist():
+        level = meaning[k][0]
+        if level is not None:
+            if level not in names:
+                names.append(level)
+            code[k] = names.index(level)
+    level = code[key]
+    if code[met].min(initial=0) >= 0:
+        return level, names, None
+    keep = level >= 0
+    level[~keep] = 0
+    return level, names, keep
 
 
 def _each(passes: np.ndarray, of: np.ndarray, keep: np.ndarray | None) -> np.ndarray | None:

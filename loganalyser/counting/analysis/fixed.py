@@ -82,7 +82,8 @@ class Records:
         keys() will be asked for (records longer than a row are then left to the regex);
         `cr`: whether the chunk may hold a CR (without one, no line ends with one)."""
         v, start, newline, fit = kept["v"], kept["line_start"], kept["newline_at"], kept["fits"]
-        level, self.names = _levels(kept, spelled)
+        # None: the kernel left the levels to us, and each record's key gives it (ChunkPass reads it there)
+        level, self.names = _levels(kept, spelled) if kept["keys"] is not None else (None, None)
         every = bool(fit.all())  # the usual chunk: every line has a level field of 1 to 8 bytes
         if every:
             fitting, at, end, close = None, start, newline, kept["first_close"]
@@ -91,14 +92,15 @@ class Records:
             at, end, close = start[fitting], newline[fitting], kept["first_close"][fitting]
         if cr:
             end = end - (v[end - 1] == 13)  # the content's end: less one final CR
-        chosen = level >= 0
-        chosen &= (close - at) == KEY_AT
+        chosen = (close - at) == KEY_AT
+        if level is not None:
+            chosen &= level >= 0
         if keys:
             chosen &= (end - at) <= ROW
             chosen &= at <= len(v) - ROW
         if not chosen.all():
             picked = np.flatnonzero(chosen)
-            at, end, level = at[picked], end[picked], level[picked]
+            at, end, level = at[picked], end[picked], level if level is None else level[picked]
             fitting = picked if fitting is None else fitting[picked]
         stamp = _items(v, KEY_AT)[at].view("<u8").reshape(-1, 3)  # each record's "[" and timestamp
         firsts, run, minutes, shaped = _runs(stamp)
@@ -113,7 +115,8 @@ class Records:
             good &= ((seconds[odd] & _LOW_NIBBLES) + _PLUS_SIX) & _CARRIES == 0
             if not good.all():
                 picked = np.flatnonzero(_marked(len(at), odd[~good]) == 0)
-                at, end, level, stamp = at[picked], end[picked], level[picked], stamp[picked]
+                at, end, stamp = at[picked], end[picked], stamp[picked]
+                level = level if level is None else level[picked]
                 fitting = picked if fitting is None else fitting[picked]
                 firsts, run, minutes, _ = _runs(stamp)
                 seconds, usual = seconds[picked], usual[picked]

@@ -207,11 +207,16 @@ class FileAnalysis:
                 and end - start >= WHOLE_CHUNKS_FROM:
             view = memoryview(buf)[start:end]  # not copied: the statistics are done before the reader reuses buf
             kept: dict = {}
-            part = count_lines(view, kept)  # its counts are of spellings: _replace replaces them
+            # Its counts are of spellings (_replace replaces them). Where the statistics read each record's
+            # key, which holds its level, the kernel leaves the levels to them and they tell it which were letters.
+            keyed = self.lines.masker is not None or self.lines.grep is not None
+            part = count_lines(view, kept, levels=not keyed)
             data = view if kept else bytes(view)  # ChunkPass.run reads a view only with the kernel's lines
             kept["cr"] = buf.find(b"\r", start, end) >= 0
             self._replace(part, lambda stats, counts: self.chunks.run(data, self.path, offset, self.year,
                                                                       stats, counts, kept))
+            if keyed:
+                part.malformed -= kept.get("lettered", 0)
             return part
         data = bytes(memoryview(buf)[start:end])
         part = dialect.count(buf, end, start)
