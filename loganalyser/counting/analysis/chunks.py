@@ -191,10 +191,12 @@ class ChunkPass:
         if not len(found.start):
             return 0
         keep = None  # the records that pass the filters (None: every one)
+        tally = None  # the records of each key
         if lines.masker is not None or lines.grep is not None:
             key, meaning = self._keys(found)
+            tally = _counted(key, None, len(meaning))
         if found.level is None:  # the kernel left the levels to us: each key's
-            level, names, keep = _levels_of_keys(key, meaning)
+            level, names, keep = _levels_of_keys(key, meaning, tally)
         else:
             level, names = found.level, found.names
         lettered = len(level) if keep is None else int(np.count_nonzero(keep))
@@ -240,7 +242,8 @@ class ChunkPass:
             chosen = key if keep is None else np.where(keep, key, len(meaning))
             first = np.full(len(meaning) + 1, len(key), dtype=np.intp)
             np.minimum.at(first, chosen, numbered)
-            tally = _counted(key, keep, len(meaning))
+            if keep is not None:
+                tally = _counted(key, keep, len(meaning))
             met = np.flatnonzero(tally)
             merged = {}  # (level, template) -> [records, the first]
             for k, n, j in zip(met.tolist(), tally[met].tolist(), first[met].tolist()):
@@ -305,10 +308,10 @@ class _Meanings:
         return np.array([passes for _, _, passes in self.lasting + self.own], dtype=bool)
 
 
-def _levels_of_keys(key: np.ndarray, meaning) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-    """Each record's level number from its key's, the level of each number, and which
-    records have a level of letters (None: all; the others are no records)."""
-    met = np.flatnonzero(np.bincount(key, minlength=len(meaning)))
+def _levels_of_keys(key: np.ndarray, meaning, tally: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Each record's level number from its key's (tally: the records of each key), the level of
+    each number, and which records have a level of letters (None: all; the others are no records)."""
+    met = np.flatnonzero(tally)
     names: list[str] = []
     code = np.full(len(meaning), -1, dtype=np.intp)
     for k in met.tolist():
