@@ -3,8 +3,8 @@
 A line of the seed format is a record when its regex,
 `\\[(?P<timestamp>[^\\]\\n]*)\\] \\[(?P<level>[A-Za-z]{1,16})\\]`, matches at its
 start; the kernel (counting/kernel.py) applies that rule with numpy and hands
-out each line's start and end, its first "]", its level's key and that key's
-bin. Most records have a fixed shape: `[dddd-dd-ddTdd:dd:dd.ddd] [` then 1 to
+out each line's start and end, its first "]", and its level's key and that
+key's bin (unless it leaves the levels to the keys, below). Most records have a fixed shape: `[dddd-dd-ddTdd:dd:dd.ddd] [` then 1 to
 8 letters and `]`. For those the regex's groups are plain: the timestamp is
 those 23 characters, the level the letters, and the message what follows the
 level's "]" to the end of the content (the line less one final CR). So numpy
@@ -19,11 +19,13 @@ reads them from fixed-width rows, one gather each, with no Python per line:
   each run's least and greatest word; the time of each record is only worked
   out when a filter or a bucket shorter than a minute needs it;
 * the template: a record's key is its row from the first "]" to the end of
-  the content, with each digit 2-9 written as 1 when the masks treat the
-  digits 1-9 alike (templates.Masker.keys). The key decides the level and the
-  message, so the template, and --grep when it too is blind to 1-9. Keys are
-  told apart by a hash whose every bucket is checked to hold one key only
-  (else numpy sorts them), and each distinct key is masked once.
+  the content (at most KEY_BYTES). The key decides the level and the
+  message, so the template, and --grep. Keys that differ only in their
+  digits share one (KeyGroups says exactly where: the masks and a --grep
+  that name no digit cannot tell them apart but for "0x"), found by a hash
+  blind to digits and checked byte by byte in one pass against its group's
+  table; groups last across chunks and files, and each is masked once. With
+  keys, the kernel leaves the levels to them (count_lines(levels=False)).
 
 Every other line that starts with "[" (it may still be a record: a longer
 level, an odd timestamp, a line too long for a row, the kernel's last lines)
