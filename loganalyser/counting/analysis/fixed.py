@@ -52,14 +52,13 @@ _LOW_NIBBLES = np.uint64(0x0F0F0F000F0F0000)
 _PLUS_SIX = np.uint64(0x0606060006060000)  # a low nibble carries into its byte's 0x10 from 10 on: no digit
 _PLUS_SIX_TENS = np.uint64(0x06060600060A0000)  # ... and the seconds' tens from 6 on: seconds 00-59 only
 _CARRIES = np.uint64(0x1010100010100000)
-_LOW_BYTE = np.uint64(0xFF)
 _HASH = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                   0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
                  dtype=np.uint64)  # odd multipliers, one per word of a key
 _SIZE_MULTIPLIER, _MIXER = np.uint64(0x2545F4914F6CDD1D), np.uint64(0x9FB21C651E98DF25)
 _BINS = 16  # bits of a key's bucket
 _LEVELS = 3  # bucket tables a record tries (each takes the next _BINS bits of the hash)
-_HASHED = 4  # words of a key hashed (with its length): the rest only tell keys of one bucket apart
+_HASHED = 3  # words of a key hashed (with its length): the rest only tell keys of one bucket apart
 MAX_GROUPS = 100_000  # key groups kept at most (about 13 MB); past that they start again
 _HIGH_HALVES = np.uint64(0xF0F0F0F0F0F0F0F0)  # what a hash blind to digits sees of each byte
 _ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -206,7 +205,8 @@ class Records:
 
 
 class KeyGroups:
-    """The keys of records met so far (by one ChunkPass: they last across chunks and files).
+    """The keys of records met so far (chunks.py keeps them by dialect and analysis: they last
+    across chunks and files).
 
     A group stands for every key its table accepts: byte by byte `low` to
     `low + slack`, so a record is checked in one pass. Within a key's length
@@ -311,10 +311,10 @@ def _runs(stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes], np.nd
     n = len(stamp)
     change = np.ones(n, dtype=bool)  # where a run starts
     if n > 1:
-        first, middle, seconds = stamp[:, 0], stamp[:, 1], stamp[:, 2]
+        first, middle, last = stamp[:, 0], stamp[:, 1], stamp.view(np.uint8)[:, 16]  # bytes 0-7, 8-15, 16
         np.not_equal(first[1:], first[:-1], out=change[1:])
         change[1:] |= middle[1:] != middle[:-1]
-        change[1:] |= ((seconds[1:] ^ seconds[:-1]) & _LOW_BYTE) != 0
+        change[1:] |= last[1:] != last[:-1]
     firsts = np.flatnonzero(change)
     minutes = [stamp[i].tobytes()[1:17] for i in firsts.tolist()]
     shaped = np.array([_MINUTE.fullmatch(t) is not None for t in minutes], dtype=bool)
