@@ -36,7 +36,7 @@ from .templates import digit_blind
 _LINE = "_chunk_line"  # the record's whole content (only when templates are asked for)
 _TAIL = "_chunk_tail"  # the message of a format whose regex names none: the rest, lstripped
 _MESSAGE_STRIP = " \t:-"  # what LinePass strips from the start of such a message
-# dialect -> analysis -> the key groups of fixed.py's records (and what each key means), lasting
+# dialect -> analysis -> the key groups of fixed.py's records and what each means (_Meanings), lasting
 # across chunks and files: a dialect reports each spelling as one level, an analysis masks and greps alike
 _LASTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -257,14 +257,15 @@ class ChunkPass:
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
         return lettered
 
-    def _keys(self, found: fixed.Records) -> tuple[np.ndarray, _Meanings]:
+    def _keys(self, found: fixed.Records) -> tuple[np.ndarray, "_ChunkMeanings"]:
         """Each record's key number, and (level, template, passes --grep) of each number."""
         masker, grep = self.lines.masker, self.lines.grep
         lasting = _LASTING.setdefault(self.lines.dialect, {})  # shared by the files of a job
-        groups = lasting.get(self.analysis)
-        if groups is None:
-            groups = lasting[self.analysis] = fixed.KeyGroups((masker is None or masker.digit_blind)
-                                                              and (grep is None or digit_blind(grep.pattern)))
+        if self.analysis not in lasting:
+            groups = fixed.KeyGroups((masker is None or masker.digit_blind)
+                                     and (grep is None or digit_blind(grep.pattern)))
+            lasting[self.analysis] = groups, _Meanings(groups.meaning)
+        groups, meanings = lasting[self.analysis]
 
         def work_out(new: list[bytes]) -> list[tuple]:
             fields = [text[3:].partition(b"]") for text in new]
@@ -274,10 +275,10 @@ class ChunkPass:
             levels = [self.lines.dialect.level(spelling) if spelling.isalpha() else None for spelling, _, _ in fields]
             return list(zip(levels, templates, passes))
         key, apart = found.keys(groups)
-        if len(groups.meaning) < groups.count:
-            groups.meaning.extend(work_out(groups.keys[len(groups.meaning):]))
+        if len(meanings.code) != groups.count or len(meanings.code) != len(groups.meaning):
+            meanings.extend(work_out(groups.keys[len(groups.meaning):]))
         known = self._remembered(self._key_templates, apart, work_out) if apart else {}
-        return key, _Meanings(groups.meaning, [known[text] for text in apart])
+        return key, meanings.chunk([known[text] for text in apart])
 
     @staticmethod
     def _remembered(memo: dict, keys, work_out) -> dict:
@@ -292,40 +293,70 @@ class ChunkPass:
 
 
 class _Meanings:
-    """(level, template, passes --grep) of each key number: a lasting group's, then this chunk's own."""
+    """(level, template, passes --grep) of each lasting key group (`rows`, which is KeyGroups.meaning),
+    with each group's level number (-1: no level of letters) and whether it passes, as arrays."""
 
-    def __init__(self, lasting: list, own: list):
+    def __init__(self, rows: list):
+        self.rows = rows
+        self.names: list[str] = []  # the level of each level number
+        self.code = np.zeros(0, dtype=np.intp)
+        self.passing = np.zeros(0, dtype=bool)
+
+    def extend(self, rows: list) -> None:
+        """Adds the meaning of new groups (after the groups started again, if they did)."""
+        if len(self.code) != len(self.rows):  # KeyGroups.clear() emptied rows
+            self.code, self.passing = self.code[:0], self.passing[:0]
+            rows = self.rows + rows
+            self.rows.clear()
+        self.rows.extend(rows)
+        self.code = np.concatenate([self.code, self.codes(rows)])
+        self.passing = np.concatenate([self.passing, np.array([p for _, _, p in rows], dtype=bool)])
+
+    def codes(self, rows: list) -> np.ndarray:
+        """The level number of each row (numbering levels not met yet)."""
+        out = []
+        for level, _, _ in rows:
+            if level is not None and level not in self.names:
+                self.names.append(level)
+            out.append(-1 if level is None else self.names.index(level))
+        return np.array(out, dtype=np.intp)
+
+    def chunk(self, own: list) -> "_ChunkMeanings":
+        return _ChunkMeanings(self, own)
+
+
+class _ChunkMeanings:
+    """The meanings of a chunk's key numbers: the lasting groups', then its own keys'."""
+
+    def __init__(self, lasting: _Meanings, own: list):
         self.lasting, self.own = lasting, own
+        self.names = lasting.names
+        self.code = np.concatenate([lasting.code, lasting.codes(own)]) if own else lasting.code
+        self.passing = np.concatenate([lasting.passing, np.array([p for _, _, p in own], dtype=bool)]) \
+            if own else lasting.passing
 
     def __len__(self) -> int:
-        return len(self.lasting) + len(self.own)
+        return len(self.lasting.rows) + len(self.own)
 
     def __getitem__(self, k: int) -> tuple:
-        return self.lasting[k] if k < len(self.lasting) else self.own[k - len(self.lasting)]
+        rows = self.lasting.rows
+        return rows[k] if k < len(rows) else self.own[k - len(rows)]
 
     def passes(self) -> np.ndarray:
         """Whether each number's key passes --grep."""
-        return np.array([passes for _, _, passes in self.lasting + self.own], dtype=bool)
+        return self.passing
 
 
-def _levels_of_keys(key: np.ndarray, meaning, tally: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+def _levels_of_keys(key: np.ndarray, meaning: _ChunkMeanings,
+                    tally: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Each record's level number from its key's (tally: the records of each key), the level of
     each number, and which records have a level of letters (None: all; the others are no records)."""
-    met = np.flatnonzero(tally)
-    names: list[str] = []
-    code = np.full(len(meaning), -1, dtype=np.intp)
-    for k in met.tolist():
-        level = meaning[k][0]
-        if level is not None:
-            if level not in names:
-                names.append(level)
-            code[k] = names.index(level)
-    level = code[key]
-    if code[met].min(initial=0) >= 0:
-        return level, names, None
+    level = meaning.code[key]
+    if meaning.code[np.flatnonzero(tally)].min(initial=0) >= 0:
+        return level, meaning.names, None
     keep = level >= 0
     level[~keep] = 0
-    return level, names, keep
+    return level, meaning.names, keep
 
 
 def _each(passes: np.ndarray, of: np.ndarray, keep: np.ndarray | None) -> np.ndarray | None:
