@@ -245,14 +245,15 @@ class ChunkPass:
             if keep is not None:
                 tally = _counted(key, keep, len(meaning))
             met = np.flatnonzero(tally)
-            merged = {}  # (level, template) -> [records, the first]
-            for k, n, j in zip(met.tolist(), tally[met].tolist(), first[met].tolist()):
-                entry = merged.setdefault(meaning[k][:2], [0, j])
-                entry[0] += n
-                entry[1] = min(entry[1], j)
-            _add_templates(stats, path, ((lvl, template, n, offset + int(found.start[j]),
-                                          bytes(data[found.start[j]:found.end[j]]))
-                                         for (lvl, template), (n, j) in merged.items()))
+            pairs, pair = np.unique(meaning.pair[met], return_inverse=True)  # of each key met: its (level, template)
+            records = np.bincount(pair, weights=tally[met]).astype(np.int64)
+            firsts = np.full(len(pairs), len(key), dtype=np.intp)
+            np.minimum.at(firsts, pair, first[met])
+            for p, n, start, end in zip(pairs.tolist(), records.tolist(), found.start[firsts].tolist(),
+                                        found.end[firsts].tolist()):
+                level, template = meaning.pairs[p]
+                stats.count_template(level, template, path, offset + start,
+                                     bytes(data[start:min(end, start + EXAMPLE_CHARS)]).decode("utf-8", "replace"), n)
         if a.by:  # the seed format names no host or component: one group
             _add_groups(stats, (((lines._group({}, path), name), n) for name, n in per_level))
         return lettered
@@ -301,16 +302,30 @@ class _Meanings:
         self.names: list[str] = []  # the level of each level number
         self.code = np.zeros(0, dtype=np.intp)
         self.passing = np.zeros(0, dtype=bool)
+        self.pairs: list[tuple] = []  # each (level, template) met, by number
+        self._pair_number: dict[tuple, int] = {}
+        self.pair = np.zeros(0, dtype=np.intp)  # each group's (level, template) number
 
     def extend(self, rows: list) -> None:
         """Adds the meaning of new groups (after the groups started again, if they did)."""
         if len(self.code) != len(self.rows):  # KeyGroups.clear() emptied rows
-            self.code, self.passing = self.code[:0], self.passing[:0]
+            self.code, self.passing, self.pair = self.code[:0], self.passing[:0], self.pair[:0]
+            self.pairs, self._pair_number = [], {}
             rows = self.rows + rows
             self.rows.clear()
         self.rows.extend(rows)
         self.code = np.concatenate([self.code, self.codes(rows)])
         self.passing = np.concatenate([self.passing, np.array([p for _, _, p in rows], dtype=bool)])
+        self.pair = np.concatenate([self.pair, self.pair_numbers(rows)])
+
+    def pair_numbers(self, rows: list) -> np.ndarray:
+        """The (level, template) number of each row (numbering pairs not met yet)."""
+        number = self._pair_number
+        for level, template, _ in rows:
+            if (level, template) not in number:
+                number[level, template] = len(self.pairs)
+                self.pairs.append((level, template))
+        return np.array([number[level, template] for level, template, _ in rows], dtype=np.intp)
 
     def codes(self, rows: list) -> np.ndarray:
         """The level number of each row (numbering levels not met yet)."""
@@ -334,6 +349,8 @@ class _ChunkMeanings:
         self.code = np.concatenate([lasting.code, lasting.codes(own)]) if own else lasting.code
         self.passing = np.concatenate([lasting.passing, np.array([p for _, _, p in own], dtype=bool)]) \
             if own else lasting.passing
+        self.pair = np.concatenate([lasting.pair, lasting.pair_numbers(own)]) if own else lasting.pair
+        self.pairs = lasting.pairs
 
     def __len__(self) -> int:
         return len(self.lasting.rows) + len(self.own)
