@@ -219,7 +219,7 @@ class ChunkPass:
             return lettered
         _add_counts(counts, per_level)
         if keep is not None:
-            timed &= keep
+            timed = timed & keep
         untimed = sum(n for _, n in per_level) - int(np.count_nonzero(timed))
         stats.untimed += untimed
         extremes = found.extremes(keep)

@@ -98,7 +98,7 @@ class Records:
             chosen &= level >= 0
         if keys:
             chosen &= (end - at) <= ROW
-            chosen &= at <= len(v) - ROW
+            chosen[np.searchsorted(at, len(v) - ROW, side="right"):] = False  # a row past the end (lines in order)
         if not chosen.all():
             picked = np.flatnonzero(chosen)
             at, end, level = at[picked], end[picked], level if level is None else level[picked]
@@ -146,7 +146,9 @@ class Records:
         self.minute_ms = np.array([0 if ms is None else ms for ms in base], dtype=np.int64)
 
     def timed(self) -> np.ndarray:
-        """Whether each record has a time (after times())."""
+        """Whether each record has a time (after times(); read only)."""
+        if not len(self.sixty) and self.minute_timed.all():
+            return self.usual  # (not to be changed in place)
         timed = self.usual.copy()
         timed[self.sixty] = True
         if not self.minute_timed.all():
@@ -312,9 +314,10 @@ def _runs(stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes], np.nd
     change = np.ones(n, dtype=bool)  # where a run starts
     if n > 1:
         first, middle, last = stamp[:, 0], stamp[:, 1], stamp.view(np.uint8)[:, 16]  # bytes 0-7, 8-15, 16
-        np.not_equal(first[1:], first[:-1], out=change[1:])
-        change[1:] |= middle[1:] != middle[:-1]
+        np.not_equal(middle[1:], middle[:-1], out=change[1:])
         change[1:] |= last[1:] != last[:-1]
+        if first.min() != first.max():  # (the year and month rarely change within a chunk)
+            change[1:] |= first[1:] != first[:-1]
     firsts = np.flatnonzero(change)
     minutes = [stamp[i].tobytes()[1:17] for i in firsts.tolist()]
     shaped = np.array([_MINUTE.fullmatch(t) is not None for t in minutes], dtype=bool)
