@@ -214,7 +214,12 @@ class ChunkPass:
             keep = _each(meaning.passes(), key, keep)
         if keep is not None and keep.all():
             keep = None
-        per_level = [(names[i], n) for i, n in enumerate(_counted(level, keep, len(names)).tolist()) if n]
+        if keep is None and found.level is None:  # each key's records, by its level
+            met = np.flatnonzero(tally)
+            of_level = np.bincount(meaning.code[met], weights=tally[met], minlength=len(names)).astype(np.int64)
+        else:
+            of_level = _counted(level, keep, len(names))
+        per_level = [(names[i], n) for i, n in enumerate(of_level.tolist()) if n]
         if not per_level:
             return lettered
         _add_counts(counts, per_level)
