@@ -233,8 +233,8 @@ class KeyGroups:
         """Forgets every group (their number is capped at about MAX_GROUPS)."""
         self.bins = _BINS  # bits of a bucket
         self.by_bucket = np.full((_LEVELS, 1 << self.bins), -1, dtype=np.intp)  # level, bucket -> group
-        self.low = np.zeros(0, dtype=f"V{KEY_BYTES}")
-        self.slack = np.zeros(0, dtype=f"V{KEY_BYTES}")
+        self.low = np.zeros((0, KEY_BYTES // 8), dtype="<u8")  # each group's bytes, as words a row
+        self.slack = np.zeros((0, KEY_BYTES // 8), dtype="<u8")
         self.size = np.zeros(0, dtype=np.int64)
         self.keys: list[bytes] = []  # each group's key, as its first record has it
         self.meaning.clear()
@@ -270,16 +270,17 @@ class KeyGroups:
             low[nonzero], slack[nonzero] = 49, 8
         after = np.arange(KEY_BYTES) > size[:, None]  # past the byte after the key
         low[after], slack[after] = 0, 255
-        self.low = np.concatenate([self.low, low.view(self.low.dtype).reshape(-1)])
-        self.slack = np.concatenate([self.slack, slack.view(self.slack.dtype).reshape(-1)])
+        self.low = np.concatenate([self.low, low.view("<u8")])
+        self.slack = np.concatenate([self.slack, slack.view("<u8")])
         self.size = np.concatenate([self.size, size])
         self.keys.extend(items.tobytes()[KEY_BYTES * i:KEY_BYTES * i + n] for i, n in enumerate(size.tolist()))
 
     def holds(self, group: np.ndarray, items: np.ndarray, size: np.ndarray, cr: bool) -> np.ndarray:
         """Whether each record's group accepts its key."""
-        over = np.take(self.low, group).view(np.uint8)  # take: quicker than [] from a small table
+        over = np.take(self.low, group, axis=0).view(np.uint8).reshape(-1)  # take: quicker than [] here
         np.subtract(items.view(np.uint8), over, out=over)
-        within = np.less_equal(over, np.take(self.slack, group).view(np.uint8), out=over.view(bool))
+        within = np.less_equal(over, np.take(self.slack, group, axis=0).view(np.uint8).reshape(-1),
+                               out=over.view(bool))
         ok = within.view("<u8").reshape(-1, KEY_BYTES // 8) == _TRUES
         ok = ok.view("<u8").reshape(-1) == _TRUES
         if cr:  # a CR inside a line could pass for the byte after a shorter key
