@@ -35,8 +35,10 @@ from .bitmaps import MAX_WINDOWS, Bitmaps, run_lengths, stops_of, trailing_zeros
 from .swar import (HIGH, LOW7, U64, blanks, byte_table, class_table, digits, first_clear, letters, lower, not_equal,
                    spaces, token, upper)
 
-_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-_LENGTH_TAGS = np.array([k << 56 for k in range(8)] + [0], dtype=np.uint64)
+# A level of k bytes read as a word: its bytes (LEVEL_MASKS[k]), tagged with k in the top byte
+# (LENGTH_TAGS[k]; 8 bytes carry none), so that "WARN" and "WARN\0" are different keys.
+LEVEL_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+LENGTH_TAGS = np.array([k << 56 for k in range(8)] + [0], dtype=np.uint64)
 MAX_RUN_WORDS = 12  # runs (tokens, digits, spaces) longer than 96 bytes: not sure
 
 
@@ -216,7 +218,7 @@ class Cursor:
             length = length + byte_table(suffix.encode())[self.v[np.minimum(self.p + length, self.v.size - 1)]]
             self.ok &= length <= 8
             length = np.minimum(length, 8)
-        self.key = (w & _MASKS[length]) | _LENGTH_TAGS[length]
+        self.key = (w & LEVEL_MASKS[length]) | LENGTH_TAGS[length]
         self.p += length
         if then:
             self._literal_after(w, length, then)
@@ -240,7 +242,7 @@ class Cursor:
             self.ended |= self.ok & ((first == 10) | (first == 13))
         self.ok &= table[first]
         self.ok &= ~table[self.v[np.minimum(self.p + 1, self.v.size - 1)]]
-        self.key = first.astype(np.uint64) | _LENGTH_TAGS[1]
+        self.key = first.astype(np.uint64) | LENGTH_TAGS[1]
         self.p += 1
 
 

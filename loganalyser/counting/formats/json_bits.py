@@ -36,8 +36,8 @@ from .bitmaps import _window_run, add_long, bit_at, count_in, pack, positions, p
 from .settled_lines import Settled, SettledLines, add_count
 from .sure_lines import json_token_value
 from .swar import U64, blanks, first_clear
-from .field_steps import _LENGTH_TAGS, _MASKS
-from .vectorised import _distinct
+from .field_steps import LENGTH_TAGS, LEVEL_MASKS
+from .vectorised import distinct_keys
 
 _ONE = U64(1)
 _FIRST_KEYS = [(b'{"level":', 9), (b'{"lvl":', 7), (b'{"severity":', 12), (b'{"log.level":', 13)]  # -> the value's offset
@@ -118,9 +118,9 @@ def read_lines(v: np.ndarray) -> Lines:
     value_at = np.zeros_like(starts)
     for text, offset in _FIRST_KEYS:
         low, high = text[:8].ljust(8, b"\0"), text[8:].ljust(8, b"\0")
-        hit = (first & _MASKS[min(len(text), 8)]) == U64(int.from_bytes(low, "little"))
+        hit = (first & LEVEL_MASKS[min(len(text), 8)]) == U64(int.from_bytes(low, "little"))
         if len(text) > 8:
-            hit &= (second & _MASKS[len(text) - 8]) == U64(int.from_bytes(high, "little"))
+            hit &= (second & LEVEL_MASKS[len(text) - 8]) == U64(int.from_bytes(high, "little"))
         value_at[hit] = starts[hit] + offset
     value_size = _window_run(comma | close_brace, value_at)
     leveled = valid & (levelish == 1) & (value_at > 0) & (value_size <= LONGEST_VALUE)
@@ -147,13 +147,13 @@ class JsonBits(SettledLines):
         at, size = lines.value_at[lines.leveled], lines.value_size[lines.leveled]
         words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
         short = size <= 8
-        keys = (words[at[short]] & _MASKS[size[short]]) | _LENGTH_TAGS[size[short]]
-        distinct, counts = _distinct(keys)
+        keys = (words[at[short]] & LEVEL_MASKS[size[short]]) | LENGTH_TAGS[size[short]]
+        distinct, counts = distinct_keys(keys)
         for k, n_key in zip(distinct.tolist(), counts.tolist()):
             add_count(result, self._level(k.to_bytes(8, "little")[: k >> 56 or 8], dialect), n_key)
         long_at, long_size = at[~short], size[~short]
         if long_at.size:
-            rows = np.stack([words[long_at], words[long_at + 8] & _MASKS[long_size - 8], long_size.astype(np.uint64)], axis=1)
+            rows = np.stack([words[long_at], words[long_at + 8] & LEVEL_MASKS[long_size - 8], long_size.astype(np.uint64)], axis=1)
             distinct_rows, counts = np.unique(rows, axis=0, return_counts=True)
             for (low, high, length), n_key in zip(distinct_rows.tolist(), counts.tolist()):
                 text = (low.to_bytes(8, "little") + high.to_bytes(8, "little"))[:length]

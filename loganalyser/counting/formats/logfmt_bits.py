@@ -53,8 +53,8 @@ from loganalyser.counting.result import PartialResult
 from .bitmaps import _window_run, add_long, bit_at, count_in, pack, positions, prefix_xor, shift_down, shift_up, shift_up_by
 from .settled_lines import Settled, SettledLines, add_count
 from .swar import HIGH, U64, digits, first_clear, letters, not_equal
-from .field_steps import _LENGTH_TAGS, _MASKS  # level keys as the field programs make them
-from .vectorised import _distinct
+from .field_steps import LENGTH_TAGS, LEVEL_MASKS  # level keys as the field programs make them
+from .vectorised import distinct_keys
 
 _ONE, _63 = U64(1), U64(63)
 _LEVEL, _LVL = (U64(int.from_bytes(text, "little")) for text in (b"level=", b"lvl="))
@@ -150,7 +150,7 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
     w = words[np.minimum(at, limit)]
     length = first_clear(_word_bytes(w))
     leveled = valid & (level_first | level_second) & (length > 0) & _ENDS_LEVEL[v[np.minimum(at + length, n - 1)]]
-    keys = (w & _MASKS[length]) | _LENGTH_TAGS[length]
+    keys = (w & LEVEL_MASKS[length]) | LENGTH_TAGS[length]
 
     plain = valid & ~level_first & ~leveled
     if plain.any():
@@ -173,7 +173,7 @@ class LogfmtBits(SettledLines):
         return read_lines(v, has_cr)
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines, dialect) -> None:
-        distinct, counts = _distinct(lines.keys[lines.leveled])
+        distinct, counts = distinct_keys(lines.keys[lines.leveled])
         for k, n_key in zip(distinct.tolist(), counts.tolist()):
             add_count(result, dialect.level(k.to_bytes(8, "little")[: k >> 56 or 8]), n_key)
 

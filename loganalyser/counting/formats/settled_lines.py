@@ -70,8 +70,9 @@ class SettledLines:
         no_record = np.flatnonzero(lines.no_record)
         if no_record.size:
             words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
-            settled[no_record[self._no_records._no_records(result, no_record, lines.head, v, words, lines.starts,
-                                                           lines.ends, None)]] = True
+            counted = self._no_records.count_no_records(result, no_record, lines.head, v, words, lines.starts,
+                                                        lines.ends, None)
+            settled[no_record[counted]] = True
         left_over = np.flatnonzero(~settled)
         if left_over.size:
             rest = joined(v, lines.starts[left_over], lines.ends[left_over])

@@ -83,7 +83,7 @@ class FieldProgram:
         sure, keys, ended = self._run(v, words, starts, ends, maps)
         sure[blank] = False
         keys = np.where(sure, keys, NO_KEY)
-        distinct, counts = _distinct(keys)
+        distinct, counts = distinct_keys(keys)
         for key, n_key in zip(distinct.tolist(), counts.tolist()):
             if key == NO_KEY:
                 continue
@@ -96,7 +96,7 @@ class FieldProgram:
         sure[blank] = True
         unsure = np.flatnonzero(~sure)  # worked on alone from here: few lines, but for jul's headers
         if self.unsure_is_no_record:  # all of them
-            unsure = unsure[~self._no_records(result, unsure, head, v, words, starts, ends, maps)]
+            unsure = unsure[~self.count_no_records(result, unsure, head, v, words, starts, ends, maps)]
             no_record = None
         else:
             no_record = ~self.first_bytes[head[unsure]] if self.first_bytes is not None else np.zeros(unsure.size, bool)
@@ -109,7 +109,7 @@ class FieldProgram:
                     no_record[left[self.no_record._run(v, words, starts[at], ends[at], maps)[0]]] = True
         if no_record is not None and no_record.any():
             settled = np.flatnonzero(no_record)
-            settled = settled[self._no_records(result, unsure[settled], head, v, words, starts, ends, maps)]
+            settled = settled[self.count_no_records(result, unsure[settled], head, v, words, starts, ends, maps)]
             keep = np.ones(unsure.size, dtype=bool)
             keep[settled] = False
             unsure = unsure[keep]
@@ -139,7 +139,7 @@ class FieldProgram:
                 break
         return sure, keys, None
 
-    def _no_records(self, result: PartialResult, lines, head, v, words, starts, ends, maps):
+    def count_no_records(self, result: PartialResult, lines, head, v, words, starts, ends, maps):
         """Counts the continuations among `lines` (indices), which surely are no records;
         returns which of them that settled. A space or tab first, or the spec's continuation
         program, makes one, as does `at ` or `Caused by:` first (read as words); the rest are
@@ -184,7 +184,7 @@ class FieldProgram:
         return [self._cursor(program, v, words, starts, ends).ok for program in self._compiled]
 
 
-def _distinct(keys):
+def distinct_keys(keys):
     """(distinct keys, counts), without sorting when keys are few: hashed into 256 bins,
     or 65536 when two keys share one (syslog's many PRI values), sorted only if still so."""
     for shift in (56, 48):
