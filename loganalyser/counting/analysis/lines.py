@@ -18,9 +18,9 @@ from loganalyser.console import shown
 
 from ..kernel import BLANK, CONTINUATION, count_lines
 from .options import Analysis
+from .pairs import logfmt_fields
 from .stats import LineStats
 from .templates import Masker
-from .pairs import logfmt_fields
 from .timestamps import RFC3339, compile_layout, epoch_ms
 
 NOT_RECORDS = (BLANK, CONTINUATION)
