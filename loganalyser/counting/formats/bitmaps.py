@@ -70,18 +70,18 @@ class Bitmaps:
 
 def run_lengths(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The length of the run of non-stop bytes at each offset `p` (at most 64 * MAX_WINDOWS)."""
-    total = _window_run(bits, p)
+    total = window_run(bits, p)
     open_ = np.flatnonzero(total == _64)
     for _ in range(MAX_WINDOWS - 1):
         if open_.size == 0:
             break
-        step = _window_run(bits, p[open_] + total[open_])
+        step = window_run(bits, p[open_] + total[open_])
         total[open_] += step
         open_ = open_[step == _64]
     return total
 
 
-def _window_run(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
+def window_run(bits: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Trailing zeros (0-64) of the 64 bits at bit offsets `p`."""
     return trailing_zeros(window(bits, p))
 

@@ -32,14 +32,13 @@ import numpy as np
 
 from loganalyser.counting.result import PartialResult
 
-from .bitmaps import _window_run, add_long, bit_at, count_in, pack, positions, prefix_xor, shift_down, shift_up
-from .settled_lines import Settled, SettledLines, add_count
+from .bitmaps import add_long, count_in, pack, shift_down, shift_up, window_run
+from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
 from .sure_lines import json_token_value
 from .swar import U64, blanks, first_clear
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS
 from .vectorised import distinct_keys
 
-_ONE = U64(1)
 _FIRST_KEYS = [(b'{"level":', 9), (b'{"lvl":', 7), (b'{"severity":', 12), (b'{"log.level":', 13)]  # -> the value's offset
 LONGEST_LINE = 4000
 LONGEST_VALUE = 16  # bytes of a level value read (two words)
@@ -63,22 +62,8 @@ def read_lines(v: np.ndarray) -> Lines:
     n = v.size
     size = n // 64 + 2
     newline = pack(v == 10, size)
-    ends = positions(newline)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
-    head = v[starts]
-    blank = (ends == starts) | ((ends == starts + 1) & (head == 13))
-
-    quote = pack(v == 34, size)
-    inside = prefix_xor(quote)
-    parity = bit_at(inside, ends)
-    odd = parity.copy()
-    odd[1:] ^= parity[:-1]
-    if odd.any():  # one more quote at such a line's newline: no string leaks to the next line
-        at = ends[odd]
-        np.bitwise_or.at(quote, at >> 6, _ONE << (at & 63).astype(np.uint64))
-        inside = prefix_xor(quote)
+    starts, ends, head, blank = line_bounds(v, newline)
+    quote, inside, odd = quote_state(v, size, ends)  # no string leaks to the next line
     outside = ~inside & ~quote
     opening, closing = quote & inside, quote & ~inside
     open_brace = pack(v == 0x7B, size) & outside
@@ -122,7 +107,7 @@ def read_lines(v: np.ndarray) -> Lines:
         if len(text) > 8:
             hit &= (second & LEVEL_MASKS[len(text) - 8]) == U64(int.from_bytes(high, "little"))
         value_at[hit] = starts[hit] + offset
-    value_size = _window_run(comma | close_brace, value_at)
+    value_size = window_run(comma | close_brace, value_at)
     leveled = valid & (levelish == 1) & (value_at > 0) & (value_size <= LONGEST_VALUE)
 
     no_record = ~blank & ~valid & (starts + GUARD <= n)

@@ -50,13 +50,12 @@ import numpy as np
 
 from loganalyser.counting.result import PartialResult
 
-from .bitmaps import _window_run, add_long, bit_at, count_in, pack, positions, prefix_xor, shift_down, shift_up, shift_up_by
-from .settled_lines import Settled, SettledLines, add_count
+from .bitmaps import add_long, count_in, pack, shift_down, shift_up, shift_up_by, window_run
+from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
 from .swar import HIGH, U64, digits, first_clear, letters, not_equal
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS  # level keys as the field programs make them
 from .vectorised import distinct_keys
 
-_ONE, _63 = U64(1), U64(63)
 _LEVEL, _LVL = (U64(int.from_bytes(text, "little")) for text in (b"level=", b"lvl="))
 _SIX, _FOUR = U64((1 << 48) - 1), U64((1 << 32) - 1)
 _KEY_START = np.zeros(256, dtype=bool)
@@ -76,20 +75,6 @@ def _word_bytes(w):
     return letters(w) | digits(w) | (~not_equal(w, 0x5F) & HIGH)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 @dataclass
 class Lines(Settled):
     keys: np.ndarray  # the level of each leveled line (vectorised.py's masked-word keys)
@@ -104,25 +89,12 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
     line_end = newline  # a newline, or the CR before one (the rule strips it)
     if has_cr or (has_cr is None and bool((v == 13).any())):
         line_end = newline | (pack(v == 13, size) & shift_down(newline))
-    ends = positions(newline)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
+    starts, ends, head, blank = line_bounds(v, newline)
     words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,)) if n >= 8 else np.zeros(1, "<u8")
     limit = words.size - 1
     first = words[np.minimum(starts, limit)]
-    head = v[starts]
-    blank = (ends == starts) | ((ends == starts + 1) & (head == 13))
 
-    quote = pack(v == 34, size)
-    inside = prefix_xor(quote)
-    parity = bit_at(inside, ends)  # of the quotes up to each line's end
-    odd = parity.copy()
-    odd[1:] ^= parity[:-1]
-    if odd.any():  # one more quote at such a line's newline: no quote state leaks to the next line
-        at = ends[odd]
-        np.bitwise_or.at(quote, at >> 6, _ONE << (at & 63).astype(np.uint64))
-        inside = prefix_xor(quote)
+    quote, inside, odd = quote_state(v, size, ends)
     space = pack(v == 32, size)
     separator = (space & ~inside) | line_end
     token = shift_up(separator, first=1) & ~separator
@@ -141,7 +113,7 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
 
     level6 = (first & _SIX) == _LEVEL
     level_first = level6 | ((first & _FOUR) == _LVL)
-    second = starts + 1 + _window_run(token, starts + 1)  # the next token's start (65 on: none within 64)
+    second = starts + 1 + window_run(token, starts + 1)  # the next token's start (65 on: none within 64)
     word_second = words[np.minimum(second, limit)]
     level6_second = (word_second & _SIX) == _LEVEL
     level_second = (~level_first & (second < ends) & (second - starts <= 64)
@@ -160,7 +132,7 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
     some = np.flatnonzero(no_record)  # the lines to look at: a few
     s, h = starts[some], head[some]
     second_byte = v[s + 1]
-    key_end_at = s + _window_run(key_end, s)
+    key_end_at = s + window_run(key_end, s)
     no_record[some] = ((((h == 32) | (h == 9)) & _NO_BLANK_KEY[second_byte]) | _NO_KEY_START[h]
                     | (_KEY_START[h] & (key_end_at - s < 64) & _NO_KEY_BYTE[v[np.minimum(key_end_at, n - 1)]]))
     return Lines(starts, ends, head, blank, leveled, plain, no_record, keys)

@@ -17,7 +17,7 @@ import numpy as np
 from loganalyser.counting.kernel import tally
 from loganalyser.counting.result import PartialResult
 
-from .bitmaps import joined
+from .bitmaps import bit_at, joined, pack, positions, prefix_xor
 from .levels import NO_LEVEL
 from .vectorised import FieldProgram
 
@@ -33,6 +33,35 @@ class Settled:
     leveled: np.ndarray  # a record whose level the reader's own fields give
     plain: np.ndarray  # a record without a level (NONE)
     no_record: np.ndarray  # surely no record: a continuation or malformed, by the shared rule
+
+
+def line_bounds(v: np.ndarray, newline: np.ndarray):
+    """(starts, ends, head, blank) of the lines of `v` (its last byte a newline; `newline` its
+    bitmap): each line's first byte and newline, its first byte's value, and whether it is
+    empty or a lone CR."""
+    ends = positions(newline)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    np.add(ends[:-1], 1, out=starts[1:])
+    head = v[starts]
+    blank = (ends == starts) | ((ends == starts + 1) & (head == 13))
+    return starts, ends, head, blank
+
+
+def quote_state(v: np.ndarray, size: int, ends: np.ndarray):
+    """(quote, inside, odd): the bitmap of the quotes, which bytes are inside quotes, and the
+    lines with an odd number of quotes. Such a line gets one more quote at its newline in
+    both bitmaps, so that no quote state leaks into the next line."""
+    quote = pack(v == 34, size)
+    inside = prefix_xor(quote)
+    parity = bit_at(inside, ends)  # of the quotes up to each line's end
+    odd = parity.copy()
+    odd[1:] ^= parity[:-1]
+    if odd.any():
+        at = ends[odd]
+        np.bitwise_or.at(quote, at >> 6, np.uint64(1) << (at & 63).astype(np.uint64))
+        inside = prefix_xor(quote)
+    return quote, inside, odd
 
 
 class SettledLines:
