@@ -35,7 +35,7 @@ from loganalyser.counting.result import PartialResult
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, window_run
 from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
 from .sure_lines import json_token_value
-from .swar import U64, blanks, first_clear
+from .swar import U64, blanks, first_clear, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS
 from .vectorised import distinct_keys
 
@@ -95,7 +95,7 @@ def read_lines(v: np.ndarray) -> Lines:
     valid = ((count_in(broken, starts, ends + 1) == 0) & ~odd & (head == 0x7B) & (ends - starts < LONGEST_LINE)
              & (v[np.maximum(ends - 1, 0)] == 0x7D) & (ends + GUARD <= n))
 
-    words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,)) if n >= 8 else np.zeros(1, "<u8")
+    words = word_view(v) if n >= 8 else np.zeros(1, "<u8")
     ell_or_y = pack((v == 0x6C) | (v == 0x79), size)
     levelish = count_in(key_close & shift_up(ell_or_y), starts, ends)  # keys ending in "l" or "y"
     plain = valid & (levelish == 0)
@@ -130,7 +130,7 @@ class JsonBits(SettledLines):
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines, dialect) -> None:
         """Adds the leveled lines, by the bytes of their values (one or two masked words each)."""
         at, size = lines.value_at[lines.leveled], lines.value_size[lines.leveled]
-        words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
+        words = word_view(v)
         short = size <= 8
         keys = (words[at[short]] & LEVEL_MASKS[size[short]]) | LENGTH_TAGS[size[short]]
         distinct, counts = distinct_keys(keys)

@@ -52,7 +52,7 @@ from loganalyser.counting.result import PartialResult
 
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, shift_up_by, window_run
 from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
-from .swar import HIGH, U64, digits, first_clear, letters, not_equal
+from .swar import HIGH, U64, digits, first_clear, letters, not_equal, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS  # level keys as the field programs make them
 from .vectorised import distinct_keys
 
@@ -90,7 +90,7 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
     if has_cr or (has_cr is None and bool((v == 13).any())):
         line_end = newline | (pack(v == 13, size) & shift_down(newline))
     starts, ends, head, blank = line_bounds(v, newline)
-    words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,)) if n >= 8 else np.zeros(1, "<u8")
+    words = word_view(v) if n >= 8 else np.zeros(1, "<u8")
     limit = words.size - 1
     first = words[np.minimum(starts, limit)]
 

@@ -19,6 +19,7 @@ from loganalyser.counting.result import PartialResult
 
 from .bitmaps import bit_at, joined, pack, positions, prefix_xor
 from .levels import NO_LEVEL
+from .swar import word_view
 from .vectorised import FieldProgram
 
 
@@ -98,7 +99,7 @@ class SettledLines:
         settled = lines.blank | lines.leveled | lines.plain
         no_record = np.flatnonzero(lines.no_record)
         if no_record.size:
-            words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
+            words = word_view(v)
             counted = self._no_records.count_no_records(result, no_record, lines.head, v, words, lines.starts,
                                                         lines.ends, None)
             settled[no_record[counted]] = True

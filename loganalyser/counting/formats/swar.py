@@ -15,6 +15,11 @@ HIGH = U64(0x8080808080808080)
 LOW7 = U64(0x7F7F7F7F7F7F7F7F)
 
 
+def word_view(v: np.ndarray) -> np.ndarray:
+    """The little-endian 64-bit word at every byte offset of `v` (at least 8 bytes), without a copy."""
+    return np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
+
+
 def splat(byte: int) -> np.uint64:
     return U64(byte * 0x0101010101010101)
 

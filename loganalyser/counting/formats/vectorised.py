@@ -28,7 +28,7 @@ from loganalyser.counting.result import PartialResult
 
 from .bitmaps import Bitmaps
 from .field_steps import Cursor, compile_program
-from .swar import U64, newline_offsets
+from .swar import U64, newline_offsets, word_view
 
 GUARD = 16  # lines ending this close to the buffer's end take the per-line rule (no reads past it)
 _AT, _CAUSED, _BY = (U64(int.from_bytes(text, "little")) for text in (b"at ", b"Caused b", b"y:"))  # the shared rule
@@ -78,7 +78,7 @@ class FieldProgram:
         blank = blank[(ends[blank] == starts[blank]) | (head[blank] == 13)]
         result.lines += k
         result.blank += blank.size
-        words = np.ndarray(shape=(n - 7,), dtype="<u8", buffer=v, strides=(1,))
+        words = word_view(v)
         maps = Bitmaps(v)
         sure, keys, ended = self._run(v, words, starts, ends, maps)
         sure[blank] = False
@@ -180,7 +180,7 @@ class FieldProgram:
         newlines = newline_offsets(v)
         ends = newlines[: int(np.searchsorted(newlines, v.size - GUARD))]
         starts = np.concatenate([[0], ends[:-1] + 1]) if ends.size else ends
-        words = np.ndarray(shape=(v.size - 7,), dtype="<u8", buffer=v, strides=(1,))
+        words = word_view(v)
         return [self._cursor(program, v, words, starts, ends).ok for program in self._compiled]
 
 
