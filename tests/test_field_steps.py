@@ -1,5 +1,5 @@
 """The faster pieces of the vectorised path (field_steps.py, vectorised.py, swar.py) equal their plain
-versions on random input: the newline finder, short bounded runs, a level read with
+versions on random input: the newline finders (compiled and numpy), short bounded runs, a level read with
 the literal after it, fixed templates with letter classes, and the built-ins'
 no-record programs, which may only claim lines the spec's regex does not match."""
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loganalyser.counting.formats import FormatSet
-from loganalyser.counting.formats.swar import newline_offsets
+from loganalyser.counting.formats.swar import newline_offsets, newline_offsets_by_words
 from loganalyser.counting.formats.field_steps import compile_step
 from loganalyser.counting.formats.vectorised import FieldProgram
 
@@ -26,7 +26,9 @@ FORMATS = FormatSet.standard()
                      max_size=80).map(b"".join), skip=st.integers(0, 7))
 def test_newline_offsets_are_flatnonzero(data, skip):
     v = np.frombuffer(data, dtype=np.uint8)[skip:]  # any length, any alignment
-    assert np.array_equal(newline_offsets(v), np.flatnonzero(v == 10))
+    expected = np.flatnonzero(v == 10)
+    assert np.array_equal(newline_offsets(v), expected)  # compiled, where it was built
+    assert np.array_equal(newline_offsets_by_words(v), expected)
 
 
 def _split_program(program: list[dict]) -> FieldProgram:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from loganalyser.counting.native import load
+
 U64 = np.uint64
 HIGH = U64(0x8080808080808080)
 LOW7 = U64(0x7F7F7F7F7F7F7F7F)
@@ -99,11 +101,20 @@ _TABLES: dict = {}  # class test -> its table
 _BYTE_INDEX = U64(sum(k << (56 - 8 * k) for k in range(8)))  # times 1 << 8k, its top byte is k
 
 
+_LINES = load("lines")  # the compiled finder (memchr: 0.3-0.7 ms per 4 MiB, against 0.9-1.1 here)
+
+
 def newline_offsets(v: np.ndarray) -> np.ndarray:
-    """The offsets of the "\\n"s in `v` (u8), ascending: `np.flatnonzero(v == 10)`, which
-    scans the 0/1 bytes one at a time (1-2 ms per 4 MiB). Here the scan is of their 8-byte
-    words (an eighth as many), and a word's one newline is placed by a multiply; the few
-    words with several (short lines) are expanded apart."""
+    """The offsets of the "\\n"s in `v` (u8, contiguous), ascending: `np.flatnonzero(v == 10)`."""
+    if _LINES is not None:
+        return np.frombuffer(_LINES.newline_offsets(v), dtype=np.int64)
+    return newline_offsets_by_words(v)
+
+
+def newline_offsets_by_words(v: np.ndarray) -> np.ndarray:
+    """newline_offsets in numpy. flatnonzero scans the 0/1 bytes one at a time (1-2 ms per
+    4 MiB); here the scan is of their 8-byte words (an eighth as many), and a word's one
+    newline is placed by a multiply; the few words with several (short lines) are expanded apart."""
     n = v.size
     marks = np.empty((n + 7) // 8 * 8, dtype=np.uint8)
     np.equal(v, 10, out=marks[:n].view(bool))
