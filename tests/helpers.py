@@ -46,17 +46,18 @@ def program_cmd(program: str, *args, np: int | None = None) -> list[str]:
     return cmd
 
 
-def run_program(program: str, *args, np: int | None = None, timeout: float = TIMEOUT, cwd=None) -> subprocess.CompletedProcess:
+def run_program(program: str, *args, np: int | None = None, timeout: float = TIMEOUT, cwd=None,
+                env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs a program to completion and returns its CompletedProcess (text output).
 
     Raises subprocess.TimeoutExpired (failing the test) if it runs past `timeout`. An mpirun
     that could not even start (Open MPI's PMIx listener, an intermittent fault of the launcher
-    that happens before any of our code runs) is started once more.
+    that happens before any of our code runs) is started once more. `env`: variables to add.
     """
     for _ in range(2):
         clear_stale_sessions()
         proc = subprocess.run(program_cmd(program, *args, np=np), capture_output=True, text=True,
-                              timeout=timeout, env=program_env(), cwd=cwd or REPO)
+                              timeout=timeout, env=program_env(**(env or {})), cwd=cwd or REPO)
         if LAUNCH_FAILURE not in proc.stderr:
             break
     return proc

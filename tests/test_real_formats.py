@@ -137,6 +137,11 @@ def test_sequential_counts_the_mixed_folder_exactly(mixed):
     mixed.check(json_of(run_program("base_log_analyser.py", mixed.folder, "--json")))
 
 
+def test_without_the_compiled_scanners_the_counts_are_the_same(mixed):
+    """The numpy path alone (as where no C compiler is) counts every format exactly too."""
+    mixed.check(json_of(run_program("base_log_analyser.py", mixed.folder, "--json", env={"LOGANALYSER_NATIVE": "0"})))
+
+
 def test_parallel_counts_the_mixed_folder_exactly(mixed):
     mixed.check(json_of(run_program("parallel_log_analyser.py", mixed.folder, "--json", np=3)))
 
