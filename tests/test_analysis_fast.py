@@ -1,4 +1,4 @@
-"""The whole-chunk statistics (analysis/chunks.py) equal the per-line pass (LinePass), their definition.
+"""The whole-chunk statistics (analysis/chunks.py, seed_chunks.py) equal the per-line pass (LinePass), their definition.
 
 Seeded random chunks of several formats, full of traps (CRLF and lone CRs, no
 final newline, blank, continuation and malformed lines, level words, numbers,
@@ -311,9 +311,9 @@ def _fresh_groups(monkeypatch) -> None:
     """No key groups left by earlier tests (they last across chunks and files)."""
     import weakref
 
-    from loganalyser.counting.analysis import chunks
+    from loganalyser.counting.analysis import seed_chunks
 
-    monkeypatch.setattr(chunks, "_LASTING", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(seed_chunks, "_LASTING", weakref.WeakKeyDictionary())
 
 
 def _few_buckets(bins: int, monkeypatch) -> None:

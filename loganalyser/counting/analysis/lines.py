@@ -25,6 +25,7 @@ from .timestamps import RFC3339, compile_layout, epoch_ms
 
 NOT_RECORDS = (BLANK, CONTINUATION)
 EXAMPLE_CHARS = 500  # an example line is cut to this many characters
+MESSAGE_STRIP = " \t:-"  # stripped from the start of a message its regex does not name (the rest of the line)
 WHOLE_CHUNKS_FROM = 16 << 10  # bytes: smaller buffers are quicker one line at a time (both passes agree)
 NO_GROUP = "(none)"
 JSON_TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "datetime")
@@ -123,7 +124,7 @@ class LinePass:
         groups = {k: v.decode("utf-8", "replace") for k, v in m.groupdict().items()
                   if v is not None and k in ("timestamp", "host", "component", "message")}
         if "message" not in groups:
-            groups["message"] = content[m.end():].decode("utf-8", "replace").lstrip(" \t:-")
+            groups["message"] = content[m.end():].decode("utf-8", "replace").lstrip(MESSAGE_STRIP)
         return groups
 
     def _time(self, text: str | None, year: int | None) -> int | None:
@@ -203,7 +204,7 @@ class FileAnalysis:
     def count(self, dialect, buf, end: int, start: int, offset: int):
         """dialect.count(buf, end, start), then apply() to those lines (the first at file offset
         `offset`). The seed kernel's reading of the lines is handed to the statistics, not redone."""
-        if dialect.spec.kernel == "seed" and self.chunks is not None and self.chunks.numpy_lines \
+        if dialect.spec.kernel == "seed" and self.chunks is not None and self.chunks.seed is not None \
                 and end - start >= WHOLE_CHUNKS_FROM:
             view = memoryview(buf)[start:end]  # not copied: the statistics are done before the reader reuses buf
             kept: dict = {}
