@@ -9,12 +9,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
 
 import pytest
 
 from loganalyser.errors import ExitCode
 
-from .helpers import json_of, run_program
+from .helpers import MPIRUN, PYTHON, REPO, json_of, program_env, run_program
 
 BASE, PARALLEL = "base_log_analyser.py", "parallel_log_analyser.py"
 PROGRAMS = [pytest.param((BASE, None), id="base"), pytest.param((PARALLEL, 2), id="parallel-np2")]
@@ -158,3 +159,20 @@ def test_glob_and_recursive(program, folders, options, counts):
     doc = json_of(run_program(program[0], folders / "tree", "--json", *options, np=program[1]))
     assert doc["counts"] == counts
     assert doc["files"] == len(counts) and doc["lines"] == sum(counts.values())
+
+
+def test_a_bug_in_one_rank_of_the_static_partition_is_reported_not_hung(folders):
+    """An unexpected error at rank 1 reaches rank 0 through the gather: one "internal error"
+    line and its exit code, instead of rank 0 waiting forever for rank 1's part."""
+    planted = (
+        "import sys; from mpi4py import MPI; from loganalyser.programs import static_parallel as sp\n"
+        "from loganalyser.programs.cli import run\n"
+        "def broken(*a, **k): raise ValueError('planted bug')\n"
+        "if MPI.COMM_WORLD.Get_rank() == 1: sp.analyse_pieces = broken\n"
+        f"sys.exit(run(sp.PROG, sp.main, [{str(folders / 'tree')!r}, '--json']))\n"
+    )
+    proc = subprocess.run([MPIRUN, "-np", "2", PYTHON, "-c", planted], capture_output=True, text=True,
+                          timeout=120, env=program_env(), cwd=REPO)
+    assert proc.returncode == ExitCode.INTERNAL, proc.stderr
+    assert "internal error: RankFailure: rank 1: ValueError: planted bug" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -8,7 +8,9 @@ except at the broadcast and the final gather.
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
 
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
@@ -22,6 +24,10 @@ from .options import input_options
 from .report import emit, result_document
 
 PROG = "parallel_log_analyser.py"
+
+
+class RankFailure(Exception):
+    """An unexpected error of one rank's counting, gathered to rank 0, which reports it."""
 
 
 def main(argv) -> int:
@@ -55,11 +61,15 @@ def main(argv) -> int:
         part = analyse_pieces(share, warn=warn, formats=formats)
     except AnalyserError as exc:
         part = exc
+    except Exception as exc:  # a bug: rank 0 reports it, and no rank is left waiting in the gather
+        if os.environ.get("LOGANALYSER_DEBUG"):
+            traceback.print_exc()
+        part = RankFailure(f"rank {rank}: {type(exc).__name__}: {exc}")
     parts = comm.gather(part, root=0)
     if rank != 0:
         return 0
     for part in parts:
-        if isinstance(part, AnalyserError):
+        if isinstance(part, (AnalyserError, RankFailure)):
             raise part
     result = PartialResult.total(parts)
     doc = result_document(result, time.perf_counter() - start, formats.analysis, program="parallel",
