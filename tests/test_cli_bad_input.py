@@ -161,18 +161,20 @@ def test_glob_and_recursive(program, folders, options, counts):
     assert doc["files"] == len(counts) and doc["lines"] == sum(counts.values())
 
 
-def test_a_bug_in_one_rank_of_the_static_partition_is_reported_not_hung(folders):
-    """An unexpected error at rank 1 reaches rank 0 through the gather: one "internal error"
-    line and its exit code, instead of rank 0 waiting forever for rank 1's part."""
+@pytest.mark.parametrize("where, rank", [("analyse_pieces", 1), ("scan_inputs", 0)])
+def test_a_bug_in_one_rank_of_the_static_partition_is_reported_not_hung(folders, where, rank):
+    """An unexpected error at one rank (counting at rank 1, scanning at rank 0) reaches rank 0
+    through the gather or the broadcast: one "internal error" line and its exit code, instead
+    of the other rank waiting forever."""
     planted = (
         "import sys; from mpi4py import MPI; from loganalyser.programs import static_parallel as sp\n"
         "from loganalyser.programs.cli import run\n"
         "def broken(*a, **k): raise ValueError('planted bug')\n"
-        "if MPI.COMM_WORLD.Get_rank() == 1: sp.analyse_pieces = broken\n"
+        f"if MPI.COMM_WORLD.Get_rank() == {rank}: sp.{where} = broken\n"
         f"sys.exit(run(sp.PROG, sp.main, [{str(folders / 'tree')!r}, '--json']))\n"
     )
     proc = subprocess.run([MPIRUN, "-np", "2", PYTHON, "-c", planted], capture_output=True, text=True,
                           timeout=120, env=program_env(), cwd=REPO)
     assert proc.returncode == ExitCode.INTERNAL, proc.stderr
-    assert "internal error: RankFailure: rank 1: ValueError: planted bug" in proc.stderr
+    assert f"internal error: RankFailure: rank {rank}: ValueError: planted bug" in proc.stderr
     assert "Traceback" not in proc.stderr

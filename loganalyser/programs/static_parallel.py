@@ -46,8 +46,10 @@ def main(argv) -> int:
             job = (scan_inputs(inputs, formats, warn), formats)
         except AnalyserError as exc:
             job = exc
+        except Exception as exc:  # a bug: the other ranks must not wait in the broadcast
+            job = _failure(rank, exc)
     job = comm.bcast(job, root=0)  # every rank counts with rank 0's formats
-    if isinstance(job, AnalyserError):
+    if isinstance(job, (AnalyserError, RankFailure)):
         if rank == 0:
             raise job
         return 0  # rank 0 reports the error and sets the exit code
@@ -62,9 +64,7 @@ def main(argv) -> int:
     except AnalyserError as exc:
         part = exc
     except Exception as exc:  # a bug: rank 0 reports it, and no rank is left waiting in the gather
-        if os.environ.get("LOGANALYSER_DEBUG"):
-            traceback.print_exc()
-        part = RankFailure(f"rank {rank}: {type(exc).__name__}: {exc}")
+        part = _failure(rank, exc)
     parts = comm.gather(part, root=0)
     if rank != 0:
         return 0
@@ -76,3 +76,9 @@ def main(argv) -> int:
                           ranks=size, bytes_per_rank=[p.bytes for p in parts])
     emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return int(ExitCode.OK)
+
+
+def _failure(rank: int, exc: Exception) -> RankFailure:
+    if os.environ.get("LOGANALYSER_DEBUG"):
+        traceback.print_exc()
+    return RankFailure(f"rank {rank}: {type(exc).__name__}: {exc}")
