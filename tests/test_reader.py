@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import subprocess
@@ -110,6 +111,47 @@ def test_range_inside_one_line_owns_nothing(tmp_path, chunk_size):
     path = write(tmp_path / "a.log", data)
     for offset, length in [(14, 10), (20, 150), (30, 180), (1, 5), (14, 0), (0, 0)]:
         assert analyse_range(path, offset, length, chunk_size=chunk_size) == PartialResult(), (offset, length)
+
+
+class _CountedReads:
+    """LocalFiles whose files count the bytes read from them."""
+
+    def __init__(self):
+        self.read = 0
+
+    def open(self, path):
+        files = self
+
+        class Counted(io.FileIO):
+            def read(self, size=-1):
+                data = super().read(size)
+                files.read += len(data)
+                return data
+
+            def readinto(self, b):
+                got = super().readinto(b)
+                files.read += got or 0
+                return got
+
+        return Counted(path, "rb")
+
+    def mtime(self, path):
+        return None
+
+
+@pytest.mark.parametrize("chunk_size", [64, 1 << 20])
+def test_a_range_inside_a_long_line_reads_only_its_own_bytes(tmp_path, chunk_size):
+    """Reading on to the line's end would make every range of a line of N ranges cost the
+    rest of the line (N ranges of a 1 GB line once read 16 GB)."""
+    data = b"[t] [INFO] " + b"x" * 100_000 + b"\n[t] [WARN] y\n"
+    path = write(tmp_path / "a.log", data)
+    for offset, length in [(1000, 500), (50_000, 4000), (99_000, 1012)]:
+        files = _CountedReads()
+        assert analyse_range(path, offset, length, chunk_size=chunk_size, files=files) == PartialResult()
+        assert files.read <= length + 1, (offset, length, files.read)
+    files = _CountedReads()  # a range that reaches the next line reads to that line's end
+    got = analyse_range(path, 99_000, 1013, chunk_size=chunk_size, files=files)
+    assert got.counts == {"WARN": 1} and files.read <= len(data) - 99_000 + chunk_size
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3])

@@ -147,7 +147,7 @@ class _Scan:
         if offset > 0:
             f.seek(offset - 1)
             if f.read(1) != b"\n":  # the line at `offset` began in the previous range
-                pos = offset + _skip_line(f, chunk_size)
+                pos = offset + _skip_line(f, chunk_size, stop - offset)
         elif stop > 0:
             head = f.read(len(BOM))
             pos = carry = len(head)
@@ -241,11 +241,14 @@ def _nothing() -> None:
     pass
 
 
-def _skip_line(f, chunk_size: int) -> int:
-    """Reads past the next newline; returns how many bytes that took."""
+def _skip_line(f, chunk_size: int, limit: float) -> int:
+    """Reads past the next newline; returns how many bytes that took. After `limit` bytes
+    without one it stops (returning at least `limit`): a range in the middle of a long line
+    owns none of it, and reading on to the line's end (a gigabyte away, perhaps) would be
+    every such range's cost."""
     skipped = 0
-    while True:
-        data = f.read(chunk_size)
+    while skipped < limit:
+        data = f.read(int(min(chunk_size, limit - skipped)))
         if not data:
             return skipped
         nl = data.find(b"\n")
@@ -253,6 +256,7 @@ def _skip_line(f, chunk_size: int) -> int:
             f.seek(nl + 1 - len(data), 1)
             return skipped + nl + 1
         skipped += len(data)
+    return skipped
 
 
 def analyse_pieces(pieces, on_chunk=None, warn=None, formats: FormatSet | None = None,
