@@ -1,0 +1,177 @@
+/* What logfmt's lines surely are, one line at a time (logfmt_bits.py's read_lines, in C).
+ *
+ * read_lines(buffer, ends, kinds, keys): `buffer` ends with a newline, `ends`
+ * (int64) holds the offset of each of its newlines; per line, kinds (uint8)
+ * gets UNSETTLED, BLANK, LEVELED, PLAIN or NO_RECORD, and keys (uint64) the
+ * level of a leveled line as field_steps.py makes it (its 1-8 bytes, tagged
+ * with their number in the top byte; 8 bytes carry none).
+ *
+ * The reading is logfmt_bits.py's, which says why each answer equals the
+ * spec's regex: a line is valid when every token is KEY=VALUE (KEY a letter,
+ * then [A-Za-z0-9_.:/-]; VALUE quoted, opened right after the "=" and
+ * closed before a separator, or bare without quotes), with no control byte
+ * but the one CR before the newline, and no backslash.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the scanners read little-endian words"
+#endif
+
+enum { UNSETTLED, BLANK, LEVELED, PLAIN, NO_RECORD };
+
+enum {
+    LETTER = 1,   /* [A-Za-z]: a key's first byte */
+    KEY = 2,      /* [A-Za-z0-9_.:/-]: a key's bytes */
+    WORD = 4,     /* [A-Za-z0-9_]: a level's bytes */
+    BARE = 8,     /* a bare value's bytes: no space, quote, backslash or control byte */
+    QUOTED = 16,  /* a quoted value's bytes: no quote, backslash or control byte */
+};
+
+#define GUARD 16 /* logfmt_bits.GUARD: lines this close to the buffer's end are left */
+
+static uint8_t classes[256];
+
+static void fill_classes(void) {
+    for (int c = 0; c < 256; c++) {
+        int letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        int digit = c >= '0' && c <= '9';
+        uint8_t k = 0;
+        if (letter) k |= LETTER;
+        if (letter || digit || c == '_' || c == '.' || c == ':' || c == '/' || c == '-') k |= KEY;
+        if (letter || digit || c == '_') k |= WORD;
+        if (c >= 0x20 && c != '"' && c != '\\') k |= QUOTED;
+        if ((k & QUOTED) && c != ' ') k |= BARE;
+        classes[c] = k;
+    }
+}
+
+static inline int is(const uint8_t *v, Py_ssize_t p, uint8_t k) { return classes[v[p]] & k; }
+
+/* Whether v[s:e] (its first byte a letter) is a valid line; `second`: its second token's start, or e. */
+static int valid_line(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t *second) {
+    Py_ssize_t end = v[e - 1] == '\r' ? e - 1 : e; /* the rule strips that CR */
+    Py_ssize_t p = s;
+    *second = e;
+    for (;;) {
+        if (!is(v, p, LETTER)) return 0;
+        Py_ssize_t q = p + 1;
+        while (is(v, q, KEY)) q++;
+        if (v[q] != '=' || (q >> 6) - (p >> 6) >= 4) return 0; /* the bitmaps cut a carry past 3 words */
+        p = q + 1;
+        if (v[p] == '"') {
+            p++;
+            while (is(v, p, QUOTED)) p++;
+            if (v[p] != '"') return 0;
+            p++;
+        } else {
+            while (is(v, p, BARE)) p++;
+        }
+        if (v[p] != ' ' && p != end) return 0;
+        while (v[p] == ' ') p++;
+        if (p == end) return 1;
+        if (*second == e) *second = p;
+    }
+}
+
+static inline int starts_level(const uint8_t *v, Py_ssize_t p) {
+    return memcmp(v + p, "level=", 6) == 0 ? 6 : memcmp(v + p, "lvl=", 4) == 0 ? 4 : 0;
+}
+
+/* Whether v[s:e] holds an "=" that may end `level=` or `lvl=` after a space (" l???l=", " l?l="). */
+static int level_key_after_space(const uint8_t *v, Py_ssize_t s, Py_ssize_t e) {
+    for (Py_ssize_t p = s; p < e; p++) {
+        if (v[p] != '=' || p < 4 || v[p - 1] != 'l') continue;
+        if ((p >= 6 && v[p - 6] == ' ' && v[p - 5] == 'l') || (v[p - 4] == ' ' && v[p - 3] == 'l')) return 1;
+    }
+    return 0;
+}
+
+static uint8_t leveled_or_plain(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t second, uint64_t *key) {
+    int first = starts_level(v, s);
+    Py_ssize_t at = 0;
+    if (first) {
+        at = s + first;
+    } else if (second < e && second - s <= 64) { /* the bitmaps look 64 bytes on */
+        int skip = starts_level(v, second);
+        if (skip) at = second + skip;
+    }
+    if (at) {
+        int length = 0;
+        while (length < 8 && is(v, at + length, WORD)) length++;
+        uint8_t after = v[at + length];
+        if (length > 0 && (after == ' ' || after == '\n' || after == '\r')) {
+            uint64_t w;
+            memcpy(&w, v + at, 8);
+            *key = length == 8 ? w : (w & ((1ULL << (8 * length)) - 1)) | ((uint64_t)length << 56);
+            return LEVELED;
+        }
+    }
+    return !first && !level_key_after_space(v, s, e) ? PLAIN : UNSETTLED;
+}
+
+/* Surely no record: no key first, or a first key that ends at neither "=" nor "@". */
+static int no_record(const uint8_t *v, Py_ssize_t s) {
+    uint8_t h = v[s];
+    if (h == ' ' || h == '\t') {
+        uint8_t next = v[s + 1];
+        return !(is(v, s + 1, LETTER) || next == '_' || next == ' ' || next == '\t');
+    }
+    if (!(is(v, s, LETTER) || h == '_')) return 1;
+    Py_ssize_t q = s + 1;
+    while (is(v, q, KEY)) q++;
+    return q - s < 64 && v[q] != '=' && v[q] != '@';
+}
+
+static uint8_t kind_of(const uint8_t *v, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, uint64_t *key) {
+    if (e == s || (e == s + 1 && v[s] == '\r')) return BLANK;
+    Py_ssize_t second;
+    if (e + GUARD <= n && is(v, s, LETTER) && valid_line(v, s, e, &second)) return leveled_or_plain(v, s, e, second, key);
+    return s + GUARD <= n && no_record(v, s) ? NO_RECORD : UNSETTLED;
+}
+
+static PyObject *read_lines(PyObject *self, PyObject *args) {
+    Py_buffer buffer, ends, kinds, keys;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &buffer, &ends, &kinds, &keys)) return NULL;
+    Py_ssize_t lines = ends.len / 8;
+    PyObject *out = NULL;
+    if (kinds.len < lines || keys.len < lines * 8 || (lines && ((const int64_t *)ends.buf)[lines - 1] != buffer.len - 1)) {
+        PyErr_SetString(PyExc_ValueError, "read_lines: the buffer must end with its last newline, the outputs hold every line");
+        goto done;
+    }
+    const uint8_t *v = buffer.buf;
+    const int64_t *end = ends.buf;
+    uint8_t *kind = kinds.buf;
+    uint64_t *key = keys.buf;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t s = 0;
+    for (Py_ssize_t i = 0; i < lines; i++) {
+        key[i] = 0;
+        kind[i] = kind_of(v, buffer.len, s, end[i], key + i);
+        s = end[i] + 1;
+    }
+    Py_END_ALLOW_THREADS
+    out = Py_None;
+    Py_INCREF(out);
+done:
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&kinds);
+    PyBuffer_Release(&keys);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"read_lines", read_lines, METH_VARARGS, "what each line of a logfmt buffer surely is (kinds, keys)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_logfmt", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__logfmt(void) {
+    fill_classes();
+    return PyModule_Create(&module);
+}
