@@ -1,4 +1,4 @@
-/* What logfmt's lines surely are, one line at a time (logfmt_bits.py's read_lines, in C).
+/* What logfmt's lines surely are, one line at a time (the twin of logfmt_bits.py's read_lines).
  *
  * read_lines(buffer, ends, kinds, keys): `buffer` ends with a newline, `ends`
  * (int64) holds the offset of each of its newlines; per line, kinds (uint8)
@@ -6,11 +6,29 @@
  * level of a leveled line as field_steps.py makes it (its 1-8 bytes, tagged
  * with their number in the top byte; 8 bytes carry none).
  *
- * The reading is logfmt_bits.py's, which says why each answer equals the
- * spec's regex: a line is valid when every token is KEY=VALUE (KEY a letter,
- * then [A-Za-z0-9_.:/-]; VALUE quoted, opened right after the "=" and
- * closed before a separator, or bare without quotes), with no control byte
- * but the one CR before the newline, and no backslash.
+ * It settles every line the bitmaps settle, alike, and more: reading bytes
+ * one by one, it needs no guard at the buffer's end, no 64-byte windows, and
+ * it follows escapes in quoted values (no-record lines keep the guard, for
+ * their counting). A line is valid when it is a sequence
+ * of KEY=VALUE tokens split by spaces (trailing spaces allowed), KEY a letter
+ * then [A-Za-z0-9_.:/-], VALUE either quoted -- '"', bytes but '"', '\\' and
+ * control bytes, or a '\\' and a byte that is no control byte, then '"' before
+ * a space or the line's end -- or bare, without space, quote or control byte;
+ * no control byte but the one CR before the newline (the rule strips it).
+ * The spec's regex reads each such token as this one way first (its quoted
+ * alternative is tried first and ends at the first unescaped quote; a bare
+ * value runs to the next space), so:
+ *
+ * - a valid line whose first token is `level=WORD` or `lvl=WORD` (WORD: 1-8
+ *   bytes of [A-Za-z0-9_], then a space or the line's end) has level WORD:
+ *   the regex's level token at the line's start, then these pairs, matches;
+ * - so does one whose first token does not start with `level=` or `lvl=` and
+ *   whose second token is such a one: the regex needs its level token at the
+ *   start, else after a first pair, which it reads as this first token first;
+ * - a valid line with no `level=`/`lvl=` first or after a space is a record
+ *   without level (NONE): the regex's level token can be nowhere else;
+ * - a line whose first byte starts no key, or whose first key ends at neither
+ *   "=" nor "@", is surely no record (the shared continuation rule decides).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,11 +45,12 @@ enum {
     LETTER = 1,   /* [A-Za-z]: a key's first byte */
     KEY = 2,      /* [A-Za-z0-9_.:/-]: a key's bytes */
     WORD = 4,     /* [A-Za-z0-9_]: a level's bytes */
-    BARE = 8,     /* a bare value's bytes: no space, quote, backslash or control byte */
-    QUOTED = 16,  /* a quoted value's bytes: no quote, backslash or control byte */
+    BARE = 8,     /* a bare value's bytes: no space, quote or control byte */
+    QUOTED = 16,  /* a quoted value's bytes but escapes: no quote, backslash or control byte */
 };
 
-#define GUARD 16 /* logfmt_bits.GUARD: lines this close to the buffer's end are left */
+/* No-record lines are counted by vectorised.py, which reads two words at their start. */
+#define NO_RECORD_GUARD 16
 
 static uint8_t classes[256];
 
@@ -44,7 +63,7 @@ static void fill_classes(void) {
         if (letter || digit || c == '_' || c == '.' || c == ':' || c == '/' || c == '-') k |= KEY;
         if (letter || digit || c == '_') k |= WORD;
         if (c >= 0x20 && c != '"' && c != '\\') k |= QUOTED;
-        if ((k & QUOTED) && c != ' ') k |= BARE;
+        if (c >= 0x20 && c != '"' && c != ' ') k |= BARE;
         classes[c] = k;
     }
 }
@@ -60,11 +79,15 @@ static int valid_line(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t *
         if (!is(v, p, LETTER)) return 0;
         Py_ssize_t q = p + 1;
         while (is(v, q, KEY)) q++;
-        if (v[q] != '=' || (q >> 6) - (p >> 6) >= 4) return 0; /* the bitmaps cut a carry past 3 words */
+        if (v[q] != '=') return 0;
         p = q + 1;
         if (v[p] == '"') {
             p++;
-            while (is(v, p, QUOTED)) p++;
+            for (;;) {
+                while (is(v, p, QUOTED)) p++;
+                if (v[p] != '\\' || v[p + 1] < 0x20) break;
+                p += 2; /* an escape: a backslash and a byte that is no control byte */
+            }
             if (v[p] != '"') return 0;
             p++;
         } else {
@@ -77,36 +100,32 @@ static int valid_line(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t *
     }
 }
 
-static inline int starts_level(const uint8_t *v, Py_ssize_t p) {
-    return memcmp(v + p, "level=", 6) == 0 ? 6 : memcmp(v + p, "lvl=", 4) == 0 ? 4 : 0;
+/* The length of `level=` or `lvl=` at v[p] (0: neither), the line ending at e. */
+static inline int starts_level(const uint8_t *v, Py_ssize_t p, Py_ssize_t e) {
+    return e - p >= 6 && memcmp(v + p, "level=", 6) == 0 ? 6 : e - p >= 4 && memcmp(v + p, "lvl=", 4) == 0 ? 4 : 0;
 }
 
-/* Whether v[s:e] holds an "=" that may end `level=` or `lvl=` after a space (" l???l=", " l?l="). */
+/* Whether v[s:e] holds `level=` or `lvl=` after a space. */
 static int level_key_after_space(const uint8_t *v, Py_ssize_t s, Py_ssize_t e) {
-    for (Py_ssize_t p = s; p < e; p++) {
-        if (v[p] != '=' || p < 4 || v[p - 1] != 'l') continue;
-        if ((p >= 6 && v[p - 6] == ' ' && v[p - 5] == 'l') || (v[p - 4] == ' ' && v[p - 3] == 'l')) return 1;
+    const uint8_t *p = v + s, *end = v + e;
+    while ((p = memchr(p, '=', end - p)) != NULL) {
+        if ((p - 6 >= v + s && memcmp(p - 6, " level", 6) == 0) || (p - 4 >= v + s && memcmp(p - 4, " lvl", 4) == 0)) return 1;
+        p++;
     }
     return 0;
 }
 
 static uint8_t leveled_or_plain(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t second, uint64_t *key) {
-    int first = starts_level(v, s);
-    Py_ssize_t at = 0;
-    if (first) {
-        at = s + first;
-    } else if (second < e && second - s <= 64) { /* the bitmaps look 64 bytes on */
-        int skip = starts_level(v, second);
-        if (skip) at = second + skip;
-    }
+    int first = starts_level(v, s, e);
+    Py_ssize_t at = first ? s + first : second < e && starts_level(v, second, e) ? second + starts_level(v, second, e) : 0;
     if (at) {
         int length = 0;
         while (length < 8 && is(v, at + length, WORD)) length++;
-        uint8_t after = v[at + length];
+        uint8_t after = v[at + length]; /* a CR in a valid line is the one before its newline */
         if (length > 0 && (after == ' ' || after == '\n' || after == '\r')) {
-            uint64_t w;
-            memcpy(&w, v + at, 8);
-            *key = length == 8 ? w : (w & ((1ULL << (8 * length)) - 1)) | ((uint64_t)length << 56);
+            uint64_t w = 0;
+            memcpy(&w, v + at, length);
+            *key = w | (length < 8 ? (uint64_t)length << 56 : 0);
             return LEVELED;
         }
     }
@@ -129,8 +148,8 @@ static int no_record(const uint8_t *v, Py_ssize_t s) {
 static uint8_t kind_of(const uint8_t *v, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, uint64_t *key) {
     if (e == s || (e == s + 1 && v[s] == '\r')) return BLANK;
     Py_ssize_t second;
-    if (e + GUARD <= n && is(v, s, LETTER) && valid_line(v, s, e, &second)) return leveled_or_plain(v, s, e, second, key);
-    return s + GUARD <= n && no_record(v, s) ? NO_RECORD : UNSETTLED;
+    if (is(v, s, LETTER) && valid_line(v, s, e, &second)) return leveled_or_plain(v, s, e, second, key);
+    return s + NO_RECORD_GUARD <= n && no_record(v, s) ? NO_RECORD : UNSETTLED;
 }
 
 static PyObject *read_lines(PyObject *self, PyObject *args) {
