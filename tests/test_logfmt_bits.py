@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import functools
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,3 +277,31 @@ def test_compiled_reads_as_the_bitmaps(seed):
         data = b"".join(rng.choice(SOUP) for _ in range(rng.randrange(0, 120))) + b"\n"
         v = np.frombuffer(data, dtype=np.uint8)
         compiled_agrees(read_lines(v), read_lines_compiled(v))
+
+
+_PAST_THE_END = """
+import ctypes, mmap, sys
+import numpy as np
+from loganalyser.counting.formats.logfmt_bits import read_lines_compiled
+
+page = mmap.PAGESIZE
+memory = mmap.mmap(-1, 2 * page)
+libc = ctypes.CDLL(None, use_errno=True)
+address = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+assert libc.mprotect(ctypes.c_void_p(address + page), page, 0) == 0  # the page after the buffer: no access
+for line in eval(sys.argv[1]):
+    for cut in range(1, 24):  # the buffer ends right at the inaccessible page, at every offset of its last word
+        data = b"x=1\\n" * (cut % 8) + line + b"\\n"
+        memory[page - len(data) : page] = data
+        read_lines_compiled(np.frombuffer(memory, dtype=np.uint8, count=len(data), offset=page - len(data)))
+"""
+
+
+@pytest.mark.skipif(COMPILED is None or not sys.platform.startswith("linux"), reason="not built, or no mprotect")
+def test_compiled_reads_no_byte_past_the_buffer():
+    """The buffer's last line ends at an inaccessible page: a word read past it would crash."""
+    lines = [b'a="' + b"q" * k + b'"' for k in range(12)] + [b"a=" + b"b" * k for k in range(12)]
+    lines += [b"k" * 9 + b"=", b'level=info msg="a\\\\"', b"a=1 lvl=abcdefgh", b"a=1 label=x", b"panic: x", b" \\t", b"\\r"]
+    run = subprocess.run([sys.executable, "-c", _PAST_THE_END, repr(lines)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)  # this checkout's package
+    assert run.returncode == 0, run.stderr

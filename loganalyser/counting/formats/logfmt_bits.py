@@ -156,7 +156,9 @@ def read_lines_compiled(v: np.ndarray, scanner=COMPILED) -> Lines:
 class LogfmtBits(SettledLines):
     """Counts logfmt buffers; `sure` (sure_lines.SureLines) counts the lines the bitmaps cannot settle."""
 
-    def read(self, v: np.ndarray, has_cr: bool) -> Lines:
+    reads_cr = COMPILED is None  # the compiled reader looks at the CR before each newline itself
+
+    def read(self, v: np.ndarray, has_cr: bool | None) -> Lines:
         return read_lines(v, has_cr) if COMPILED is None else read_lines_compiled(v)
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines, dialect) -> None:

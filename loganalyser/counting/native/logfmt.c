@@ -70,8 +70,36 @@ static void fill_classes(void) {
 
 static inline int is(const uint8_t *v, Py_ssize_t p, uint8_t k) { return classes[v[p]] & k; }
 
+/* Values are skipped eight bytes at a time (lines.c's exact zero-byte test). */
+static const uint64_t ONES = 0x0101010101010101ULL, LOW7 = 0x7F7F7F7F7F7F7F7FULL;
+
+static inline uint64_t zero_bytes(uint64_t x) { return ~(((x & LOW7) + LOW7) | x | LOW7); } /* high bit of each zero byte */
+
+static inline int first_byte(uint64_t bits) { /* the index of the lowest byte whose high bit is set (bits != 0) */
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(bits) >> 3;
+#else
+    int k = 0;
+    while (!(bits & 0x80)) bits >>= 8, k++;
+    return k;
+#endif
+}
+
+/* The first byte at or after p that is `stop` or `other` or a control byte, or else of no class `k`
+ * (the same set): a word's bytes at a time while they are in the buffer of n bytes. */
+static inline Py_ssize_t skip(const uint8_t *v, Py_ssize_t p, Py_ssize_t n, uint8_t stop, uint8_t other, uint8_t k) {
+    for (; p + 8 <= n; p += 8) {
+        uint64_t w;
+        memcpy(&w, v + p, 8);
+        uint64_t stops = zero_bytes(w ^ (ONES * stop)) | zero_bytes(w ^ (ONES * other)) | zero_bytes(w & (ONES * 0xE0));
+        if (stops) return p + first_byte(stops);
+    }
+    while (is(v, p, k)) p++;
+    return p;
+}
+
 /* Whether v[s:e] (its first byte a letter) is a valid line; `second`: its second token's start, or e. */
-static int valid_line(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t *second) {
+static int valid_line(const uint8_t *v, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, Py_ssize_t *second) {
     Py_ssize_t end = v[e - 1] == '\r' ? e - 1 : e; /* the rule strips that CR */
     Py_ssize_t p = s;
     *second = e;
@@ -84,14 +112,14 @@ static int valid_line(const uint8_t *v, Py_ssize_t s, Py_ssize_t e, Py_ssize_t *
         if (v[p] == '"') {
             p++;
             for (;;) {
-                while (is(v, p, QUOTED)) p++;
+                p = skip(v, p, n, '"', '\\', QUOTED);
                 if (v[p] != '\\' || v[p + 1] < 0x20) break;
                 p += 2; /* an escape: a backslash and a byte that is no control byte */
             }
             if (v[p] != '"') return 0;
             p++;
         } else {
-            while (is(v, p, BARE)) p++;
+            p = skip(v, p, n, ' ', '"', BARE);
         }
         if (v[p] != ' ' && p != end) return 0;
         while (v[p] == ' ') p++;
@@ -148,7 +176,7 @@ static int no_record(const uint8_t *v, Py_ssize_t s) {
 static uint8_t kind_of(const uint8_t *v, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, uint64_t *key) {
     if (e == s || (e == s + 1 && v[s] == '\r')) return BLANK;
     Py_ssize_t second;
-    if (is(v, s, LETTER) && valid_line(v, s, e, &second)) return leveled_or_plain(v, s, e, second, key);
+    if (is(v, s, LETTER) && valid_line(v, n, s, e, &second)) return leveled_or_plain(v, s, e, second, key);
     return s + NO_RECORD_GUARD <= n && no_record(v, s) ? NO_RECORD : UNSETTLED;
 }
 
