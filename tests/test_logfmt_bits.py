@@ -188,7 +188,8 @@ def test_compiled_reader_settles_more():
     """Escapes, long keys, a level token past 64 bytes, lines at the buffer's end: the bitmaps
     leave them, the compiled reader settles them."""
     lines = [b'time=t level=info msg="new=\\"level=fatal\\" requested" id=2', b'msg="a\\" b" lvl=warn x=1',
-             b"k" * 300 + b"=1 level=info", b"a=" + b"k" * 70 + b" level=info", b"a=1 label=x", b"level=warn"]
+             b"k" * 300 + b"=1 level=info", b"a=" + b"k" * 70 + b" level=info", b"a=1 label=x", b"k" * 70 + b": no record",
+             b"level=warn"]
     v = np.frombuffer(b"\n".join(lines) + b"\n", dtype=np.uint8)
     assert not _settled(read_lines(v)).any()
     assert settled_lines_agree(v.tobytes()) == len(lines)

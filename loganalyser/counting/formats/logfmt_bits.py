@@ -40,6 +40,11 @@ followed by "=", are surely no records (both alternatives start with `KEY=`
 there): continuations or malformed by the shared rule (vectorised.py). The
 rest take sure_lines.py's pattern, which hands what it cannot vouch for to
 the per-line rule.
+
+Where it is built, a compiled twin (native/logfmt.c, `read_lines_compiled`)
+reads each line's bytes once instead; it settles every line these bitmaps
+settle, alike, and more (escapes in quoted values, lines at the buffer's
+end: it reads no byte past the buffer).
 """
 
 from __future__ import annotations
@@ -141,7 +146,7 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
     return Lines(starts, ends, head, blank, leveled, plain, no_record, keys)
 
 
-def read_lines_compiled(v: np.ndarray, scanner=COMPILED) -> Lines:
+def read_lines_compiled(v: np.ndarray) -> Lines:
     """read_lines by the compiled scanner (native/logfmt.c), which reads each line once."""
     ends = newline_offsets(v)
     starts = np.empty_like(ends)
@@ -149,7 +154,7 @@ def read_lines_compiled(v: np.ndarray, scanner=COMPILED) -> Lines:
     np.add(ends[:-1], 1, out=starts[1:])
     kinds = np.empty(ends.size, dtype=np.uint8)
     keys = np.empty(ends.size, dtype=np.uint64)
-    scanner.read_lines(v, ends, kinds, keys)
+    COMPILED.read_lines(v, ends, kinds, keys)
     return Lines(starts, ends, v[starts], kinds == _BLANK, kinds == _LEVELED, kinds == _PLAIN, kinds == _NO_RECORD, keys)
 
 

@@ -170,7 +170,7 @@ static int no_record(const uint8_t *v, Py_ssize_t s) {
     if (!(is(v, s, LETTER) || h == '_')) return 1;
     Py_ssize_t q = s + 1;
     while (is(v, q, KEY)) q++;
-    return q - s < 64 && v[q] != '=' && v[q] != '@';
+    return v[q] != '=' && v[q] != '@';
 }
 
 static uint8_t kind_of(const uint8_t *v, Py_ssize_t n, Py_ssize_t s, Py_ssize_t e, uint64_t *key) {
