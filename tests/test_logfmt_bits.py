@@ -133,6 +133,28 @@ def test_settled_pair_lines_equal_the_rule(raw, data):
     settled_lines_agree(data, raw)
 
 
+# Escapes in quoted values, which only the compiled reader follows: its own lines, against the rule.
+ESCAPED = [b'"a\\" b"', b'"\\\\"', b'"\\"', b'"x \\" level=warn"', b'"\\"level=fatal\\" x"', b'"a\\\\" b"', b"x\\y", b'"\\\tb"',
+           b'"a\\', b'"a\\"b"', b'"q\\\xff"', b'"p lvl=x"', b"info", b"WARN", b"", b'"a b"', b'"a"', b'"\\\\\\" y"']
+
+
+@st.composite
+def escaped_lines(draw) -> bytes:
+    """Lines of pairs split by spaces, with escapes in their quoted values."""
+    keys = st.sampled_from([b"level", b"lvl", b"msg", b"t", b"label", b"x.lvl", b"Level"])
+    lines = []
+    for _ in range(draw(st.integers(0, 25))):
+        pairs = draw(st.lists(st.tuples(keys, st.sampled_from(ESCAPED), st.sampled_from([b" ", b"  "])), max_size=5))
+        lines.append(b"".join(k + b"=" + v + g for k, v, g in pairs).rstrip(b" ") + draw(st.sampled_from([b"\n", b"\r\n"])))
+    return b"".join(lines)
+
+
+@settings(SETTINGS, max_examples=150)
+@given(data=escaped_lines())
+def test_settled_escaped_lines_equal_the_rule(data):
+    settled_lines_agree(data)
+
+
 @SETTINGS
 @given(data=logfmt_lines())
 def test_settled_token_lines_equal_the_rule(data):
