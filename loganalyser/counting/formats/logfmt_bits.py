@@ -40,6 +40,11 @@ followed by "=", are surely no records (both alternatives start with `KEY=`
 there): continuations or malformed by the shared rule (vectorised.py). The
 rest take sure_lines.py's pattern, which hands what it cannot vouch for to
 the per-line rule.
+
+Where it is built, a compiled twin (native/logfmt.c, `read_lines_compiled`)
+reads each line's bytes once instead; it settles every line these bitmaps
+settle, alike, and more (escapes in quoted values, lines at the buffer's
+end: it reads no byte past the buffer).
 """
 
 from __future__ import annotations
@@ -48,11 +53,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loganalyser.counting.native import load
 from loganalyser.counting.result import PartialResult
 
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, shift_up_by, window_run
 from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
-from .swar import HIGH, U64, digits, first_clear, letters, not_equal, word_view
+from .swar import HIGH, U64, digits, first_clear, letters, newline_offsets, not_equal, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS  # level keys as the field programs make them
 from .vectorised import distinct_keys
 
@@ -68,6 +74,8 @@ _NO_BLANK_KEY = _NO_KEY_START.copy()  # after one blank: no key, no further blan
 _ENDS_LEVEL = np.zeros(256, dtype=bool)
 _ENDS_LEVEL[[32, 10, 13]] = True  # a level word ends at a space or the line's end (a CR there: no other in valid lines)
 GUARD = 16  # lines ending this close to the buffer's end go to the sure pattern (no word read past it)
+COMPILED = load("logfmt")  # native/logfmt.c: read_lines in one pass over the bytes (None: not built, or turned off)
+_UNSETTLED, _BLANK, _LEVELED, _PLAIN, _NO_RECORD = range(5)  # its kinds of lines
 
 
 def _word_bytes(w):
@@ -138,11 +146,25 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
     return Lines(starts, ends, head, blank, leveled, plain, no_record, keys)
 
 
+def read_lines_compiled(v: np.ndarray) -> Lines:
+    """read_lines by the compiled scanner (native/logfmt.c), which reads each line once."""
+    ends = newline_offsets(v)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    np.add(ends[:-1], 1, out=starts[1:])
+    kinds = np.empty(ends.size, dtype=np.uint8)
+    keys = np.empty(ends.size, dtype=np.uint64)
+    COMPILED.read_lines(v, ends, kinds, keys)
+    return Lines(starts, ends, v[starts], kinds == _BLANK, kinds == _LEVELED, kinds == _PLAIN, kinds == _NO_RECORD, keys)
+
+
 class LogfmtBits(SettledLines):
     """Counts logfmt buffers; `sure` (sure_lines.SureLines) counts the lines the bitmaps cannot settle."""
 
-    def read(self, v: np.ndarray, has_cr: bool) -> Lines:
-        return read_lines(v, has_cr)
+    reads_cr = COMPILED is None  # the compiled reader looks at the CR before each newline itself
+
+    def read(self, v: np.ndarray, has_cr: bool | None) -> Lines:
+        return read_lines(v, has_cr) if COMPILED is None else read_lines_compiled(v)
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines, dialect) -> None:
         distinct, counts = distinct_keys(lines.keys[lines.leveled])

@@ -68,12 +68,15 @@ def quote_state(v: np.ndarray, size: int, ends: np.ndarray):
 class SettledLines:
     """Counts buffers by a reader (`read`, `add_levels`); `sure` (sure_lines.SureLines) counts the rest."""
 
+    reads_cr = True  # whether `read` wants to know if the buffer holds a CR (a scan of it)
+
     def __init__(self, sure):
         self._sure = sure
         self._no_records = FieldProgram([])  # the shared continuation rule of lines that are no records
 
-    def read(self, v: np.ndarray, has_cr: bool) -> Settled:
-        """What the bitmaps settle of the lines of `v` (its last byte a newline)."""
+    def read(self, v: np.ndarray, has_cr: bool | None) -> Settled:
+        """What the bitmaps settle of the lines of `v` (its last byte a newline); `has_cr`: whether
+        `v` holds a CR (None when `reads_cr` is false)."""
         raise NotImplementedError
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Settled, dialect) -> None:
@@ -90,7 +93,7 @@ class SettledLines:
         if last < 0:
             return result
         v = v[: last + 1]
-        lines = self.read(v, data.find(b"\r", start, end) >= 0)
+        lines = self.read(v, data.find(b"\r", start, end) >= 0 if self.reads_cr else None)
         result.lines += lines.ends.size
         result.blank += int(np.count_nonzero(lines.blank))
         if lines.leveled.any():
