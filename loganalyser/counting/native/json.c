@@ -1,0 +1,393 @@
+/* JSON lines settled one line at a time: the compiled twin of formats/json_bits.read_lines.
+ *
+ * read_lines(buffer, ends, kinds, guard) -> [(value, count), ...]
+ *
+ * `buffer`'s lines end at `ends` (little-endian int64 offsets of its "\n"s, the
+ * last one its last byte). Each line gets a kind in `kinds` (uint8, one per
+ * line): UNSURE (left to the sure pattern and the per-line rule), BLANK, PLAIN
+ * (a record without level: NONE), NO_RECORD (json.loads refuses it; only for
+ * lines starting `guard` bytes or more before the buffer's end, as the numpy
+ * reader), or LEVELED + t: a record whose level is read from the JSON value
+ * returned t-th (its bytes, and how many lines have it).
+ *
+ * Each line is parsed by JSON's grammar as Python's json module reads it
+ * (whitespace " \t\r", strict strings, numbers, true, false, null, nesting),
+ * and the per-line rule (engine.py's _json_level) is applied to what it finds:
+ * the last value of each of the top-level keys "level", "severity", "lvl",
+ * "log.level" (null: as if absent), in that order, or the "level" of the last
+ * top-level "log" when that is an object. A line is UNSURE rather than
+ * judged when anything is beyond what this reads exactly: bytes that are no
+ * ASCII (UTF-8 decoding), NUL (json.loads may decode UTF-16), NaN and
+ * Infinity, integers of over 4000 digits (int() refuses 4300), nesting deeper
+ * than 64, backslashes in a key that the rule reads, a level that is a
+ * string with escapes, or a level value of over 64 bytes. A syntax error
+ * met before any of those makes the line NO_RECORD: json.loads then fails
+ * whatever follows. The parser needs no bounds checks within a line: it
+ * stops at the "\n" that ends it, which no rule accepts.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { UNSURE, BLANK, PLAIN, NO_RECORD, LEVELED };            /* line kinds, as json_bits.py reads them */
+enum { BAD = -1, DOUBT = -2 };                                /* json.loads refuses; not sure: the rule decides */
+enum { ABSENT, NUL, LITERAL, NUMBER, TEXT, ESCAPED, OBJECT, ARRAY }; /* what a value is */
+enum { LEVEL_KEYS = 4, LOG = 4, OTHER = 5 };                  /* level, severity, lvl, log.level; "log" */
+
+#define DEEPEST 64
+#define LONGEST_VALUE 64
+#define LONGEST_INTEGER 4000
+#define MOST_VALUES (256 - LEVELED) /* distinct level values per call */
+#define TABLE 512                   /* their hash table's slots */
+
+typedef struct {
+    int type;
+    Py_ssize_t at, size;
+} Value;
+
+typedef struct {
+    const unsigned char *p;
+    Py_ssize_t i;
+    Py_ssize_t words_end; /* a word (8 bytes) may be read at offsets below it */
+} Cursor;
+
+/* Bytes that a string holds as they are (no quote, backslash, control byte or non-ASCII). */
+static unsigned char plain_byte[256];
+
+static void init_tables(void) {
+    for (int b = 0x20; b < 0x80; b++) plain_byte[b] = b != '"' && b != '\\';
+}
+
+static inline void skip_blanks(Cursor *c) {
+    unsigned char b;
+    while ((b = c->p[c->i]) == ' ' || b == '\t' || b == '\r') c->i++;
+}
+
+static inline int is_digit(unsigned char b) { return (unsigned)(b - '0') < 10; }
+
+static inline int is_hex(unsigned char b) { return is_digit(b) || (unsigned)((b | 0x20) - 'a') < 6; }
+
+/* A byte no string or token holds: NUL (json.loads may read the line as UTF-16), or another. */
+static inline int refused(unsigned char b) { return b == 0 || b >= 0x80 ? DOUBT : BAD; }
+
+static const uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL;
+
+/* The high bit of the first byte of `w` that no string holds as it is (a quote, a backslash, a
+ * control byte or non-ASCII), at least; 0 if none. Each test's lowest bit is exact (a borrow
+ * only runs up from a byte that it flags rightly), and so is that of their union. */
+static inline uint64_t special_bytes(uint64_t w) {
+    uint64_t quote = w ^ (ONES * '"'), backslash = w ^ (ONES * '\\');
+    return (((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((w - ONES * 0x20) & ~w) | w) & HIGHS;
+}
+
+static inline int lowest_byte(uint64_t bits) {
+#if defined(__GNUC__)
+    return __builtin_ctzll(bits) >> 3;
+#else
+    int k = 0;
+    while (!(bits & 0x80)) bits >>= 8, k++;
+    return k;
+#endif
+}
+
+/* Past the bytes from `i` on that a string holds as they are, eight at a time where it may. */
+static inline Py_ssize_t plain_run(const Cursor *c, Py_ssize_t i) {
+    while (i < c->words_end) {
+        uint64_t w, special;
+        memcpy(&w, c->p + i, 8);
+        if ((special = special_bytes(w)) != 0) return i + lowest_byte(special);
+        i += 8;
+    }
+    while (plain_byte[c->p[i]]) i++;
+    return i;
+}
+
+/* At a string's opening quote: past its closing one; TEXT, ESCAPED, BAD or DOUBT. */
+static int string(Cursor *c) {
+    const unsigned char *p = c->p;
+    Py_ssize_t i = c->i + 1;
+    int type = TEXT;
+    for (;;) {
+        i = plain_run(c, i);
+        if (p[i] == '"') {
+            c->i = i + 1;
+            return type;
+        }
+        if (p[i] != '\\') return refused(p[i]); /* a control byte (the newline too: unterminated) */
+        unsigned char e = p[i + 1];
+        if (e == 'u') {
+            if (!(is_hex(p[i + 2]) && is_hex(p[i + 3]) && is_hex(p[i + 4]) && is_hex(p[i + 5]))) return BAD;
+            i += 6;
+        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+            i += 2;
+        } else {
+            return refused(e);
+        }
+        type = ESCAPED;
+    }
+}
+
+/* At a number's first byte ('-' or a digit): past it, as json's scanner takes it; NUMBER, BAD or DOUBT. */
+static int number(Cursor *c) {
+    const unsigned char *p = c->p;
+    Py_ssize_t i = c->i + (p[c->i] == '-');
+    if (p[i] == '0') {
+        i++;
+    } else if (p[i] >= '1' && p[i] <= '9') {
+        while (is_digit(p[i])) i++;
+    } else {
+        return p[i] == 'I' ? DOUBT : refused(p[i]); /* -Infinity */
+    }
+    if (i - c->i > LONGEST_INTEGER) return DOUBT;
+    if (p[i] == '.' && is_digit(p[i + 1])) {
+        i += 2;
+        while (is_digit(p[i])) i++;
+    }
+    if ((p[i] | 0x20) == 'e') { /* an exponent, if digits follow (else the number ends before the e) */
+        Py_ssize_t j = i + 1 + (p[i + 1] == '+' || p[i + 1] == '-');
+        if (is_digit(p[j])) {
+            while (is_digit(p[j])) j++;
+            i = j;
+        }
+    }
+    c->i = i;
+    return NUMBER;
+}
+
+static int value(Cursor *c, int depth);
+
+/* At a '{' or '[' below the top: past its closing bracket; OBJECT, ARRAY, BAD or DOUBT. */
+static int container(Cursor *c, int depth) {
+    if (depth > DEEPEST) return DOUBT;
+    const unsigned char *p = c->p;
+    int object = p[c->i] == '{';
+    unsigned char close = object ? '}' : ']';
+    c->i++;
+    skip_blanks(c);
+    if (p[c->i] == close) {
+        c->i++;
+        return object ? OBJECT : ARRAY;
+    }
+    for (;;) {
+        int type;
+        if (object) {
+            if (p[c->i] != '"') return refused(p[c->i]);
+            if ((type = string(c)) < 0) return type;
+            skip_blanks(c);
+            if (p[c->i] != ':') return refused(p[c->i]);
+            c->i++;
+            skip_blanks(c);
+        }
+        if ((type = value(c, depth + 1)) < 0) return type;
+        skip_blanks(c);
+        if (p[c->i] == close) {
+            c->i++;
+            return object ? OBJECT : ARRAY;
+        }
+        if (p[c->i] != ',') return refused(p[c->i]);
+        c->i++;
+        skip_blanks(c);
+    }
+}
+
+static inline int word(Cursor *c, const char *text, int type) {
+    const unsigned char *p = c->p + c->i;
+    for (int k = 0; text[k]; k++)
+        if (p[k] != (unsigned char)text[k]) return refused(p[k]);
+    c->i += strlen(text);
+    return type;
+}
+
+/* At a value's first byte: past it; its type, BAD or DOUBT. */
+static int value(Cursor *c, int depth) {
+    switch (c->p[c->i]) {
+    case '"': return string(c);
+    case '{':
+    case '[': return container(c, depth);
+    case 't': return word(c, "true", LITERAL);
+    case 'f': return word(c, "false", LITERAL);
+    case 'n': return word(c, "null", NUL);
+    case 'N':
+    case 'I': return DOUBT; /* NaN, Infinity */
+    default: return c->p[c->i] == '-' || is_digit(c->p[c->i]) ? number(c) : refused(c->p[c->i]);
+    }
+}
+
+/* Which key the rule reads a (plain) key as. */
+static int key_of(const unsigned char *k, Py_ssize_t n) {
+    if (k[0] != 'l' && k[0] != 's') return OTHER;
+    switch (n) {
+    case 3: return memcmp(k, "lvl", 3) == 0 ? 2 : memcmp(k, "log", 3) == 0 ? LOG : OTHER;
+    case 5: return memcmp(k, "level", 5) == 0 ? 0 : OTHER;
+    case 8: return memcmp(k, "severity", 8) == 0 ? 1 : OTHER;
+    case 9: return memcmp(k, "log.level", 9) == 0 ? 3 : OTHER;
+    default: return OTHER;
+    }
+}
+
+/* At an object's '{': past its '}', with the last value of each key the rule reads in `found`
+ * (the top: level, severity, lvl, log.level and, in found[LOG], the level of the last "log"
+ * if that is an object; `top` 0: found[0] is its "level"). Returns OBJECT, BAD or DOUBT. */
+static int record(Cursor *c, int top, Value *found) {
+    const unsigned char *p = c->p;
+    c->i++;
+    skip_blanks(c);
+    if (p[c->i] == '}') {
+        c->i++;
+        return OBJECT;
+    }
+    for (;;) {
+        if (p[c->i] != '"') return refused(p[c->i]);
+        Py_ssize_t key = c->i + 1;
+        int type = string(c);
+        if (type < 0) return type;
+        if (type == ESCAPED) return DOUBT; /* "lev\u0065l" is "level" */
+        int slot = key_of(p + key, c->i - 1 - key);
+        if (!top && slot != 0) slot = OTHER;
+        skip_blanks(c);
+        if (p[c->i] != ':') return refused(p[c->i]);
+        c->i++;
+        skip_blanks(c);
+        Py_ssize_t at = c->i;
+        if (top && slot == LOG) {
+            found[LOG].type = ABSENT; /* this "log" replaces any before it */
+            type = p[at] == '{' ? record(c, 0, &found[LOG]) : value(c, 1);
+        } else {
+            type = value(c, 1);
+        }
+        if (type < 0) return type;
+        if (slot < LEVEL_KEYS) found[slot] = (Value){type, at, c->i - at};
+        skip_blanks(c);
+        if (p[c->i] == '}') {
+            c->i++;
+            return OBJECT;
+        }
+        if (p[c->i] != ',') return refused(p[c->i]);
+        c->i++;
+        skip_blanks(c);
+    }
+}
+
+/* The kind of the line [start, end) and, for LEVELED, its level's value in `level`. */
+static int line_kind(const unsigned char *p, Py_ssize_t start, Py_ssize_t end, Py_ssize_t words_end, Value *level) {
+    if (end == start || (end == start + 1 && p[start] == '\r')) return BLANK;
+    Cursor c = {p, start, words_end};
+    skip_blanks(&c);
+    if (p[c.i] != '{') return NO_RECORD; /* the rule wants "{" after the whitespace bytes.lstrip takes */
+    Value found[LEVEL_KEYS + 1] = {{ABSENT, 0, 0}};
+    int type = record(&c, 1, found);
+    if (type < 0) return type == BAD ? NO_RECORD : UNSURE;
+    skip_blanks(&c);
+    if (c.i != end) return refused(p[c.i]) == BAD ? NO_RECORD : UNSURE; /* data after the object */
+    for (int k = 0; k <= LEVEL_KEYS; k++) { /* found[LOG]: log.level's stand-in, read after it */
+        Value *v = &found[k];
+        if (v->type <= NUL) continue; /* absent or null: the rule reads on */
+        if (v->type == TEXT || v->type == NUMBER) {
+            *level = *v;
+            return v->size <= LONGEST_VALUE ? LEVELED : UNSURE;
+        }
+        return v->type == ESCAPED ? UNSURE : PLAIN; /* true, false, an object or an array: NONE */
+    }
+    return PLAIN;
+}
+
+/* The distinct level values met, with their counts (an open-addressing hash table). */
+typedef struct {
+    Py_ssize_t at[MOST_VALUES], size[MOST_VALUES], count[MOST_VALUES];
+    int n;
+    short slot[TABLE]; /* value index + 1, 0 empty */
+} Values;
+
+/* The index of value `v` in `values` (added if new), or -1 when the table is full. */
+static int value_index(Values *values, const unsigned char *p, const Value *v) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t k = 0; k < v->size; k++) h = (h ^ p[v->at + k]) * 16777619u;
+    for (uint32_t s = h % TABLE;; s = (s + 1) % TABLE) {
+        int t = values->slot[s] - 1;
+        if (t < 0) {
+            if (values->n == MOST_VALUES) return -1;
+            t = values->n++;
+            values->at[t] = v->at;
+            values->size[t] = v->size;
+            values->count[t] = 0;
+            values->slot[s] = (short)(t + 1);
+            return t;
+        }
+        if (values->size[t] == v->size && memcmp(p + values->at[t], p + v->at, v->size) == 0) return t;
+    }
+}
+
+static PyObject *read_lines(PyObject *self, PyObject *args) {
+    Py_buffer buffer, ends, kinds;
+    Py_ssize_t guard;
+    if (!PyArg_ParseTuple(args, "y*y*w*n", &buffer, &ends, &kinds, &guard)) return NULL;
+    PyObject *out = NULL;
+    Values *values = NULL;
+    Py_ssize_t lines = ends.len / 8, n = buffer.len;
+    if (kinds.len != lines || (lines > 0 && ((const int64_t *)ends.buf)[lines - 1] != n - 1)) {
+        PyErr_SetString(PyExc_ValueError, "kinds: one per line; the buffer's last byte: its last newline");
+        goto done;
+    }
+    values = PyMem_Calloc(1, sizeof(Values));
+    if (values == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const unsigned char *p = buffer.buf;
+    const int64_t *end = ends.buf;
+    unsigned char *kind = kinds.buf;
+    int misread = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t start = 0;
+    for (Py_ssize_t k = 0; k < lines; k++) {
+        if (end[k] < start || p[end[k]] != '\n') { /* the parser stops at each line's newline only */
+            misread = 1;
+            break;
+        }
+        Value level;
+        int found = line_kind(p, start, end[k], n - 7, &level);
+        if (found == LEVELED) {
+            int t = value_index(values, p, &level);
+            if (t < 0) {
+                found = UNSURE;
+            } else {
+                values->count[t]++;
+                found = LEVELED + t;
+            }
+        } else if (found == NO_RECORD && start + guard > n) {
+            found = UNSURE; /* the continuation rule reads words past it */
+        }
+        kind[k] = (unsigned char)found;
+        start = end[k] + 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (misread) {
+        PyErr_SetString(PyExc_ValueError, "ends: the buffer's newlines, ascending");
+        goto done;
+    }
+    out = PyList_New(values->n);
+    for (int t = 0; out != NULL && t < values->n; t++) {
+        PyObject *item = Py_BuildValue("(y#n)", p + values->at[t], values->size[t], values->count[t]);
+        if (item == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, t, item);
+    }
+done:
+    PyMem_Free(values);
+    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&kinds);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"read_lines", read_lines, METH_VARARGS, "the kind of each JSON line of a buffer, and its level values"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_json", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__json(void) {
+    init_tables();
+    return PyModule_Create(&module);
+}
