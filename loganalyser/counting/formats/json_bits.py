@@ -41,7 +41,7 @@ from loganalyser.counting.result import PartialResult
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, window_run
 from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
 from .sure_lines import json_token_value
-from .swar import U64, blanks, first_clear, newline_offsets, word_view
+from .swar import U64, blanks, first_clear, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS
 from .vectorised import distinct_keys
 
@@ -132,13 +132,13 @@ class ScannedLines(Settled):
 
 
 def scan_lines(v: np.ndarray, scanner=_SCANNER) -> ScannedLines:
-    """What the compiled scanner settles of the lines of `v` (its last byte a newline)."""
-    ends = newline_offsets(v)
+    """What the compiled scanner settles of the lines of `v` (its last byte a newline); it finds their ends too."""
+    found_ends, found_kinds, values = scanner.read_lines(v, GUARD)
+    ends = np.frombuffer(found_ends, dtype=np.int64)
+    kinds = np.frombuffer(found_kinds, dtype=np.uint8)
     starts = np.empty_like(ends)
     starts[0] = 0
     np.add(ends[:-1], 1, out=starts[1:])
-    kinds = np.empty(ends.size, dtype=np.uint8)
-    values = scanner.read_lines(v, ends, kinds, GUARD)
     return ScannedLines(starts, ends, v[starts], kinds == BLANK, kinds >= LEVELED, kinds == PLAIN, kinds == NO_RECORD,
                         kinds, values)
 

@@ -60,8 +60,7 @@ static void init_tables(void) {
 }
 
 static inline void skip_blanks(Cursor *c) {
-    unsigned char b;
-    while ((b = c->p[c->i]) == ' ' || b == '\t' || b == '\r') c->i++;
+    while (c->p[c->i] == ' ' || c->p[c->i] == '\t' || c->p[c->i] == '\r') c->i++;
 }
 
 static inline int is_digit(unsigned char b) { return (unsigned)(b - '0') < 10; }
@@ -226,60 +225,71 @@ static int key_of(const unsigned char *k, Py_ssize_t n) {
     }
 }
 
+static inline Py_ssize_t blanks(const unsigned char *p, Py_ssize_t i) {
+    while (p[i] == ' ' || p[i] == '\t' || p[i] == '\r') i++;
+    return i;
+}
+
 /* At an object's '{': past its '}', with the last value of each key the rule reads in `found`
  * (the top: level, severity, lvl, log.level and, in found[LOG], the level of the last "log"
- * if that is an object; `top` 0: found[0] is its "level"). Returns OBJECT, BAD or DOUBT. */
+ * if that is an object; `top` 0: found[0] is its "level"). Returns OBJECT, BAD or DOUBT.
+ * The position stays in a register: plain strings and numbers, most values, are read here. */
 static int record(Cursor *c, int top, Value *found) {
     const unsigned char *p = c->p;
-    c->i++;
-    skip_blanks(c);
-    if (p[c->i] == '}') {
-        c->i++;
+    Py_ssize_t i = blanks(p, c->i + 1);
+    if (p[i] == '}') {
+        c->i = i + 1;
         return OBJECT;
     }
     for (;;) {
-        if (p[c->i] != '"') return refused(p[c->i]);
-        Py_ssize_t key = c->i + 1;
-        int type = string(c);
-        if (type < 0) return type;
-        if (type == ESCAPED) return DOUBT; /* "lev\u0065l" is "level" */
-        int slot = key_of(p + key, c->i - 1 - key);
+        if (p[i] != '"') return refused(p[i]);
+        Py_ssize_t key = i + 1;
+        i = plain_run(c, key);
+        if (p[i] != '"') return p[i] == '\\' ? DOUBT : refused(p[i]); /* "lev\u0065l" is "level" */
+        int slot = key_of(p + key, i - key);
         if (!top && slot != 0) slot = OTHER;
-        skip_blanks(c);
-        if (p[c->i] != ':') return refused(p[c->i]);
-        c->i++;
-        skip_blanks(c);
-        Py_ssize_t at = c->i;
-        if (top && slot == LOG) {
-            found[LOG].type = ABSENT; /* this "log" replaces any before it */
-            type = p[at] == '{' ? record(c, 0, &found[LOG]) : value(c, 1);
+        i = blanks(p, i + 1);
+        if (p[i] != ':') return refused(p[i]);
+        Py_ssize_t at = i = blanks(p, i + 1);
+        int type;
+        if (top && slot == LOG) found[LOG].type = ABSENT; /* this "log" replaces any before it */
+        if (p[at] == '"' && p[i = plain_run(c, at + 1)] == '"') {
+            i++;
+            type = TEXT;
         } else {
-            type = value(c, 1);
+            c->i = at;
+            if (top && slot == LOG && p[at] == '{') type = record(c, 0, &found[LOG]);
+            else type = is_digit(p[at]) ? number(c) : value(c, 1);
+            if (type < 0) return type;
+            i = c->i;
         }
-        if (type < 0) return type;
-        if (slot < LEVEL_KEYS) found[slot] = (Value){type, at, c->i - at};
-        skip_blanks(c);
-        if (p[c->i] == '}') {
-            c->i++;
-            return OBJECT;
+        if (slot < LEVEL_KEYS) found[slot] = (Value){type, at, i - at};
+        i = blanks(p, i);
+        if (p[i] == ',') {
+            i = blanks(p, i + 1);
+            continue;
         }
-        if (p[c->i] != ',') return refused(p[c->i]);
-        c->i++;
-        skip_blanks(c);
+        if (p[i] != '}') return refused(p[i]);
+        c->i = i + 1;
+        return OBJECT;
     }
 }
 
-/* The kind of the line [start, end) and, for LEVELED, its level's value in `level`. */
-static int line_kind(const unsigned char *p, Py_ssize_t start, Py_ssize_t end, Py_ssize_t words_end, Value *level) {
-    if (end == start || (end == start + 1 && p[start] == '\r')) return BLANK;
-    Cursor c = {p, start, words_end};
-    skip_blanks(&c);
-    if (p[c.i] != '{') return NO_RECORD; /* the rule wants "{" after the whitespace bytes.lstrip takes */
+/* The kind of the line at c->i, which moves to the "\n" that ends it; for LEVELED, its level's value in `level`. */
+static int line_kind(Cursor *c, Value *level) {
+    const unsigned char *p = c->p;
+    Py_ssize_t start = c->i;
+    if (p[start] == '\n' || (p[start] == '\r' && p[start + 1] == '\n')) {
+        c->i += p[start] == '\r';
+        return BLANK;
+    }
+    skip_blanks(c);
+    if (p[c->i] != '{') return NO_RECORD; /* the rule wants "{" after the whitespace bytes.lstrip takes */
     Value found[LEVEL_KEYS + 1] = {{ABSENT, 0, 0}};
-    int type = record(&c, 1, found);
+    int type = record(c, 1, found);
     if (type < 0) return type == BAD ? NO_RECORD : UNSURE;
-    skip_blanks(&c);
-    if (c.i != end) return refused(p[c.i]) == BAD ? NO_RECORD : UNSURE; /* data after the object */
+    skip_blanks(c);
+    if (p[c->i] != '\n') return refused(p[c->i]) == BAD ? NO_RECORD : UNSURE; /* data after the object */
     for (int k = 0; k <= LEVEL_KEYS; k++) { /* found[LOG]: log.level's stand-in, read after it */
         Value *v = &found[k];
         if (v->type <= NUL) continue; /* absent or null: the rule reads on */
@@ -292,96 +302,119 @@ static int line_kind(const unsigned char *p, Py_ssize_t start, Py_ssize_t end, P
     return PLAIN;
 }
 
-/* The distinct level values met, with their counts (an open-addressing hash table). */
+/* The distinct level values met, with their counts (an open-addressing hash table keyed by a
+ * value's first 16 bytes, zero-padded, and its size). */
 typedef struct {
+    uint64_t head[MOST_VALUES][2];
     Py_ssize_t at[MOST_VALUES], size[MOST_VALUES], count[MOST_VALUES];
     int n;
     short slot[TABLE]; /* value index + 1, 0 empty */
 } Values;
 
-/* The index of value `v` in `values` (added if new), or -1 when the table is full. */
-static int value_index(Values *values, const unsigned char *p, const Value *v) {
-    uint32_t h = 2166136261u;
-    for (Py_ssize_t k = 0; k < v->size; k++) h = (h ^ p[v->at + k]) * 16777619u;
-    for (uint32_t s = h % TABLE;; s = (s + 1) % TABLE) {
+static inline uint64_t low_bytes(uint64_t w, Py_ssize_t k) { return k >= 8 ? w : k <= 0 ? 0 : w & ((1ULL << (8 * k)) - 1); }
+
+/* The index of value `v` (in the `n` bytes at `p`) in `values`, added if new; -1 when they are full. */
+static int value_index(Values *values, const unsigned char *p, Py_ssize_t n, const Value *v) {
+    uint64_t head[2] = {0, 0};
+    if (v->at + 16 <= n) {
+        memcpy(head, p + v->at, 16);
+    } else {
+        for (Py_ssize_t k = 0; k < v->size && k < 16; k++) head[k >> 3] |= (uint64_t)p[v->at + k] << (8 * (k & 7));
+    }
+    head[0] = low_bytes(head[0], v->size);
+    head[1] = low_bytes(head[1], v->size - 8);
+    uint64_t h = (head[0] * 0x9E3779B97F4A7C15ULL) ^ (head[1] * 0xC2B2AE3D27D4EB4FULL) ^ (uint64_t)v->size;
+    for (uint32_t s = (uint32_t)(h >> 55) % TABLE;; s = (s + 1) % TABLE) {
         int t = values->slot[s] - 1;
         if (t < 0) {
             if (values->n == MOST_VALUES) return -1;
             t = values->n++;
+            values->head[t][0] = head[0];
+            values->head[t][1] = head[1];
             values->at[t] = v->at;
             values->size[t] = v->size;
             values->count[t] = 0;
             values->slot[s] = (short)(t + 1);
             return t;
         }
-        if (values->size[t] == v->size && memcmp(p + values->at[t], p + v->at, v->size) == 0) return t;
+        if (values->size[t] == v->size && values->head[t][0] == head[0] && values->head[t][1] == head[1]
+            && (v->size <= 16 || memcmp(p + values->at[t] + 16, p + v->at + 16, v->size - 16) == 0))
+            return t;
     }
 }
 
+/* Room for `*capacity` (doubled) lines in `ends` and `kinds`. */
+static int grow(PyObject *ends, PyObject *kinds, Py_ssize_t *capacity) {
+    *capacity *= 2;
+    return PyByteArray_Resize(ends, *capacity * 8) < 0 || PyByteArray_Resize(kinds, *capacity) < 0 ? -1 : 0;
+}
+
 static PyObject *read_lines(PyObject *self, PyObject *args) {
-    Py_buffer buffer, ends, kinds;
+    Py_buffer buffer;
     Py_ssize_t guard;
-    if (!PyArg_ParseTuple(args, "y*y*w*n", &buffer, &ends, &kinds, &guard)) return NULL;
-    PyObject *out = NULL;
+    if (!PyArg_ParseTuple(args, "y*n", &buffer, &guard)) return NULL;
+    const unsigned char *p = buffer.buf;
+    Py_ssize_t n = buffer.len, capacity = n / 64 + 16, lines = 0;
+    PyObject *ends = NULL, *kinds = NULL, *found = NULL, *out = NULL;
     Values *values = NULL;
-    Py_ssize_t lines = ends.len / 8, n = buffer.len;
-    if (kinds.len != lines || (lines > 0 && ((const int64_t *)ends.buf)[lines - 1] != n - 1)) {
-        PyErr_SetString(PyExc_ValueError, "kinds: one per line; the buffer's last byte: its last newline");
+    if (n == 0 || p[n - 1] != '\n') { /* the parser stops at a line's newline, never past it */
+        PyErr_SetString(PyExc_ValueError, "the buffer's last byte must be a newline");
         goto done;
     }
     values = PyMem_Calloc(1, sizeof(Values));
-    if (values == NULL) {
-        PyErr_NoMemory();
+    ends = PyByteArray_FromStringAndSize(NULL, capacity * 8);
+    kinds = PyByteArray_FromStringAndSize(NULL, capacity);
+    if (values == NULL || ends == NULL || kinds == NULL) {
+        if (values == NULL) PyErr_NoMemory();
         goto done;
     }
-    const unsigned char *p = buffer.buf;
-    const int64_t *end = ends.buf;
-    unsigned char *kind = kinds.buf;
-    int misread = 0;
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t start = 0;
-    for (Py_ssize_t k = 0; k < lines; k++) {
-        if (end[k] < start || p[end[k]] != '\n') { /* the parser stops at each line's newline only */
-            misread = 1;
-            break;
+    Cursor c = {p, 0, n - 7};
+    while (c.i < n) {
+        if (lines == capacity) {
+            Py_BLOCK_THREADS
+            if (grow(ends, kinds, &capacity) < 0) goto done;
+            Py_UNBLOCK_THREADS
         }
+        Py_ssize_t start = c.i;
         Value level;
-        int found = line_kind(p, start, end[k], n - 7, &level);
-        if (found == LEVELED) {
-            int t = value_index(values, p, &level);
+        int kind = line_kind(&c, &level);
+        if (p[c.i] != '\n') c.i = (const unsigned char *)memchr(p + c.i, '\n', n - c.i) - p; /* no "\n" before c.i */
+        if (kind == LEVELED) {
+            int t = value_index(values, p, n, &level);
             if (t < 0) {
-                found = UNSURE;
+                kind = UNSURE;
             } else {
                 values->count[t]++;
-                found = LEVELED + t;
+                kind = LEVELED + t;
             }
-        } else if (found == NO_RECORD && start + guard > n) {
-            found = UNSURE; /* the continuation rule reads words past it */
+        } else if (kind == NO_RECORD && start + guard > n) {
+            kind = UNSURE; /* the continuation rule reads words past it */
         }
-        kind[k] = (unsigned char)found;
-        start = end[k] + 1;
+        ((int64_t *)PyByteArray_AS_STRING(ends))[lines] = c.i;
+        ((unsigned char *)PyByteArray_AS_STRING(kinds))[lines++] = (unsigned char)kind;
+        c.i++;
     }
     Py_END_ALLOW_THREADS
-    if (misread) {
-        PyErr_SetString(PyExc_ValueError, "ends: the buffer's newlines, ascending");
-        goto done;
-    }
-    out = PyList_New(values->n);
-    for (int t = 0; out != NULL && t < values->n; t++) {
+    if (PyByteArray_Resize(ends, lines * 8) < 0 || PyByteArray_Resize(kinds, lines) < 0) goto done;
+    found = PyList_New(values->n);
+    for (int t = 0; found != NULL && t < values->n; t++) {
         PyObject *item = Py_BuildValue("(y#n)", p + values->at[t], values->size[t], values->count[t]);
-        if (item == NULL) Py_CLEAR(out);
-        else PyList_SET_ITEM(out, t, item);
+        if (item == NULL) Py_CLEAR(found);
+        else PyList_SET_ITEM(found, t, item);
     }
+    if (found != NULL) out = PyTuple_Pack(3, ends, kinds, found);
 done:
     PyMem_Free(values);
+    Py_XDECREF(ends);
+    Py_XDECREF(kinds);
+    Py_XDECREF(found);
     PyBuffer_Release(&buffer);
-    PyBuffer_Release(&ends);
-    PyBuffer_Release(&kinds);
     return out;
 }
 
 static PyMethodDef methods[] = {
-    {"read_lines", read_lines, METH_VARARGS, "the kind of each JSON line of a buffer, and its level values"},
+    {"read_lines", read_lines, METH_VARARGS, "the newline and kind of each JSON line of a buffer, and its level values"},
     {NULL, NULL, 0, NULL},
 };
 
