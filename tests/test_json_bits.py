@@ -9,6 +9,7 @@ bitmaps settle, the same way, and more.
 from __future__ import annotations
 
 import functools
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -217,6 +218,20 @@ def test_more_level_values_than_the_scanner_holds():
     assert len(lines.values) == 252 and sum(n for _, n in lines.values) == int(lines.leveled.sum())
     assert 0 < int((lines.kinds == 0).sum()) < 1200
     settled_lines_agree(data, reader="scanner")
+
+
+@needs_scanner
+def test_level_values_alike_in_their_first_bytes_are_told_apart():
+    """The scanner's table keys a value by its first 16 bytes and its size, then compares the rest (enough
+    values that share their first 8 or 16 bytes for the table's probes to meet)."""
+    rng = random.Random(7)
+    ends = sorted({"".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(1, 3))).encode() for _ in range(400)})
+    values = ([b'"critical-%s"' % end for end in ends[:150]] + [b'"a-very-long-level-%s"' % end for end in ends[:80]]
+              + [b"12345678901234567", b'"' + b"z" * 100 + b'"', b'"' + b"z" * 99 + b'y"'])
+    data = b"".join(b'{"level":%s}\n' % value for value in values * 3)
+    lines = scanned(np.frombuffer(data, dtype=np.uint8))
+    assert sorted(lines.values) == sorted((value, 3) for value in values)
+    assert settled_lines_agree(data, reader="scanner") == 3 * len(values)
 
 
 @needs_scanner

@@ -19,8 +19,8 @@
  * judged when anything is beyond what this reads exactly: bytes that are no
  * ASCII (UTF-8 decoding), NUL (json.loads may decode UTF-16), NaN and
  * Infinity, integers of over 4000 digits (int() refuses 4300), nesting deeper
- * than 64, backslashes in a key that the rule reads, a level that is a
- * string with escapes, or a level value of over 64 bytes. A syntax error
+ * than 64, backslashes in a key that the rule reads, or a level that is a
+ * string with escapes. A syntax error
  * met before any of those makes the line NO_RECORD: json.loads then fails
  * whatever follows. The parser needs no bounds checks within a line: it
  * stops at the "\n" that ends it, which no rule accepts.
@@ -36,7 +36,6 @@ enum { ABSENT, NUL, LITERAL, NUMBER, TEXT, ESCAPED, OBJECT, ARRAY }; /* what a v
 enum { LEVEL_KEYS = 4, LOG = 4, OTHER = 5 };                  /* level, severity, lvl, log.level; "log" */
 
 #define DEEPEST 64
-#define LONGEST_VALUE 64
 #define LONGEST_INTEGER 4000
 #define MOST_VALUES (256 - LEVELED) /* distinct level values per call */
 #define TABLE 512                   /* their hash table's slots */
@@ -295,7 +294,7 @@ static int line_kind(Cursor *c, Value *level) {
         if (v->type <= NUL) continue; /* absent or null: the rule reads on */
         if (v->type == TEXT || v->type == NUMBER) {
             *level = *v;
-            return v->size <= LONGEST_VALUE ? LEVELED : UNSURE;
+            return LEVELED;
         }
         return v->type == ESCAPED ? UNSURE : PLAIN; /* true, false, an object or an array: NONE */
     }
