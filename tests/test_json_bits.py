@@ -130,7 +130,9 @@ SCANNER_TRAPS = [
     b'{"n":' + b"[" * 70 + b"]" * 70 + b"}", b'{"n":' + b"[" * 1200 + b"]" * 1200 + b"}", b'{"n":' + b"[" * 70 + b"}",
     b"{\x00}\x00", b'{\x00"level":"x"}', b'{"a":"\x00"}', b'{"a":1}\x00', b'{"a":"\xc3\xa9","level":"warn"}',
     b'{"a":"\xed\xa0\x80","level":"warn"}', b'{"a":"\xff","level":"warn"}', b'{"a":1,\xff}', b'{"level":"\xc3\xa9"}',
-    b'\xef\xbb\xbf{"level":"x"}', b'{"a":1,"level":"' + b"\\u0041" * 12 + b'"}']
+    b'\xef\xbb\xbf{"level":"x"}', b'{"a":1,"level":"' + b"\\u0041" * 12 + b'"}',
+    *(b'{"msg":"' + b"m" * pad + b'","level":"warn","x":"\\u0041"}' for pad in range(490, 520, 3)),  # past the masked 512 bytes
+    *(b'{"msg":"' + b"m" * pad + b'\\"","lvl":"warn"}' for pad in range(116, 128))]
 
 
 @pytest.mark.parametrize("reader", READERS)

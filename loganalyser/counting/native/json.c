@@ -1,14 +1,14 @@
 /* JSON lines settled one line at a time: the compiled twin of formats/json_bits.read_lines.
  *
- * read_lines(buffer, ends, kinds, guard) -> [(value, count), ...]
+ * read_lines(buffer, guard) -> (ends, kinds, values)
  *
- * `buffer`'s lines end at `ends` (little-endian int64 offsets of its "\n"s, the
- * last one its last byte). Each line gets a kind in `kinds` (uint8, one per
- * line): UNSURE (left to the sure pattern and the per-line rule), BLANK, PLAIN
+ * For each line of `buffer` (its last byte a "\n"): its "\n"'s offset in
+ * `ends` (a bytearray of little-endian int64) and its kind in `kinds` (one
+ * byte): UNSURE (left to the sure pattern and the per-line rule), BLANK, PLAIN
  * (a record without level: NONE), NO_RECORD (json.loads refuses it; only for
  * lines starting `guard` bytes or more before the buffer's end, as the numpy
- * reader), or LEVELED + t: a record whose level is read from the JSON value
- * returned t-th (its bytes, and how many lines have it).
+ * reader), or LEVELED + t: a record whose level is read from values[t], a
+ * (JSON value's bytes, how many lines have it) pair.
  *
  * Each line is parsed by JSON's grammar as Python's json module reads it
  * (whitespace " \t\r", strict strings, numbers, true, false, null, nesting),
@@ -20,10 +20,11 @@
  * ASCII (UTF-8 decoding), NUL (json.loads may decode UTF-16), NaN and
  * Infinity, integers of over 4000 digits (int() refuses 4300), nesting deeper
  * than 64, backslashes in a key that the rule reads, or a level that is a
- * string with escapes. A syntax error
- * met before any of those makes the line NO_RECORD: json.loads then fails
- * whatever follows. The parser needs no bounds checks within a line: it
- * stops at the "\n" that ends it, which no rule accepts.
+ * string with escapes. A syntax error met before any of those makes the line
+ * NO_RECORD: json.loads then fails whatever follows. The parser needs no
+ * bounds checks within a line: it stops at the "\n" that ends it, which no
+ * rule accepts, and the line's end is where it stops (or, after a line it
+ * refuses, the next "\n": it passed none).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -43,15 +44,26 @@ enum { LEVEL_KEYS = 4, LOG = 4, OTHER = 5 };                  /* level, severity
 #define MOST_VALUES (256 - LEVELED) /* distinct level values per call */
 #define TABLE 512                   /* their hash table's slots */
 
+#define BLOCKS 8 /* the bytes of a line that plain_run reads by masks: 64 * BLOCKS */
+
 typedef struct {
     int type;
     Py_ssize_t at, size;
 } Value;
 
+#if defined(__GNUC__)
+#define ALWAYS_INLINE __attribute__((always_inline)) static inline
+#else
+#define ALWAYS_INLINE static inline
+#endif
+
 typedef struct {
     const unsigned char *p;
     Py_ssize_t i;
-    Py_ssize_t n; /* the buffer's size: no read reaches it */
+    Py_ssize_t n;             /* the buffer's size: no read reaches it */
+    Py_ssize_t base;          /* the line's first byte */
+    int blocks;               /* masks made */
+    uint64_t masks[BLOCKS];   /* masks[k] bit j: byte base + 64k + j is special (block_mask) */
 } Cursor;
 
 /* Bytes that a string holds as they are (no quote, backslash, control byte or non-ASCII). */
@@ -61,8 +73,10 @@ static void init_tables(void) {
     for (int b = 0x20; b < 0x80; b++) plain_byte[b] = b != '"' && b != '\\';
 }
 
-static inline void skip_blanks(Cursor *c) {
-    while (c->p[c->i] == ' ' || c->p[c->i] == '\t' || c->p[c->i] == '\r') c->i++;
+/* Past JSON's whitespace from `i` on. */
+static inline Py_ssize_t blanks(const unsigned char *p, Py_ssize_t i) {
+    while (p[i] == ' ' || p[i] == '\t' || p[i] == '\r') i++;
+    return i;
 }
 
 static inline int is_digit(unsigned char b) { return (unsigned)(b - '0') < 10; }
@@ -72,42 +86,65 @@ static inline int is_hex(unsigned char b) { return is_digit(b) || (unsigned)((b 
 /* A byte no string or token holds: NUL (json.loads may read the line as UTF-16), or another. */
 static inline int refused(unsigned char b) { return b == 0 || b >= 0x80 ? DOUBT : BAD; }
 
-static const uint64_t ONES = 0x0101010101010101ULL, HIGHS = 0x8080808080808080ULL;
+static const uint64_t ONES = 0x0101010101010101ULL, LOW7 = 0x7F7F7F7F7F7F7F7FULL, HIGHS = 0x8080808080808080ULL;
 
-/* The high bit of the first byte of `w` that no string holds as it is (a quote, a backslash, a
- * control byte or non-ASCII), at least; 0 if none. Each test's lowest bit is exact (a borrow
- * only runs up from a byte that it flags rightly), and so is that of their union. */
+/* The high bit of each byte of `w` that no string holds as it is: a quote, a backslash, a control
+ * byte or non-ASCII. Exact for every byte (no carry crosses bytes): a byte's low seven bits plus
+ * 0x7F reach its high bit unless they are zero, plus 0x60 unless they are below 0x20. */
 static inline uint64_t special_bytes(uint64_t w) {
     uint64_t quote = w ^ (ONES * '"'), backslash = w ^ (ONES * '\\');
-    return (((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((w - ONES * 0x20) & ~w) | w) & HIGHS;
+    uint64_t is_quote = ~(((quote & LOW7) + LOW7) | quote), is_backslash = ~(((backslash & LOW7) + LOW7) | backslash);
+    return (is_quote | is_backslash | ~((w & LOW7) + ONES * 0x60) | w) & HIGHS;
 }
 
-static inline int lowest_byte(uint64_t bits) {
+static inline int lowest_bit(uint64_t bits) {
 #if defined(__GNUC__)
-    return __builtin_ctzll(bits) >> 3;
+    return __builtin_ctzll(bits);
 #else
     int k = 0;
-    while (!(bits & 0x80)) bits >>= 8, k++;
+    while (!(bits & 1)) bits >>= 1, k++;
     return k;
 #endif
 }
 
-/* Past the bytes from `i` on that a string holds as they are: sixteen at a time with SSE2 (whose
- * signed compare below 0x20 takes control bytes and non-ASCII at once), else eight, where they may be read. */
-static inline Py_ssize_t plain_run(const Cursor *c, Py_ssize_t i) {
+/* Bit k: whether byte k of the 64 at `p` is one that no string holds as it is. */
+static inline uint64_t block_mask(const unsigned char *p) {
+    uint64_t mask = 0;
 #if defined(__SSE2__) && defined(__GNUC__)
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
-    for (; i + 16 <= c->n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(c->p + i));
+    for (int k = 0; k < 64; k += 16) { /* a signed compare below 0x20 takes control bytes and non-ASCII at once */
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + k));
         __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), _mm_cmplt_epi8(x, space));
-        int bits = _mm_movemask_epi8(special);
-        if (bits != 0) return i + __builtin_ctz(bits);
+        mask |= (uint64_t)(uint32_t)_mm_movemask_epi8(special) << k;
+    }
+#else
+    for (int k = 0; k < 64; k += 8) {
+        uint64_t w;
+        memcpy(&w, p + k, 8);
+        mask |= ((special_bytes(w) >> 7) * 0x0102040810204080ULL) >> 56 << k; /* the high bits gathered */
     }
 #endif
+    return mask;
+}
+
+/* Past the bytes from `i` on that a string holds as they are: by the masks of the line's first
+ * 64 * BLOCKS bytes, made as the parse first reaches each (no string then costs a loop), and
+ * beyond them (or near the buffer's end) word by word. */
+ALWAYS_INLINE Py_ssize_t plain_run(Cursor *c, Py_ssize_t i) {
+    for (Py_ssize_t offset = i - c->base; offset < 64 * BLOCKS; offset = (offset | 63) + 1, i = c->base + offset) {
+        int k = (int)(offset >> 6);
+        for (; c->blocks <= k; c->blocks++) {
+            if (c->base + 64 * (c->blocks + 1) > c->n) goto words;
+            c->masks[c->blocks] = block_mask(c->p + c->base + 64 * c->blocks);
+        }
+        uint64_t later = c->masks[k] >> (offset & 63);
+        if (later != 0) return i + lowest_bit(later);
+    }
+words:
     while (i + 8 <= c->n) {
         uint64_t w, special;
         memcpy(&w, c->p + i, 8);
-        if ((special = special_bytes(w)) != 0) return i + lowest_byte(special);
+        if ((special = special_bytes(w)) != 0) return i + (lowest_bit(special) >> 3);
         i += 8;
     }
     while (plain_byte[c->p[i]]) i++;
@@ -175,7 +212,7 @@ static int container(Cursor *c, int depth) {
     int object = p[c->i] == '{';
     unsigned char close = object ? '}' : ']';
     c->i++;
-    skip_blanks(c);
+    c->i = blanks(c->p, c->i);
     if (p[c->i] == close) {
         c->i++;
         return object ? OBJECT : ARRAY;
@@ -185,20 +222,20 @@ static int container(Cursor *c, int depth) {
         if (object) {
             if (p[c->i] != '"') return refused(p[c->i]);
             if ((type = string(c)) < 0) return type;
-            skip_blanks(c);
+            c->i = blanks(c->p, c->i);
             if (p[c->i] != ':') return refused(p[c->i]);
             c->i++;
-            skip_blanks(c);
+            c->i = blanks(c->p, c->i);
         }
         if ((type = value(c, depth + 1)) < 0) return type;
-        skip_blanks(c);
+        c->i = blanks(c->p, c->i);
         if (p[c->i] == close) {
             c->i++;
             return object ? OBJECT : ARRAY;
         }
         if (p[c->i] != ',') return refused(p[c->i]);
         c->i++;
-        skip_blanks(c);
+        c->i = blanks(c->p, c->i);
     }
 }
 
@@ -235,11 +272,6 @@ static int key_of(const unsigned char *k, Py_ssize_t n) {
     case 9: return memcmp(k, "log.level", 9) == 0 ? 3 : OTHER;
     default: return OTHER;
     }
-}
-
-static inline Py_ssize_t blanks(const unsigned char *p, Py_ssize_t i) {
-    while (p[i] == ' ' || p[i] == '\t' || p[i] == '\r') i++;
-    return i;
 }
 
 /* At an object's '{': past its '}', with the last value of each key the rule reads in `found`
@@ -295,12 +327,13 @@ static int line_kind(Cursor *c, Value *level) {
         c->i += p[start] == '\r';
         return BLANK;
     }
-    skip_blanks(c);
+    c->i = blanks(c->p, c->i);
     if (p[c->i] != '{') return NO_RECORD; /* the rule wants "{" after the whitespace bytes.lstrip takes */
-    Value found[LEVEL_KEYS + 1] = {{ABSENT, 0, 0}};
+    Value found[LEVEL_KEYS + 1];
+    for (int k = 0; k <= LEVEL_KEYS; k++) found[k].type = ABSENT;
     int type = record(c, 1, found);
     if (type < 0) return type == BAD ? NO_RECORD : UNSURE;
-    skip_blanks(c);
+    c->i = blanks(c->p, c->i);
     if (p[c->i] != '\n') return refused(p[c->i]) == BAD ? NO_RECORD : UNSURE; /* data after the object */
     for (int k = 0; k <= LEVEL_KEYS; k++) { /* found[LOG]: log.level's stand-in, read after it */
         Value *v = &found[k];
@@ -381,14 +414,15 @@ static PyObject *read_lines(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    Cursor c = {p, 0, n};
+    Cursor c = {p, 0, n, 0, 0, {0}};
     while (c.i < n) {
         if (lines == capacity) {
             Py_BLOCK_THREADS
             if (grow(ends, kinds, &capacity) < 0) goto done;
             Py_UNBLOCK_THREADS
         }
-        Py_ssize_t start = c.i;
+        Py_ssize_t start = c.base = c.i;
+        c.blocks = 0;
         Value level;
         int kind = line_kind(&c, &level);
         if (p[c.i] != '\n') c.i = (const unsigned char *)memchr(p + c.i, '\n', n - c.i) - p; /* no "\n" before c.i */
