@@ -146,6 +146,8 @@ def scan_lines(v: np.ndarray, scanner=_SCANNER) -> ScannedLines:
 class JsonBits(SettledLines):
     """Counts JSON-lines buffers; `sure` (sure_lines.SureLines) counts the lines the bitmaps cannot settle."""
 
+    reads_cr = False  # both readers take a CR as any byte
+
     def __init__(self, sure):
         super().__init__(sure)
         self._levels: dict = {}  # value bytes -> reported level (a cache)

@@ -68,6 +68,8 @@ def quote_state(v: np.ndarray, size: int, ends: np.ndarray):
 class SettledLines:
     """Counts buffers by a reader (`read`, `add_levels`); `sure` (sure_lines.SureLines) counts the rest."""
 
+    reads_cr = True  # whether `read` wants to know if the buffer holds a CR (a search of the buffer)
+
     def __init__(self, sure):
         self._sure = sure
         self._no_records = FieldProgram([])  # the shared continuation rule of lines that are no records
@@ -90,7 +92,7 @@ class SettledLines:
         if last < 0:
             return result
         v = v[: last + 1]
-        lines = self.read(v, data.find(b"\r", start, end) >= 0)
+        lines = self.read(v, self.reads_cr and data.find(b"\r", start, end) >= 0)
         result.lines += lines.ends.size
         result.blank += int(np.count_nonzero(lines.blank))
         if lines.leveled.any():
