@@ -39,7 +39,7 @@ from loganalyser.counting.native import load
 from loganalyser.counting.result import PartialResult
 
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, window_run
-from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
+from .settled_lines import Settled, SettledLines, add_count, line_bounds, line_starts, quote_state
 from .sure_lines import json_token_value
 from .swar import U64, blanks, first_clear, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS
@@ -136,15 +136,14 @@ def scan_lines(v: np.ndarray, scanner=_SCANNER) -> ScannedLines:
     found_ends, found_kinds, values = scanner.read_lines(v, GUARD)
     ends = np.frombuffer(found_ends, dtype=np.int64)
     kinds = np.frombuffer(found_kinds, dtype=np.uint8)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
+    starts = line_starts(ends)
     return ScannedLines(starts, ends, v[starts], kinds == BLANK, kinds >= LEVELED, kinds == PLAIN, kinds == NO_RECORD,
                         kinds, values)
 
 
 class JsonBits(SettledLines):
-    """Counts JSON-lines buffers; `sure` (sure_lines.SureLines) counts the lines the bitmaps cannot settle."""
+    """Counts JSON-lines buffers, read by the compiled scanner or else the bitmaps; `sure`
+    (sure_lines.SureLines) counts the lines they cannot settle."""
 
     reads_cr = False  # both readers take a CR as any byte
 
@@ -156,7 +155,8 @@ class JsonBits(SettledLines):
         return read_lines(v) if _SCANNER is None else scan_lines(v)
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines | ScannedLines, dialect) -> None:
-        """Adds the leveled lines, by the bytes of their values (one or two masked words each)."""
+        """Adds the leveled lines, by the bytes of their values (counted by the scanner, or one or two
+        masked words each)."""
         if isinstance(lines, ScannedLines):  # the scanner counted them by value
             for value, n_value in lines.values:
                 add_count(result, self._level(value, dialect), n_value)
