@@ -2,6 +2,11 @@
 
 As logfmt_bits.py: one `packbits` per byte class, strings found by the prefix
 XOR of the quotes, and each line's structure read by operations on the words.
+The compiled twin (native/json.c, `scan_lines`) parses each line by JSON's
+grammar instead, and so settles these lines and more (escapes, nesting,
+floats, literals, whitespace), each as the rule would; this reader is the
+fallback where it was not built.
+
 A line is *valid* when it is a flat object written compactly, `{}` or
 `{"key":VALUE,...}`: ASCII only, no control byte, no backslash (so strings are
 plain), nothing outside strings but `{`, `}`, `:`, `,` and integers
@@ -30,10 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loganalyser.counting.native import load
 from loganalyser.counting.result import PartialResult
 
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, window_run
-from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
+from .settled_lines import Settled, SettledLines, add_count, line_bounds, line_starts, quote_state
 from .sure_lines import json_token_value
 from .swar import U64, blanks, first_clear, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS
@@ -45,6 +51,8 @@ LONGEST_VALUE = 16  # bytes of a level value read (two words)
 GUARD = 32  # lines ending this close to the buffer's end go to the sure pattern (no word read past it)
 _NOT_RECORD = np.ones(256, dtype=bool)  # first bytes after the blanks of lines that surely are no JSON record
 _NOT_RECORD[list(b"{ \t\r\n\x0b\x0c")] = False  # (bytes.lstrip takes these too)
+_SCANNER = load("json")  # the compiled twin of read_lines, or None
+UNSURE, BLANK, PLAIN, NO_RECORD, LEVELED = range(5)  # a line's kind from the scanner (LEVELED + its value's index)
 
 
 @dataclass
@@ -117,18 +125,42 @@ def read_lines(v: np.ndarray) -> Lines:
     return Lines(starts, ends, head, blank, leveled, plain, no_record, value_at, value_size)
 
 
+@dataclass
+class ScannedLines(Settled):
+    kinds: np.ndarray  # each line's kind (LEVELED + t: its level is values[t])
+    values: list  # (a level's JSON value, how many lines have it)
+
+
+def scan_lines(v: np.ndarray, scanner=_SCANNER) -> ScannedLines:
+    """What the compiled scanner settles of the lines of `v` (its last byte a newline); it finds their ends too."""
+    found_ends, found_kinds, values = scanner.read_lines(v, GUARD)
+    ends = np.frombuffer(found_ends, dtype=np.int64)
+    kinds = np.frombuffer(found_kinds, dtype=np.uint8)
+    starts = line_starts(ends)
+    return ScannedLines(starts, ends, v[starts], kinds == BLANK, kinds >= LEVELED, kinds == PLAIN, kinds == NO_RECORD,
+                        kinds, values)
+
+
 class JsonBits(SettledLines):
-    """Counts JSON-lines buffers; `sure` (sure_lines.SureLines) counts the lines the bitmaps cannot settle."""
+    """Counts JSON-lines buffers, read by the compiled scanner or else the bitmaps; `sure`
+    (sure_lines.SureLines) counts the lines they cannot settle."""
+
+    reads_cr = False  # both readers take a CR as any byte
 
     def __init__(self, sure):
         super().__init__(sure)
         self._levels: dict = {}  # value bytes -> reported level (a cache)
 
-    def read(self, v: np.ndarray, has_cr: bool) -> Lines:
-        return read_lines(v)
+    def read(self, v: np.ndarray, has_cr: bool | None) -> Lines | ScannedLines:
+        return read_lines(v) if _SCANNER is None else scan_lines(v)
 
-    def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines, dialect) -> None:
-        """Adds the leveled lines, by the bytes of their values (one or two masked words each)."""
+    def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines | ScannedLines, dialect) -> None:
+        """Adds the leveled lines, by the bytes of their values (counted by the scanner, or one or two
+        masked words each)."""
+        if isinstance(lines, ScannedLines):  # the scanner counted them by value
+            for value, n_value in lines.values:
+                add_count(result, self._level(value, dialect), n_value)
+            return
         at, size = lines.value_at[lines.leveled], lines.value_size[lines.leveled]
         words = word_view(v)
         short = size <= 8

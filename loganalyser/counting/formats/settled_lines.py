@@ -41,12 +41,18 @@ def line_bounds(v: np.ndarray, newline: np.ndarray):
     bitmap): each line's first byte and newline, its first byte's value, and whether it is
     empty or a lone CR."""
     ends = positions(newline)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
+    starts = line_starts(ends)
     head = v[starts]
     blank = (ends == starts) | ((ends == starts + 1) & (head == 13))
     return starts, ends, head, blank
+
+
+def line_starts(ends: np.ndarray) -> np.ndarray:
+    """Each line's first byte, from the newlines that end the lines of a buffer."""
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    np.add(ends[:-1], 1, out=starts[1:])
+    return starts
 
 
 def quote_state(v: np.ndarray, size: int, ends: np.ndarray):
