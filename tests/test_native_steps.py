@@ -134,3 +134,18 @@ def _sorted(distinct_and_counts) -> list:
 def test_many_keys_are_counted_by_numpy():
     keys = np.arange(5 * KEY_SLOTS, dtype=np.uint64) * np.uint64(3)  # more than the hash table holds
     assert _sorted(sure_key_counts(np.repeat(keys, 2), np.ones(2 * keys.size, dtype=bool))) == [(k, 2) for k in keys.tolist()]
+
+
+def test_the_interpreter_refuses_rows_and_cursors_it_cannot_read_safely():
+    steps = native_steps.compile_program([{"token": 1}, {"literal": " "}])[0]
+    v = np.frombuffer(b"abc def\n" * 4, dtype=np.uint8)
+    lines = np.arange(0, 32, 8, dtype=np.int64)
+    ok, keys = np.ones(4, dtype=bool), np.zeros(4, dtype=np.uint64)
+    with pytest.raises(ValueError):  # a cursor before the buffer
+        steps.run_steps(v, steps.ops, steps.tables, lines - 1, ok, keys)
+    wrong = steps.ops.copy()
+    wrong[0, 1] = steps.tables.size // 256  # a table that is not there
+    with pytest.raises(ValueError):
+        steps.run_steps(v, wrong, steps.tables, lines.copy(), ok, keys)
+    steps.run_steps(v, steps.ops, steps.tables, lines, ok, keys)
+    assert ok.all() and np.array_equal(lines, np.arange(0, 32, 8) + 4)

@@ -1,10 +1,11 @@
 """Field steps run by the compiled interpreter (native/steps.c) instead of numpy.
 
-Each numpy step (field_steps.py) reads one field of every line at once; the
-interpreter reads a line's fields one after another, and stops reading a line at
-its first failing step. A program's steps become rows (BYTE, PEEK, RUN, LEVEL,
-steps.c) over 256-byte tables of their byte classes, and each run of steps the
-interpreter takes becomes one call. Its results are the numpy steps' for every
+Each numpy step (field_steps.py) reads one field of every line at once, in a few
+passes over arrays of the chunk's lines; the interpreter does a step's work for
+every line in one pass, skips the lines an earlier step failed, and reads runs and
+templates 16 bytes at a time. A program's steps become rows (BYTES, PEEK, RUN,
+LEVEL: steps.c) over 256-byte tables of their byte classes, and each sequence of
+steps the interpreter takes becomes one call. Its results are the numpy steps' for every
 line they are sure of: the same cursor, key and `ended`, and the same caps on runs
 (a run as long as the numpy words or bitmaps can read is not sure either). The
 numpy steps remain the fallback (no compiler, LOGANALYSER_NATIVE=0), and the
@@ -18,13 +19,14 @@ import numpy as np
 from loganalyser.counting.native import load
 
 from .bitmaps import MAX_WINDOWS, stops_of
-from .field_steps import (_LOW_AND_FF, _WORD_BYTES, BITMAP_RUNS, LEVEL_CLASSES, MAX_RUN_WORDS, RUNS, SHORT_BOUND,
-                          TEMPLATE_CLASSES, compile_program as numpy_program)
+from .field_steps import (BITMAP_RUNS, LEVEL_CLASSES, LOW_AND_FF, MAX_RUN_WORDS, RUNS, SHORT_BOUND, TEMPLATE_CLASSES,
+                          WORD_BYTES, compile_program as numpy_program)
 from .swar import HIGH, byte_table, class_table
 
 _STEPS = load("steps")
-BYTES, PEEK, RUN, LEVEL = range(4)  # steps.c's rows: [op, table, and up to four numbers]
-ALL = set(range(256))
+BYTES, PEEK, RUN, LEVEL = range(4)  # steps.c's rows: [op, table, and five numbers]
+MAX_BYTES = 128  # bytes a BYTES row takes at most
+ALL_BYTES = set(range(256))
 
 
 def compile_program(program: list[dict]) -> list:
@@ -51,7 +53,7 @@ def compile_program(program: list[dict]) -> list:
 def _merge_bytes(rows: list[list[int]]) -> None:
     """Joins the last rows where both are BYTES over adjacent tables (a literal after an `until`'s stop)."""
     while (len(rows) > 1 and rows[-2][0] == rows[-1][0] == BYTES and rows[-2][1] + rows[-2][2] == rows[-1][1]
-           and rows[-2][2] + rows[-1][2] <= 128):
+           and rows[-2][2] + rows[-1][2] <= MAX_BYTES):
         rows[-2][2] += rows.pop()[2]
 
 
@@ -103,7 +105,7 @@ def _rows(step: dict, tables: _Tables) -> list[list[int]] | None:
     if kind in ("fixed", "literal"):
         pattern = arg.encode()
         classes = TEMPLATE_CLASSES if kind == "fixed" else {}
-        if 10 in pattern:
+        if 10 in pattern or len(pattern) > MAX_BYTES:
             return None
         return [_bytes([class_table(classes[b]) if b in classes else byte_table([b]) for b in pattern], tables)]
     if kind in RUNS:
@@ -117,11 +119,11 @@ def _rows(step: dict, tables: _Tables) -> list[list[int]] | None:
     if kind == "oneof":
         return None if 10 in arg.encode() else [_bytes([byte_table(arg.encode())], tables)]
     if kind == "noneof":
-        return [_peek(ALL - set(arg.encode()), tables)]
+        return [_peek(ALL_BYTES - set(arg.encode()), tables)]
     if kind == "after":
         return [_peek(set(arg.encode()) | {10}, tables)]
     if kind == "after_word_end":
-        return [_peek(ALL - set(_WORD_BYTES), tables)]
+        return [_peek(ALL_BYTES - set(WORD_BYTES), tables)]
     if kind == "level":
         return [_level(*arg, tables=tables)]
     if kind == "tokens":
@@ -162,7 +164,7 @@ def _bytes(classes: list, tables: _Tables) -> list[int]:
 
 def _with_ranges(row: list[int], tables: _Tables) -> list[int]:
     """A BYTES row with its tables as byte ranges where each is one (steps.c's bytes_in)."""
-    lows, highs = np.zeros(128, dtype=np.uint8), np.full(128, 255, dtype=np.uint8)
+    lows, highs = np.zeros(MAX_BYTES, dtype=np.uint8), np.full(MAX_BYTES, 255, dtype=np.uint8)
     for i in range(row[2]):
         members = np.flatnonzero(np.frombuffer(tables.tables[row[1] + i], dtype=np.uint8))
         if members.size == 0 or members[-1] - members[0] + 1 != members.size:
@@ -179,6 +181,6 @@ def _level(shortest: int, longest: int, kind="letters", suffix: str = "", *, tab
     """As Cursor.level: eight bytes are a level only where the class takes no byte 0-7 nor 0xFF;
     a one-byte level takes no suffix."""
     test = LEVEL_CLASSES[kind]
-    eight = longest >= 8 and not (test(_LOW_AND_FF) & HIGH).any()
+    eight = longest >= 8 and not (test(LOW_AND_FF) & HIGH).any()
     after = tables.index(byte_table(suffix.encode())) if suffix and (shortest, longest) != (1, 1) else -1
     return [LEVEL, tables.index(class_table(test)), shortest, longest, int(eight), after, -1]

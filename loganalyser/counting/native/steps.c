@@ -3,12 +3,13 @@
  *
  * run_steps(buffer, ops, tables, cursors, ok, keys[, ended]) runs the steps `ops`
  * (int64 rows of OP_WIDTH: what native_steps.py makes of field steps) from each
- * line's cursor, for the lines whose `ok` is set: it moves the cursor (int64),
- * clears `ok` where a step fails (and stops reading that line), writes the level's
- * key (uint64) and, given `ended` (bool), sets it where a step that needs a byte
- * meets CR or LF, as the numpy steps do. `tables` holds 256-byte tables, one per
- * byte class, that the rows name by index. A byte is read at min(offset, len - 1),
- * as the numpy steps read it, so no cursor reads outside the buffer.
+ * line's cursor (int64, at least 0), a row at a time over the lines whose `ok` is
+ * set: it moves the cursor, clears `ok` where a step fails (later rows skip that
+ * line), writes the level's key (uint64) and, given `ended` (bool), sets it where a
+ * step that needs a byte meets CR or LF, as the numpy steps do. `tables` holds
+ * 256-byte tables, one per byte class, that the rows name by index. A byte is read
+ * at min(offset, len - 1), as the numpy steps read it, so no cursor reads outside
+ * the buffer.
  *
  *   BYTES table, count, ranges
  *                            the `count` bytes (at most 128) at the cursor are each in their
@@ -22,9 +23,10 @@
  *                            `form`: the same stops as a range and three bytes (run_length);
  *                            `then`: -1, or the table of one byte after the run (a BYTES of one)
  *   LEVEL class, least, most, eight, suffix
- *                            the run of the class (at most 8 bytes read) is the level,
- *                            then one byte of the `suffix` table (-1: none); its key is
- *                            its bytes, little-endian, tagged with its length below 8
+ *                            the run of the class is the level, least to most bytes
+ *                            (at most 7, or 8 where `eight` and no ninth goes on), then
+ *                            one byte of the `suffix` table (-1: none); its key is its
+ *                            bytes, little-endian, tagged with its length below 8
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -227,6 +229,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     Py_ssize_t lines = cursors.len / 8, rows = ops.len / (8 * OP_WIDTH), classes = tables.len / 256;
     bool sizes = v.len > 0 && ops.len % (8 * OP_WIDTH) == 0 && tables.len % 256 == 0 && cursors.len % 8 == 0 &&
                  ok.len == lines && keys.len == cursors.len && (ended.buf == NULL || ended.len == lines);
+    for (Py_ssize_t i = 0; sizes && i < lines; i++) sizes = ((const int64_t *)cursors.buf)[i] >= 0;
     for (Py_ssize_t r = 0; sizes && r < rows; r++) {
         const int64_t *op = (const int64_t *)ops.buf + r * OP_WIDTH;
         sizes = op[0] >= OP_BYTES && op[0] <= OP_LEVEL && op[1] >= 0 && op[1] < classes &&
@@ -234,7 +237,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                 (op[0] != OP_RUN || op[6] < classes);
     }
     if (!sizes) {
-        PyErr_SetString(PyExc_ValueError, "run_steps: rows of ops naming the tables given, and one cursor, ok and key per line");
+        PyErr_SetString(PyExc_ValueError, "run_steps: rows of ops naming the tables given, and a cursor (>= 0), ok and key per line");
         goto done;
     }
     Bytes b = {v.buf, v.len};
