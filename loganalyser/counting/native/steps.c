@@ -37,6 +37,10 @@
 #include <emmintrin.h>
 #endif
 
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the steps read little-endian keys"
+#endif
+
 enum { OP_BYTES, OP_PEEK, OP_RUN, OP_LEVEL, OP_WIDTH = 7 };
 
 typedef struct {
