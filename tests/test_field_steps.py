@@ -31,6 +31,12 @@ def test_newline_offsets_are_flatnonzero(data, skip):
     assert np.array_equal(newline_offsets_by_words(v), expected)
 
 
+@pytest.mark.parametrize("data", [b"\n" * 5000, b"a\n" * 3000, b"\r\n" * 2000 + b"x" * 70, b"x" * 200 + b"\n" * 9])
+def test_newline_offsets_of_dense_lines(data):
+    v = np.frombuffer(data, dtype=np.uint8)  # more newlines than the first guess of their number
+    assert np.array_equal(newline_offsets(v), np.flatnonzero(v == 10))
+
+
 def _split_program(program: list[dict]) -> FieldProgram:
     """The program with every step compiled alone (no fused level and literal, no short runs)."""
     from loganalyser.counting.formats import field_steps

@@ -206,7 +206,7 @@ class Cursor:
         if shortest > 0:
             self._needs_a_byte(w)
             self.ok &= length >= shortest
-        if longest >= 8 and not (test(_LOW_AND_FF) & HIGH).any():
+        if longest >= 8 and not (test(LOW_AND_FF) & HIGH).any():
             self.ok &= length <= 8
             eight = np.flatnonzero(length == 8)  # ... if the run stops there
             if eight.size:
@@ -246,7 +246,7 @@ class Cursor:
         self.p += 1
 
 
-_LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
+LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
 
 
 def _bytes_step(pattern: bytes, classes: dict):
@@ -363,7 +363,7 @@ RUNS = {"spaces": spaces, "blanks": blanks, "digits": digits, "token": token}
 SHORT_BOUND = 2  # runs of at most this many bytes are read by byte gathers (Cursor.run_bounded)
 BITMAP_RUNS = {"token", "blanks"}  # runs read from bitmaps: long ones, or classes most steps use
 FEW_LINES = 512  # fewer lines than a chunk's bytes / this: a bitmap costs more than it saves
-_WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+WORD_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
 
 _TOKEN_STOPS = stops_of("token")
@@ -395,7 +395,7 @@ def compile_step(step: dict):
     if kind == "after":  # "\n": the line ends there
         return _byte_in_step(set(arg.encode()) | {10}, advance=False)
     if kind == "after_word_end":
-        return _byte_in_step(set(range(256)) - set(_WORD_BYTES), advance=False)
+        return _byte_in_step(set(range(256)) - set(WORD_BYTES), advance=False)
     raise TypeError(f"unknown step {kind!r}")
 
 

@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from loganalyser.counting.native import load
 from loganalyser.counting.result import PartialResult
 
 from .bitmaps import Bitmaps
-from .field_steps import Cursor, compile_program
+from .field_steps import Cursor
+from .native_steps import compile_program
 from .swar import U64, newline_offsets, word_view
 
+_STEPS = load("steps")  # the compiled key count, or None
+KEY_SLOTS = 1 << 12  # its hash table, for up to half as many distinct keys (syslog: 1-3 digits, at most 1,110)
 GUARD = 16  # lines ending this close to the buffer's end take the per-line rule (no reads past it)
 _AT, _CAUSED, _BY = (U64(int.from_bytes(text, "little")) for text in (b"at ", b"Caused b", b"y:"))  # the shared rule
 NO_BYTES = np.zeros(256, dtype=bool)  # the first bytes of a continuation rule a spec does not have
@@ -82,11 +86,8 @@ class FieldProgram:
         maps = Bitmaps(v)
         sure, keys, ended = self._run(v, words, starts, ends, maps)
         sure[blank] = False
-        keys = np.where(sure, keys, NO_KEY)
-        distinct, counts = distinct_keys(keys)
+        distinct, counts = sure_key_counts(keys, sure)
         for key, n_key in zip(distinct.tolist(), counts.tolist()):
-            if key == NO_KEY:
-                continue
             spelling = key.to_bytes(8, "little")[: key >> 56]
             if self.words is not None and spelling.decode("ascii") not in self.words:
                 sure &= keys != U64(key)  # the regex takes only its listed words: the rule decides
@@ -182,6 +183,19 @@ class FieldProgram:
         starts = np.concatenate([[0], ends[:-1] + 1]) if ends.size else ends
         words = word_view(v)
         return [self._cursor(program, v, words, starts, ends).ok for program in self._compiled]
+
+
+def sure_key_counts(keys, sure):
+    """(distinct keys, counts) of the keys of the lines that are sure: by the compiled hash
+    table (native/steps.c) where it was built and the keys are few, else by distinct_keys."""
+    if _STEPS is not None:
+        slot_keys, slot_counts = np.empty(KEY_SLOTS, dtype=np.uint64), np.zeros(KEY_SLOTS, dtype=np.int64)
+        if _STEPS.count_keys(keys, sure, slot_keys, slot_counts):
+            used = np.flatnonzero(slot_counts)
+            return slot_keys[used], slot_counts[used]
+    distinct, counts = distinct_keys(np.where(sure, keys, NO_KEY))
+    real = distinct != NO_KEY
+    return distinct[real], counts[real]
 
 
 def distinct_keys(keys):
