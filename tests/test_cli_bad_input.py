@@ -178,3 +178,19 @@ def test_a_bug_in_one_rank_of_the_static_partition_is_reported_not_hung(folders,
     assert proc.returncode == ExitCode.INTERNAL, proc.stderr
     assert f"internal error: RankFailure: rank {rank}: ValueError: planted bug" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_lone_surrogates_in_json_lines_are_printed_escaped(program, tmp_path):
+    """JSON may write a lone surrogate ("\\ud800"), which no UTF-8 output can hold: in a level,
+    a message, a host or a component, the table, the JSON and the CSV files show its bytes' escapes."""
+    (tmp_path / "a.log").write_bytes(b'{"level":"\\ud800","msg":"a"}\n'
+                                     b'{"level":"info","msg":"\\ud800 x","host":"\\udcff","logger":"\\ud83d"}\n')
+    for by in ("host", "component"):
+        proc = run_program(program[0], tmp_path, "--top", "5", "--by", by, "--csv", tmp_path / f"csv-{by}", np=program[1])
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert "\\XED\\XA0\\X80: 1" in proc.stdout and "INFO: 1" in proc.stdout
+        doc = json_of(run_program(program[0], tmp_path, "--top", "5", "--by", by, "--json", np=program[1]))
+        assert doc["counts"] == {"INFO": 1, "\\XED\\XA0\\X80": 1}
+        assert doc["top_templates"]["INFO"][0]["template"] == "\\xed\\xa<NUM>\\x<NUM> x"
+

@@ -148,7 +148,9 @@ def test_jsonl_levels():
              b'{"log.level":"info"}': "INFO", b'{"log":{"level":"crit"}}': "FATAL", b'{"level":30}': "INFO",
              b'{"level":60}': "FATAL", b'{"level":3}': "ERROR", b'{"msg":"x"}': "NONE", b'{"level":null,"lvl":"warn"}': "WARN",
              b'{"level": 1e999}': "INF", b'{"level": NaN}': "NAN", b'{"level": 30.5}': "30.5",
-             b'[1,2]': None, b'{"level": "info"': None, b'  {"level":"info"}': "INFO", b'\t{"level":"info"}': "INFO"}
+             b'[1,2]': None, b'{"level": "info"': None, b'  {"level":"info"}': "INFO", b'\t{"level":"info"}': "INFO",
+             b'{"level":"\\ud800"}': "\\XED\\XA0\\X80", b'{"level":"\\udcff"}': "\\XED\\XB3\\XBF",
+             b'{"level":"\xed\xa0\x80"}': "\\XED\\XA0\\X80"}  # lone surrogates, escaped or as bytes (json.loads takes both)
     for line, level in cases.items():
         assert js.classify(line) == level, line
 

@@ -165,9 +165,21 @@ def _json_fields(content: bytes) -> dict[str, str]:
         for key in keys:
             value = record.get(key)
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                out[name] = str(value)
+                out[name] = _printable(str(value))
                 break
     return out
+
+
+def _printable(text: str) -> str:
+    """`text`, its lone surrogates (JSON's "\\ud800", which no UTF-8 can print) written as
+    the escapes of their bytes, as a level's spelling is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
 
 
 def file_year(path: str, analysis: Analysis, mtime: float | None = None) -> int | None:

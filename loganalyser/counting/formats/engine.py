@@ -137,7 +137,7 @@ class Dialect:
             return NO_LEVEL
         if isinstance(value, (int, float)):
             return str(value) if self.raw_levels else from_number(value)
-        return self.level(value.encode("utf-8", "surrogateescape"))
+        return self.level(value.encode("utf-8", "surrogatepass"))  # a lone surrogate ("\\ud800") is text too
 
     def level(self, spelling: bytes) -> str:
         """How a level field's text is reported (canonical, or as written)."""
