@@ -13,8 +13,10 @@ import pytest
 
 from loganalyser.cluster.scheduler import Timing
 from loganalyser.cluster.worker import Counted, WorkerDuty, count_steps
-from loganalyser.counting.reader import analyse_pieces
+from loganalyser.counting.formats import AUTO, FormatSet
+from loganalyser.counting.reader import SMALL_FILE, analyse_pieces
 from loganalyser.work.inputs import find_log_files
+from loganalyser.work.scanning import assign_formats
 from loganalyser.work.tasks import make_task, plan_tasks, whole_piece
 from utils import generate_logs
 
@@ -44,6 +46,21 @@ def test_a_whole_file_cut_in_steps_counts_the_file_once(corpus):
     steps = count_steps(task, 1000)
     assert len(steps) > 5
     assert sum((analyse_pieces(s) for s in steps[1:]), analyse_pieces(steps[0])).files == 1
+
+
+@pytest.mark.parametrize("step", [997, 16_384])
+def test_a_small_file_left_to_its_reader_to_detect_is_one_step(corpus, step):
+    """A file the planner leaves AUTO (read whole, detected on reading) is never cut into
+    ranges, however small the steps of a slow worker: a range of it has no format (a worker
+    on a loaded machine once crashed with "unknown format 'auto'")."""
+    files = assign_formats(corpus, FormatSet.standard(), AUTO, read_later=SMALL_FILE)
+    assert any(f.format == AUTO for f in files)
+    for task in plan_tasks(files, chunk_bytes=SMALL_FILE, batch_bytes=SMALL_FILE):
+        steps = count_steps(task, step)
+        for piece in (p for s in steps for p in s):
+            assert piece.format != AUTO or piece.whole, piece
+        counted = [analyse_pieces(s) for s in steps]
+        assert sum(counted[1:], counted[0]) == analyse_pieces(task.pieces)
 
 
 def test_a_worker_counts_a_task_one_step_per_call(corpus):

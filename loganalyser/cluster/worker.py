@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from loganalyser.console import warn
+from loganalyser.counting.formats import AUTO
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
 from loganalyser.errors import AnalyserError
@@ -54,13 +55,14 @@ def count_steps(task: Task, step_bytes: int) -> list[tuple[Piece, ...]]:
     Pieces of at most `step_bytes` are grouped; a longer plain piece is cut into
     sub-ranges, which own the lines that start in them and so add up to the piece
     (the first one, at the file's offset 0, counts the file; the last one checks
-    its size); a compressed piece is one step: it can only be read from its start.
+    its size). One step each: a compressed piece (it can only be read from its start),
+    and a small file left to its reader to detect (AUTO: a range of it has no format).
     """
     steps: list[tuple[Piece, ...]] = []
     group: list[Piece] = []
     size = 0
     for piece in task.pieces:
-        if piece.length <= step_bytes or piece.compressed:
+        if piece.length <= step_bytes or piece.compressed or piece.format == AUTO:
             group.append(piece)
             size += piece.length
             if size >= step_bytes:

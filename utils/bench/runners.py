@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from .common import REPO, BenchError, log
 
@@ -42,14 +43,14 @@ RUN_TIMEOUT = 3600  # seconds; one command taking longer is hung
 
 
 # --------------------------------------------------------------------- child mode
-def rank_child(argv) -> int:
+def rank_child(argv) -> NoReturn:
     """One MPI rank of the distributed analyser, reporting its own peak RSS and CPU time."""
     import resource
 
     from mpi4py import MPI  # MPI starts here, as it would inside main
 
-    from loganalyser.programs.cli import run
-    from loganalyser.programs.distributed import PROG, main
+    from loganalyser.programs.cli import leave, run
+    from loganalyser.programs.distributed import PROG, finalize_mpi, main
 
     ready = resource.getrusage(resource.RUSAGE_SELF)  # start-up done: imports and MPI_Init
     code = run(PROG, main, list(argv))
@@ -57,7 +58,8 @@ def rank_child(argv) -> int:
     print(f"RSS rank={MPI.COMM_WORLD.Get_rank()} kb={usage.ru_maxrss} "
           f"user_s={usage.ru_utime:.6f} sys_s={usage.ru_stime:.6f} "
           f"startup_cpu_s={ready.ru_utime + ready.ru_stime:.6f}", file=sys.stderr, flush=True)
-    return code
+    finalize_mpi(code)  # ends as distributed_log_analyser.py does: never a hang after a peer died
+    leave(code)
 
 
 # ------------------------------------------------------------------------ running
