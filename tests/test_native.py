@@ -29,10 +29,11 @@ def test_each_scanner_was_built_where_a_compiler_is(name):
     if not native.ENABLED:
         pytest.skip("LOGANALYSER_NATIVE=0 in this run")
     assert native.load(name) is not None, f"_{name} was not built: run `make install` (setup.py builds it)"
+    assert name in native.in_use()
 
 
 def test_zero_turns_them_off():
-    code = "from loganalyser.counting import native; print(native.load('lines'))"
+    code = "from loganalyser.counting import native; print(native.load('lines'), native.in_use())"
     env = dict(os.environ, LOGANALYSER_NATIVE="0")
     shown = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    assert shown.stdout.strip() == "None"
+    assert shown.stdout.strip() == "None []"

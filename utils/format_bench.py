@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from loganalyser.counting import native
 from loganalyser.counting.formats import FormatSet
 from loganalyser.counting.reader import analyse_range
 from loganalyser.programs.allocator import tune_allocator
@@ -158,16 +159,19 @@ def main(argv=None) -> int:
         ours = time_ours(spark, spec, formats, args.repeat, None, own)
         rows.append({"format": spec, "bytes": spark.stat().st_size, "ours_s": ours, "awk_s": None})
         print(f"{spec:18s} ours {spark.stat().st_size / ours / 1e6:7.0f} MB/s", flush=True)
-    write_report(rows, Path(args.out), args.repeat, args.clock)
+    write_report(rows, Path(args.out), args.repeat, args.clock, native.in_use())
     return 0
 
 
-def write_report(rows: list[dict], out: Path, repeat: int, clock: str = "wall") -> None:
+def write_report(rows: list[dict], out: Path, repeat: int, clock: str = "wall", compiled: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "formats_bench.json").write_text(json.dumps({"repeat": repeat, "clock": clock, "rows": rows}, indent=2) + "\n")
+    (out / "formats_bench.json").write_text(json.dumps({"repeat": repeat, "clock": clock, "compiled": compiled or [],
+                                                        "rows": rows}, indent=2) + "\n")
     seconds = "CPU seconds" if clock == "cpu" else "wall-clock seconds"
+    scanners = ", ".join(compiled) if compiled else "none (the numpy path alone)"
     lines = ["PER-FORMAT SPEED (utils/format_bench.py, `make bench`)",
-             f"one core, warm page cache, medians of {repeat} in {seconds}; ratio = our time / awk's time (goal <= 0.67)", "",
+             f"one core, warm page cache, medians of {repeat} in {seconds}; ratio = our time / awk's time (goal <= 0.67)",
+             f"compiled scanners (loganalyser/counting/native): {scanners}", "",
              f"{'format':18s} {'MB':>6s} {'ours MB/s':>10s} {'awk MB/s':>9s} {'ratio':>6s}"]
     for r in rows:
         mb = r["bytes"] / 1e6

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 
 ENABLED = os.environ.get("LOGANALYSER_NATIVE", "1") != "0"
 
@@ -24,3 +25,11 @@ def load(name: str):
         return importlib.import_module(f"{__name__}._{name}")
     except ImportError:
         return None
+
+
+def in_use() -> list[str]:
+    """The names of the scanners this process uses (built, and not turned off)."""
+    if not ENABLED:
+        return []
+    return sorted(m.name[1:] for m in pkgutil.iter_modules(__path__) if m.name.startswith("_") and load(m.name[1:]))
+
