@@ -131,8 +131,8 @@ class ScannedLines(Settled):
     values: list  # (a level's JSON value, how many lines have it)
 
 
-def scan_lines(v: np.ndarray, scanner=_SCANNER) -> ScannedLines:
-    """What the compiled scanner settles of the lines of `v` (its last byte a newline); it finds their ends too."""
+def scan_lines(v: np.ndarray, scanner) -> ScannedLines:
+    """What the compiled `scanner` (_json) settles of the lines of `v` (its last byte a newline); it finds their ends too."""
     found_ends, found_kinds, values = scanner.read_lines(v, GUARD)
     ends = np.frombuffer(found_ends, dtype=np.int64)
     kinds = np.frombuffer(found_kinds, dtype=np.uint8)
@@ -152,7 +152,7 @@ class JsonBits(SettledLines):
         self._levels: dict = {}  # value bytes -> reported level (a cache)
 
     def read(self, v: np.ndarray, has_cr: bool | None) -> Lines | ScannedLines:
-        return read_lines(v) if _SCANNER is None else scan_lines(v)
+        return read_lines(v) if _SCANNER is None else scan_lines(v, _SCANNER)
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines | ScannedLines, dialect) -> None:
         """Adds the leveled lines, by the bytes of their values (counted by the scanner, or one or two
