@@ -57,7 +57,7 @@ from loganalyser.counting.native import load
 from loganalyser.counting.result import PartialResult
 
 from .bitmaps import add_long, count_in, pack, shift_down, shift_up, shift_up_by, window_run
-from .settled_lines import Settled, SettledLines, add_count, line_bounds, quote_state
+from .settled_lines import Settled, SettledLines, add_count, line_bounds, line_starts, quote_state
 from .swar import HIGH, U64, digits, first_clear, letters, newline_offsets, not_equal, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS  # level keys as the field programs make them
 from .vectorised import distinct_keys
@@ -149,9 +149,7 @@ def read_lines(v: np.ndarray, has_cr: bool | None = None) -> Lines:
 def read_lines_compiled(v: np.ndarray) -> Lines:
     """read_lines by the compiled scanner (native/logfmt.c), which reads each line once."""
     ends = newline_offsets(v)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
+    starts = line_starts(ends)
     kinds = np.empty(ends.size, dtype=np.uint8)
     keys = np.empty(ends.size, dtype=np.uint64)
     COMPILED.read_lines(v, ends, kinds, keys)
