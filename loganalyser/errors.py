@@ -8,6 +8,8 @@ it as one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import os
+import traceback
 from enum import IntEnum
 
 
@@ -37,3 +39,17 @@ class UsageError(AnalyserError):
 
 class InputError(AnalyserError):
     exit_code = ExitCode.INPUT
+
+
+class RankFailure(AnalyserError):
+    """A bug (an unexpected exception) at one rank, carried through a collective to the rank
+    that reports it, so that no rank is left waiting there for the one that failed."""
+
+    exit_code = ExitCode.INTERNAL
+
+    @classmethod
+    def of(cls, rank: int, exc: Exception) -> "RankFailure":
+        if os.environ.get("LOGANALYSER_DEBUG"):
+            traceback.print_exc()
+        return cls(f"rank {rank}: {type(exc).__name__}: {exc}")
+

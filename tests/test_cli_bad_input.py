@@ -15,7 +15,7 @@ import pytest
 
 from loganalyser.errors import ExitCode
 
-from .helpers import MPIRUN, PYTHON, REPO, json_of, program_env, run_program
+from .helpers import MPIRUN, PYTHON, json_of, program_env, run_program
 
 BASE, PARALLEL = "base_log_analyser.py", "parallel_log_analyser.py"
 PROGRAMS = [pytest.param((BASE, None), id="base"), pytest.param((PARALLEL, 2), id="parallel-np2")]
@@ -161,22 +161,29 @@ def test_glob_and_recursive(program, folders, options, counts):
     assert doc["files"] == len(counts) and doc["lines"] == sum(counts.values())
 
 
-@pytest.mark.parametrize("where, rank", [("analyse_pieces", 1), ("scan_inputs", 0)])
-def test_a_bug_in_one_rank_of_the_static_partition_is_reported_not_hung(folders, where, rank):
-    """An unexpected error at one rank (counting at rank 1, scanning at rank 0) reaches rank 0
-    through the gather or the broadcast: one "internal error" line and its exit code, instead
-    of the other rank waiting forever."""
+@pytest.mark.parametrize("module, where, rank", [("static_parallel", "analyse_pieces", 1),
+                                                 ("static_parallel", "scan_inputs", 0),
+                                                 ("distributed", "plan_job", 0)])
+def test_a_bug_at_one_rank_is_reported_not_hung(folders, tmp_path, module, where, rank):
+    """An unexpected error at one rank (the static partition's counting at rank 1, its scan at
+    rank 0; the distributed job's planning at rank 0) reaches rank 0 through the gather or
+    the broadcast: one "internal error" line and its exit code, instead of the other ranks
+    waiting forever for it."""
+    args = [str(folders / "tree"), "--json"] + (["--checkpoint-dir", str(tmp_path / "ck")] if module == "distributed" else [])
     planted = (
-        "import sys; from mpi4py import MPI; from loganalyser.programs import static_parallel as sp\n"
-        "from loganalyser.programs.cli import run\n"
+        "import sys; from mpi4py import MPI\n"
+        f"from loganalyser.programs import {module} as program\n"
+        "from loganalyser.programs.cli import leave, run\n"
         "def broken(*a, **k): raise ValueError('planted bug')\n"
-        f"if MPI.COMM_WORLD.Get_rank() == {rank}: sp.{where} = broken\n"
-        f"sys.exit(run(sp.PROG, sp.main, [{str(folders / 'tree')!r}, '--json']))\n"
+        f"if MPI.COMM_WORLD.Get_rank() == {rank}: program.{where} = broken\n"
+        f"code = run(program.PROG, program.main, {args!r})\n"
+        "if hasattr(program, 'finalize_mpi'): program.finalize_mpi(code)\n"
+        "leave(code)\n"
     )
     proc = subprocess.run([MPIRUN, "-np", "2", PYTHON, "-c", planted], capture_output=True, text=True,
-                          timeout=120, env=program_env(), cwd=REPO)
+                          timeout=120, env=program_env(), cwd=tmp_path)
     assert proc.returncode == ExitCode.INTERNAL, proc.stderr
-    assert f"internal error: RankFailure: rank {rank}: ValueError: planted bug" in proc.stderr
+    assert f"internal error: rank {rank}: ValueError: planted bug" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

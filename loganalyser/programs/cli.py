@@ -15,7 +15,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from loganalyser.errors import AnalyserError, ExitCode, UsageError
+from loganalyser.errors import AnalyserError, ExitCode, RankFailure, UsageError
 
 
 def secondary_rank() -> bool:
@@ -158,8 +158,9 @@ def run(prog: str, main, argv=None) -> int:
     try:
         return int(main(argv) or 0)
     except AnalyserError as exc:
+        kind = "internal error" if isinstance(exc, RankFailure) else "error"
         if not (isinstance(exc, UsageError) and secondary_rank()):
-            print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+            print(f"{prog}: {kind}: {exc}", file=sys.stderr, flush=True)
         return int(exc.exit_code)
     except BrokenPipeError:  # e.g. piped into `head`: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

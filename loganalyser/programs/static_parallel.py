@@ -8,14 +8,12 @@ except at the broadcast and the final gather.
 
 from __future__ import annotations
 
-import os
 import time
-import traceback
 
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
-from loganalyser.errors import AnalyserError, ExitCode
+from loganalyser.errors import AnalyserError, ExitCode, RankFailure
 from loganalyser.work.scanning import job_formats, scan_inputs
 from loganalyser.work.tasks import partition_by_bytes
 
@@ -24,10 +22,6 @@ from .options import input_options
 from .report import emit, result_document
 
 PROG = "parallel_log_analyser.py"
-
-
-class RankFailure(Exception):
-    """An unexpected error of one rank's counting, gathered to rank 0, which reports it."""
 
 
 def main(argv) -> int:
@@ -47,9 +41,9 @@ def main(argv) -> int:
         except AnalyserError as exc:
             job = exc
         except Exception as exc:  # a bug: the other ranks must not wait in the broadcast
-            job = _failure(rank, exc)
+            job = RankFailure.of(rank, exc)
     job = comm.bcast(job, root=0)  # every rank counts with rank 0's formats
-    if isinstance(job, (AnalyserError, RankFailure)):
+    if isinstance(job, AnalyserError):
         if rank == 0:
             raise job
         return 0  # rank 0 reports the error and sets the exit code
@@ -64,12 +58,12 @@ def main(argv) -> int:
     except AnalyserError as exc:
         part = exc
     except Exception as exc:  # a bug: rank 0 reports it, and no rank is left waiting in the gather
-        part = _failure(rank, exc)
+        part = RankFailure.of(rank, exc)
     parts = comm.gather(part, root=0)
     if rank != 0:
         return 0
     for part in parts:
-        if isinstance(part, (AnalyserError, RankFailure)):
+        if isinstance(part, AnalyserError):
             raise part
     result = PartialResult.total(parts)
     doc = result_document(result, time.perf_counter() - start, formats.analysis, program="parallel",
@@ -77,8 +71,3 @@ def main(argv) -> int:
     emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return int(ExitCode.OK)
 
-
-def _failure(rank: int, exc: Exception) -> RankFailure:
-    if os.environ.get("LOGANALYSER_DEBUG"):
-        traceback.print_exc()
-    return RankFailure(f"rank {rank}: {type(exc).__name__}: {exc}")
