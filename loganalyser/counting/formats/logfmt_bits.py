@@ -60,7 +60,7 @@ from .bitmaps import add_long, count_in, pack, shift_down, shift_up, shift_up_by
 from .settled_lines import Settled, SettledLines, add_count, line_bounds, line_starts, quote_state
 from .swar import HIGH, U64, digits, first_clear, letters, newline_offsets, not_equal, word_view
 from .field_steps import LENGTH_TAGS, LEVEL_MASKS  # level keys as the field programs make them
-from .vectorised import distinct_keys
+from .vectorised import sure_key_counts
 
 _LEVEL, _LVL = (U64(int.from_bytes(text, "little")) for text in (b"level=", b"lvl="))
 _SIX, _FOUR = U64((1 << 48) - 1), U64((1 << 32) - 1)
@@ -165,7 +165,7 @@ class LogfmtBits(SettledLines):
         return read_lines(v, has_cr) if COMPILED is None else read_lines_compiled(v)
 
     def add_levels(self, result: PartialResult, v: np.ndarray, lines: Lines, dialect) -> None:
-        distinct, counts = distinct_keys(lines.keys[lines.leveled])
+        distinct, counts = sure_key_counts(lines.keys, lines.leveled)  # a level is word bytes: never NO_KEY
         for k, n_key in zip(distinct.tolist(), counts.tolist()):
             add_count(result, dialect.level(k.to_bytes(8, "little")[: k >> 56 or 8]), n_key)
 
