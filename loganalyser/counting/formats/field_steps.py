@@ -206,7 +206,7 @@ class Cursor:
         if shortest > 0:
             self._needs_a_byte(w)
             self.ok &= length >= shortest
-        if longest >= 8 and not (test(LOW_AND_FF) & HIGH).any():
+        if eight_byte_level(test, longest):
             self.ok &= length <= 8
             eight = np.flatnonzero(length == 8)  # ... if the run stops there
             if eight.size:
@@ -246,7 +246,13 @@ class Cursor:
         self.p += 1
 
 
-LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
+_LOW_AND_FF = np.array([0x0706050403020100, (1 << 64) - 1], dtype=np.uint64)  # bytes 0-7 and 0xFF
+
+
+def eight_byte_level(test, longest: int) -> bool:
+    """Whether a level of class `test` may have 8 bytes: where `longest` allows it and the class
+    takes no byte 0-7 (a length tag) nor 0xFF (vectorised.NO_KEY), so the whole word is its key."""
+    return longest >= 8 and not (test(_LOW_AND_FF) & HIGH).any()
 
 
 def _bytes_step(pattern: bytes, classes: dict):

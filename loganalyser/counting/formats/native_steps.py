@@ -19,9 +19,9 @@ import numpy as np
 from loganalyser.counting.native import load
 
 from .bitmaps import MAX_WINDOWS, stops_of
-from .field_steps import (BITMAP_RUNS, LEVEL_CLASSES, LOW_AND_FF, MAX_RUN_WORDS, RUNS, SHORT_BOUND, TEMPLATE_CLASSES,
-                          WORD_BYTES, compile_program as numpy_program)
-from .swar import HIGH, byte_table, class_table
+from .field_steps import (BITMAP_RUNS, LEVEL_CLASSES, MAX_RUN_WORDS, RUNS, SHORT_BOUND, TEMPLATE_CLASSES,
+                          WORD_BYTES, compile_program as numpy_program, eight_byte_level)
+from .swar import byte_table, class_table
 
 _STEPS = load("steps")
 BYTES, PEEK, RUN, LEVEL = range(4)  # steps.c's rows: [op, table, and five numbers]
@@ -181,6 +181,6 @@ def _level(shortest: int, longest: int, kind="letters", suffix: str = "", *, tab
     """As Cursor.level: eight bytes are a level only where the class takes no byte 0-7 nor 0xFF;
     a one-byte level takes no suffix."""
     test = LEVEL_CLASSES[kind]
-    eight = longest >= 8 and not (test(LOW_AND_FF) & HIGH).any()
+    eight = eight_byte_level(test, longest)
     after = tables.index(byte_table(suffix.encode())) if suffix and (shortest, longest) != (1, 1) else -1
     return [LEVEL, tables.index(class_table(test)), shortest, longest, int(eight), after, -1]
