@@ -47,9 +47,12 @@ class RankFailure(AnalyserError):
 
     exit_code = ExitCode.INTERNAL
 
-    @classmethod
-    def of(cls, rank: int, exc: Exception) -> "RankFailure":
-        if os.environ.get("LOGANALYSER_DEBUG"):
-            traceback.print_exc()
-        return cls(f"rank {rank}: {type(exc).__name__}: {exc}")
 
+def carried(rank: int, exc: Exception) -> AnalyserError:
+    """What a collective carries for an exception met at `rank`: the error itself, or a
+    RankFailure naming a bug (its traceback shown with LOGANALYSER_DEBUG=1)."""
+    if isinstance(exc, AnalyserError):
+        return exc
+    if os.environ.get("LOGANALYSER_DEBUG"):
+        traceback.print_exc()
+    return RankFailure(f"rank {rank}: {type(exc).__name__}: {exc}")

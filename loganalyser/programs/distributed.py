@@ -31,7 +31,7 @@ from loganalyser.monitor.terminal import TerminalView
 from loganalyser.cluster.worker import WorkerDuty
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
-from loganalyser.errors import AnalyserError, ExitCode, RankFailure
+from loganalyser.errors import AnalyserError, ExitCode, carried
 from loganalyser.faults.feigned import FeignedFailures
 from loganalyser.faults.injected import FaultInjector, parse_fault
 from loganalyser.persistence.policy import CONSISTENCY
@@ -273,10 +273,8 @@ def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan |
     if comm.Get_rank() == 0:
         try:
             formats = job_formats(options.inputs)
-        except AnalyserError as exc:
-            job = exc
-        except Exception as exc:  # a bug: the other ranks must not wait for the plan
-            job = RankFailure.of(0, exc)
+        except Exception as exc:  # an error, or a bug: either way the other ranks must not wait for the plan
+            job = carried(0, exc)
     found = _found_checkpoints(comm, options, replication, formats) if replication is not None else None
     if comm.Get_rank() == 0 and job is None:
         try:
@@ -286,10 +284,8 @@ def _agree_on_job(comm, options: JobOptions, say, replication: ReplicationPlan |
             else:
                 files = find_log_files(list(inputs.paths), inputs.glob, inputs.recursive, warn=warn)
                 job = plan_job(options, files, formats, comm.Get_size() - 1, say, found=found) + (None,)
-        except AnalyserError as exc:
-            job = exc
-        except Exception as exc:  # a bug: the other ranks must not wait for the plan
-            job = RankFailure.of(0, exc)
+        except Exception as exc:  # an error, or a bug: either way the other ranks must not wait for the plan
+            job = carried(0, exc)
     job = comm.bcast(job, root=0)
     if isinstance(job, AnalyserError) and comm.Get_rank() == 0:
         raise job

@@ -13,7 +13,7 @@ import time
 from loganalyser.console import warn
 from loganalyser.counting.reader import analyse_pieces
 from loganalyser.counting.result import PartialResult
-from loganalyser.errors import AnalyserError, ExitCode, RankFailure
+from loganalyser.errors import AnalyserError, ExitCode, carried
 from loganalyser.work.scanning import job_formats, scan_inputs
 from loganalyser.work.tasks import partition_by_bytes
 
@@ -38,10 +38,8 @@ def main(argv) -> int:
             inputs = input_options(args)
             formats = job_formats(inputs)
             job = (scan_inputs(inputs, formats, warn), formats)
-        except AnalyserError as exc:
-            job = exc
-        except Exception as exc:  # a bug: the other ranks must not wait in the broadcast
-            job = RankFailure.of(rank, exc)
+        except Exception as exc:  # an error, or a bug: either way the other ranks must not wait in the broadcast
+            job = carried(rank, exc)
     job = comm.bcast(job, root=0)  # every rank counts with rank 0's formats
     if isinstance(job, AnalyserError):
         if rank == 0:
@@ -55,10 +53,8 @@ def main(argv) -> int:
     share = partition_by_bytes(plan, size)[rank]
     try:
         part = analyse_pieces(share, warn=warn, formats=formats)
-    except AnalyserError as exc:
-        part = exc
-    except Exception as exc:  # a bug: rank 0 reports it, and no rank is left waiting in the gather
-        part = RankFailure.of(rank, exc)
+    except Exception as exc:  # rank 0 reports it, and no rank is left waiting in the gather
+        part = carried(rank, exc)
     parts = comm.gather(part, root=0)
     if rank != 0:
         return 0
@@ -70,4 +66,3 @@ def main(argv) -> int:
                           ranks=size, bytes_per_rank=[p.bytes for p in parts])
     emit(doc, args.json, args.output, csv_dir=args.csv, html=args.html)
     return int(ExitCode.OK)
-

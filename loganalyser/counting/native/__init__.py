@@ -32,4 +32,3 @@ def in_use() -> list[str]:
     if not ENABLED:
         return []
     return sorted(m.name[1:] for m in pkgutil.iter_modules(__path__) if m.name.startswith("_") and load(m.name[1:]))
-
