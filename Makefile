@@ -16,7 +16,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py $(wildcard loganalyser/counting/native/*.c) utils/mpi_defaults.sh Makefile
+$(STAMP): pyproject.toml setup.py $(wildcard loganalyser/counting/native/*.[ch]) utils/mpi_defaults.sh Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -30,6 +30,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "words.h"
 #if defined(__SSE2__) && defined(__GNUC__)
 #include <emmintrin.h>
 #endif
@@ -86,25 +88,11 @@ static inline int is_hex(unsigned char b) { return is_digit(b) || (unsigned)((b 
 /* A byte no string or token holds: NUL (json.loads may read the line as UTF-16), or another. */
 static inline int refused(unsigned char b) { return b == 0 || b >= 0x80 ? DOUBT : BAD; }
 
-static const uint64_t ONES = 0x0101010101010101ULL, LOW7 = 0x7F7F7F7F7F7F7F7FULL, HIGHS = 0x8080808080808080ULL;
-
 /* The high bit of each byte of `w` that no string holds as it is: a quote, a backslash, a control
  * byte or non-ASCII. Exact for every byte (no carry crosses bytes): a byte's low seven bits plus
- * 0x7F reach its high bit unless they are zero, plus 0x60 unless they are below 0x20. */
+ * 0x60 reach its high bit unless they are below 0x20. */
 static inline uint64_t special_bytes(uint64_t w) {
-    uint64_t quote = w ^ (ONES * '"'), backslash = w ^ (ONES * '\\');
-    uint64_t is_quote = ~(((quote & LOW7) + LOW7) | quote), is_backslash = ~(((backslash & LOW7) + LOW7) | backslash);
-    return (is_quote | is_backslash | ~((w & LOW7) + ONES * 0x60) | w) & HIGHS;
-}
-
-static inline int lowest_bit(uint64_t bits) {
-#if defined(__GNUC__)
-    return __builtin_ctzll(bits);
-#else
-    int k = 0;
-    while (!(bits & 1)) bits >>= 1, k++;
-    return k;
-#endif
+    return zero_bytes(w ^ (ONES * '"')) | zero_bytes(w ^ (ONES * '\\')) | ((~((w & LOW7) + ONES * 0x60) | w) & HIGHS);
 }
 
 /* Bit k: whether byte k of the 64 at `p` is one that no string holds as it is. */

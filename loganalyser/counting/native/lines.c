@@ -12,22 +12,13 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "words.h"
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
 #include <emmintrin.h>
 #define BLOCKS 1
 #endif
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the scanners read little-endian words"
-#endif
-
-static const uint64_t LOW7 = 0x7F7F7F7F7F7F7F7FULL;
-static const uint64_t NEWLINES = 0x0A0A0A0A0A0A0A0AULL;
-
-static inline uint64_t newline_bits(uint64_t w) {
-    uint64_t x = w ^ NEWLINES; /* a newline byte becomes zero */
-    return ~(((x & LOW7) + LOW7) | x | LOW7); /* high bit of each zero byte, exactly */
-}
 
 #ifdef BLOCKS
 /* Bit k: whether p[k] is a newline, for the 64 bytes at p. */

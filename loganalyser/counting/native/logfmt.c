@@ -35,9 +35,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the scanners read little-endian words"
-#endif
+#include "words.h"
 
 enum { UNSETTLED, BLANK, LEVELED, PLAIN, NO_RECORD };
 
@@ -70,20 +68,9 @@ static void fill_classes(void) {
 
 static inline int is(const uint8_t *v, Py_ssize_t p, uint8_t k) { return classes[v[p]] & k; }
 
-/* Values are skipped eight bytes at a time (lines.c's exact zero-byte test). */
-static const uint64_t ONES = 0x0101010101010101ULL, LOW7 = 0x7F7F7F7F7F7F7F7FULL;
+/* Values are skipped eight bytes at a time (words.h's exact zero-byte test). */
 
-static inline uint64_t zero_bytes(uint64_t x) { return ~(((x & LOW7) + LOW7) | x | LOW7); } /* high bit of each zero byte */
-
-static inline int first_byte(uint64_t bits) { /* the index of the lowest byte whose high bit is set (bits != 0) */
-#if defined(__GNUC__) || defined(__clang__)
-    return __builtin_ctzll(bits) >> 3;
-#else
-    int k = 0;
-    while (!(bits & 0x80)) bits >>= 8, k++;
-    return k;
-#endif
-}
+static inline int first_byte(uint64_t bits) { return lowest_bit(bits) >> 3; } /* of a word's high bits (not 0) */
 
 /* The first byte at or after p that is `stop` or `other` or a control byte, or else of no class `k`
  * (the same set): a word's bytes at a time while they are in the buffer of n bytes. */

@@ -37,9 +37,7 @@
 #include <emmintrin.h>
 #endif
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the steps read little-endian keys"
-#endif
+#include "words.h" /* its keys are little-endian words */
 
 enum { OP_BYTES, OP_PEEK, OP_RUN, OP_LEVEL, OP_WIDTH = 7 };
 
@@ -56,16 +54,6 @@ static inline bool line_end(unsigned char c) { return c == '\n' || c == '\r'; }
 static inline unsigned flags8(const unsigned char *v, const unsigned char *table, Py_ssize_t j) {
     return table[v[j]] | table[v[j + 1]] << 1 | table[v[j + 2]] << 2 | table[v[j + 3]] << 3 | table[v[j + 4]] << 4 |
            table[v[j + 5]] << 5 | table[v[j + 6]] << 6 | (unsigned)table[v[j + 7]] << 7;
-}
-
-static inline int lowest_bit(unsigned m) { /* m != 0 */
-#if defined(__GNUC__) || defined(__clang__)
-    return __builtin_ctz(m);
-#else
-    int k = 0;
-    while (!(m & 1)) m >>= 1, k++;
-    return k;
-#endif
 }
 
 /* A run's stops as a range and up to three bytes (the RUN row's `form`, see run_length). */
